@@ -1,0 +1,79 @@
+"""Argument checks shared by every public object.
+
+Each check raises early with the argument's name, the value received, what was
+expected and, where a name is close to a valid one, a "did you mean" suggestion.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import numbers
+from collections.abc import Iterable
+from typing import Any
+
+
+def did_you_mean(value: object, choices: Iterable[str]) -> str:
+    """Return ``" Did you mean 'x'?"`` for the closest choice, or ``""``."""
+    if not isinstance(value, str):
+        return ""
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
+    """Check that ``value`` is one of ``choices``; return it."""
+    choices = list(choices)
+    if value not in choices:
+        raise ValueError(
+            f"Invalid value for argument `{name}`: received {value!r}; expected one of "
+            f"{choices}.{did_you_mean(value, choices)}"
+        )
+    return value
+
+
+def check_float(
+    name: str,
+    value: Any,
+    *,
+    minimum: float | None = 0.0,
+    maximum: float | None = None,
+    exclusive_minimum: bool = False,
+) -> float:
+    """Check a finite real number within bounds; return it as ``float``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"Argument `{name}` must be a real number; received {value!r} "
+            f"of type {type(value).__name__}."
+        )
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"Argument `{name}` must be finite; received {value!r}.")
+    if minimum is not None:
+        too_small = value <= minimum if exclusive_minimum else value < minimum
+        if too_small:
+            relation = ">" if exclusive_minimum else ">="
+            raise ValueError(
+                f"Argument `{name}` must be {relation} {minimum}; received {value!r}."
+            )
+    if maximum is not None and value > maximum:
+        raise ValueError(f"Argument `{name}` must be <= {maximum}; received {value!r}.")
+    return value
+
+
+def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
+    """Check an integer (not a bool, not a float) with an optional lower bound."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, float) and value.is_integer():
+            raise TypeError(
+                f"Argument `{name}` must be an integer; received the float {value!r}. "
+                f"Pass {int(value)} instead."
+            )
+        raise TypeError(
+            f"Argument `{name}` must be an integer; received {value!r} "
+            f"of type {type(value).__name__}."
+        )
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"Argument `{name}` must be >= {minimum}; received {value!r}.")
+    return value

@@ -1,0 +1,99 @@
+"""Resolve regularizer identifiers: names, config dicts, instances or None."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import keras
+
+from regsearch._validation import did_you_mean
+
+# Name -> class. Keys are the snake_case names; ClassName strings resolve too.
+_REGISTRY: dict[str, type[keras.regularizers.Regularizer]] = {
+    "l1": keras.regularizers.L1,
+    "l2": keras.regularizers.L2,
+    "l1_l2": keras.regularizers.L1L2,
+}
+
+
+def register(name: str, cls: type[keras.regularizers.Regularizer]) -> None:
+    """Make ``cls`` resolvable by ``get(name)`` and by its class name."""
+    _REGISTRY[name] = cls
+
+
+def _snake_case(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def available() -> list[str]:
+    """The snake_case names ``get`` accepts."""
+    return sorted(_REGISTRY)
+
+
+def _lookup(name: str) -> type[keras.regularizers.Regularizer] | None:
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    for cls in _REGISTRY.values():
+        if name == cls.__name__:
+            return cls
+    return _REGISTRY.get(_snake_case(name))
+
+
+def serialize(regularizer: keras.regularizers.Regularizer) -> dict[str, Any]:
+    """Serialize a regularizer to a Keras config dict."""
+    return keras.saving.serialize_keras_object(regularizer)
+
+
+def deserialize(config: dict[str, Any]) -> keras.regularizers.Regularizer:
+    """Inverse of :func:`serialize`."""
+    module_objects = {cls.__name__: cls for cls in _REGISTRY.values()}
+    return keras.saving.deserialize_keras_object(config, module_objects=module_objects)
+
+
+def get(identifier: Any) -> keras.regularizers.Regularizer | None:
+    """Resolve a regularizer identifier.
+
+    Args:
+        identifier: ``None``; a regularizer instance (returned as is); a name in
+            snake_case (``"kernel_length"``, ``"l1"``) or ClassName form
+            (``"KernelLength"``), built with its default arguments; or a config
+            dict as produced by :func:`serialize` or ``get_config()``.
+
+    Returns:
+        The regularizer, or ``None`` for ``None`` and ``"none"``.
+
+    Raises:
+        ValueError: for an unknown name, with the closest known name suggested.
+        TypeError: for anything else.
+
+    Example:
+        >>> from regsearch import regularizers
+        >>> regularizers.get("l2")
+        <keras.src.regularizers.regularizers.L2 object at ...>
+    """
+    if identifier is None:
+        return None
+    if isinstance(identifier, keras.regularizers.Regularizer):
+        return identifier
+    if isinstance(identifier, str):
+        if identifier.lower() == "none":
+            return None
+        cls = _lookup(identifier)
+        if cls is None:
+            raise ValueError(
+                f"Unknown regularizer identifier: received {identifier!r}; expected one of "
+                f"{available()}, a config dict or a Regularizer instance."
+                f"{did_you_mean(identifier, available())}"
+            )
+        return cls()
+    if isinstance(identifier, dict):
+        if "class_name" in identifier:
+            return deserialize(identifier)
+        raise ValueError(
+            f"A regularizer config dict needs a 'class_name' key; received {identifier!r}."
+        )
+    raise TypeError(
+        f"Cannot interpret regularizer identifier {identifier!r} of type "
+        f"{type(identifier).__name__}; expected a name, a config dict, a Regularizer or None."
+    )
