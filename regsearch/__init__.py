@@ -7,8 +7,26 @@ outputs are.
 
 from regsearch import regularizers
 from regsearch._version import __version__
+from regsearch.plotting import plot_pareto
+from regsearch.search import (
+    Objective,
+    RegSearchHyperModel,
+    SearchSpace,
+    best_model,
+    hp_regularizer,
+    pareto_front,
+    results,
+)
 
 __all__ = [
+    "Objective",
+    "RegSearchHyperModel",
+    "SearchSpace",
     "__version__",
+    "best_model",
+    "hp_regularizer",
+    "pareto_front",
+    "plot_pareto",
     "regularizers",
+    "results",
 ]

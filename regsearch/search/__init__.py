@@ -1,0 +1,20 @@
+"""Regularizer search on keras-tuner: space, HyperModel, objective, results."""
+
+from regsearch.search._callback import ScoreCallback
+from regsearch.search._data_loss import DataLoss
+from regsearch.search._hypermodel import RegSearchHyperModel
+from regsearch.search._objective import Objective
+from regsearch.search._results import best_model, pareto_front, results
+from regsearch.search._space import SearchSpace, hp_regularizer
+
+__all__ = [
+    "DataLoss",
+    "Objective",
+    "RegSearchHyperModel",
+    "ScoreCallback",
+    "SearchSpace",
+    "best_model",
+    "hp_regularizer",
+    "pareto_front",
+    "results",
+]

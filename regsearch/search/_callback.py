@@ -1,0 +1,107 @@
+"""The per-epoch callback that writes ``score`` and its parts into the logs."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import keras
+from keras_tuner.errors import FailedTrialError
+
+from regsearch.search._objective import Objective
+from regsearch.trim import snap_to_zero, trimmed_size
+
+
+class ScoreCallback(keras.callbacks.Callback):
+    """Write ``score``, ``trimmed_params``, ``trimmed_macs``, ``size_ratio`` into logs.
+
+    Before every validation pass inside ``fit`` it sets the kernel weights that
+    count as zero for trimming to exactly zero, so the validation metrics are those
+    of the trimmed model: the size a trial reports is the size
+    ``regsearch.trim`` delivers, at the validation loss it reports. A training
+    loss that turns NaN or infinite ends the trial at once as failed
+    (``keras_tuner.errors.FailedTrialError``), with the epoch and batch.
+
+    Args:
+        objective: The ``regsearch.Objective`` that defines the score.
+        trim_threshold: Weights with ``|w| <= trim_threshold`` count as zero.
+        relative: Interpret ``trim_threshold`` relative to each layer's largest
+            ``|w|``.
+        n_outputs: The number of model outputs per sample (for the sparsity term).
+    """
+
+    def __init__(
+        self,
+        objective: Objective,
+        *,
+        trim_threshold: float = 1e-3,
+        relative: bool = False,
+        n_outputs: int = 1,
+    ) -> None:
+        super().__init__()
+        self.objective = objective
+        self.trim_threshold = trim_threshold
+        self.relative = relative
+        self.n_outputs = n_outputs
+        self._in_fit = False
+        self._snapped_this_epoch = False
+        self._epoch = 0
+
+    def _snap(self) -> None:
+        snap_to_zero(self.model, self.trim_threshold, relative=self.relative)
+        self._snapped_this_epoch = True
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._in_fit = True
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self._in_fit = False
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch = epoch
+        self._snapped_this_epoch = False
+
+    def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if self._in_fit:
+            self._snap()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.model.stop_training = True
+            raise FailedTrialError(
+                f"The training loss became {float(loss)} at epoch {self._epoch + 1}, "
+                f"batch {batch + 1}; the trial was stopped. A smaller regularizer strength "
+                f"or learning rate usually avoids this."
+            )
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if logs is None:
+            return
+        if not self._snapped_this_epoch:  # no validation pass this epoch
+            self._snap()
+        size = trimmed_size(self.model, self.trim_threshold, relative=self.relative)
+        before = size.params_before if self.objective.size == "params" else size.macs_before
+        after = size.params if self.objective.size == "params" else size.macs
+        size_ratio = after / before if before else 1.0
+        logs["trimmed_params"] = float(size.params)
+        logs["trimmed_macs"] = float(size.macs)
+        logs["size_ratio"] = float(size_ratio)
+        active = None
+        if self.objective.measures_outputs:
+            key = "val_active_outputs" if "val_active_outputs" in logs else "active_outputs"
+            active = logs.get(key)
+            if active is not None:
+                logs["active_outputs"] = float(active)
+        name = self.objective.logged_metric
+        if name not in logs and self.objective.metric not in logs:
+            raise ValueError(
+                f"The objective metric {self.objective.metric!r} is not in the epoch logs. "
+                f"Logged metrics: {sorted(logs)}."
+            )
+        logs["score"] = self.objective.score(
+            logs,
+            size_ratio=size_ratio,
+            active_outputs=None if active is None else float(active),
+            n_outputs=self.n_outputs,
+        )

@@ -1,0 +1,48 @@
+"""The compiled loss as a metric, without regularization penalties."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+
+@keras.saving.register_keras_serializable(package="regsearch")
+class DataLoss(keras.metrics.Mean):
+    """Mean of a loss function over the data, without regularization penalties.
+
+    Keras adds weight and activity penalties to ``loss`` and ``val_loss``; this
+    metric logs the loss of the predictions alone (``data_loss`` and
+    ``val_data_loss``), which is what a trimmed or exported model reproduces.
+
+    Args:
+        loss: A loss name, function or ``keras.losses.Loss`` instance.
+        name: The metric name.
+
+    Example:
+        >>> import keras, regsearch.search
+        >>> metric = regsearch.search.DataLoss("mse")
+        >>> metric.update_state([[1.0]], [[3.0]])
+        >>> float(metric.result())
+        4.0
+    """
+
+    def __init__(self, loss: Any = "mse", name: str = "data_loss", dtype: Any = None) -> None:
+        super().__init__(name=name, dtype=dtype)
+        self.loss = keras.losses.get(loss) if isinstance(loss, (str, dict)) else loss
+        if self.loss is None or not callable(self.loss):
+            raise TypeError(f"Argument `loss` must be a loss name or callable; received {loss!r}.")
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        fn = self.loss.call if isinstance(self.loss, keras.losses.Loss) else self.loss
+        values = fn(y_true, y_pred)
+        super().update_state(values, sample_weight=sample_weight)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "loss": keras.losses.serialize(self.loss)}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> DataLoss:
+        config = dict(config)
+        config["loss"] = keras.losses.deserialize(config["loss"])
+        return cls(**config)

@@ -1,0 +1,306 @@
+"""``RegSearchHyperModel``: a keras-tuner HyperModel that searches regularizers."""
+
+from __future__ import annotations
+
+import inspect
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import keras
+import keras_tuner
+from keras_tuner.errors import FatalValueError
+
+from regsearch._apply import apply
+from regsearch._validation import check_float
+from regsearch.metrics import ActiveOutputs
+from regsearch.search._callback import ScoreCallback
+from regsearch.search._data_loss import DataLoss
+from regsearch.search._objective import Objective
+from regsearch.search._space import SearchSpace
+
+_COMPILE_KEYS = {
+    "optimizer",
+    "loss",
+    "loss_weights",
+    "metrics",
+    "weighted_metrics",
+    "run_eagerly",
+    "steps_per_execution",
+    "jit_compile",
+    "auto_scale_loss",
+}
+
+
+def _fresh(obj: Any) -> Any:
+    """A new copy of a Keras object (optimizers and metrics hold state)."""
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    if isinstance(obj, keras.optimizers.Optimizer):
+        return keras.optimizers.deserialize(keras.optimizers.serialize(obj))
+    if isinstance(obj, (keras.metrics.Metric, keras.losses.Loss)):
+        return obj.__class__.from_config(obj.get_config())
+    if isinstance(obj, Mapping):
+        return {k: _fresh(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_fresh(v) for v in obj)
+    return obj  # functions and other stateless objects
+
+
+def _find_on_callbacks(callbacks: list[Any], attr: str, kind: type) -> Any:
+    for callback in callbacks:
+        value = getattr(callback, attr, None)
+        if isinstance(value, kind):
+            return value
+    return None
+
+
+def _raise_when_every_trial_failed(tuner: keras_tuner.Tuner) -> None:
+    """Make ``tuner.search`` end with one clear error when no trial finished.
+
+    keras-tuner ends a search quietly when fewer trials than its
+    ``max_consecutive_failed_trials`` failed, and the caller only learns of it
+    when ``best_model`` finds nothing. This wraps ``on_search_end`` of this tuner
+    instance (not the class) once.
+    """
+    if getattr(tuner, "_regsearch_checks_failures", False):
+        return
+    original = tuner.on_search_end
+
+    def on_search_end() -> None:
+        original()
+        trials = list(tuner.oracle.trials.values())
+        ended = [t for t in trials if t.status in ("COMPLETED", "FAILED", "INVALID")]
+        if ended and all(t.status != "COMPLETED" for t in ended):
+            from regsearch.search._results import _failure_reason
+
+            reasons = sorted({r for t in ended if (r := _failure_reason(t.message))})
+            raise RuntimeError(
+                f"Every trial of this search failed ({len(ended)} trials). Reasons: "
+                + "; ".join(reasons)
+            )
+
+    tuner.on_search_end = on_search_end
+    tuner._regsearch_checks_failures = True
+
+
+class RegSearchHyperModel(keras_tuner.HyperModel):
+    """A HyperModel whose trials differ in their regularizers.
+
+    Each ``build(hp)`` starts from a fresh copy of the user's model, lets the
+    ``SearchSpace`` pick regularizers, strengths, dropout, noise and an output
+    ``TopK`` for this trial (declaring them on ``hp``) and attaches them with
+    ``regsearch.apply``. ``fit`` adds the score callback that writes ``score`` and
+    its parts (validation metric, trimmed size, active outputs) into the epoch logs,
+    where keras-tuner's best-epoch checkpoint and every tuner see them; everything
+    else is passed through to ``model.fit``.
+
+    Args:
+        model: A built Keras model (re-initialized for every trial), a
+            ``build(hp)`` function (its hyperparameters compose with the
+            space's), or a function with no arguments that returns a model.
+        space: The ``SearchSpace``; defaults to ``SearchSpace()``.
+        compile: ``model.compile`` keyword arguments. Optimizer, loss and metric
+            instances are copied for every build. ``None`` reuses the compile
+            configuration of the model (or of the model ``build`` returns).
+        trim_threshold: Kernel weights with ``|w| <= trim_threshold`` count as zero
+            for trimming; they are set to exactly zero before every validation.
+        relative_threshold: Interpret ``trim_threshold`` relative to each layer's
+            largest ``|w|``.
+        name: Optional HyperModel name.
+        tunable: Whether the hyperparameters this HyperModel declares are tuned.
+
+    Example:
+        >>> import keras, keras_tuner, regsearch
+        >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1, name="dense")])
+        >>> hypermodel = regsearch.RegSearchHyperModel(
+        ...     model, regsearch.SearchSpace(kernel=["none", "l1"]),
+        ...     compile={"optimizer": "adam", "loss": "mse"})
+        >>> trial_model = hypermodel.build(keras_tuner.HyperParameters())
+    """
+
+    def __init__(
+        self,
+        model: keras.Model | Callable[..., keras.Model],
+        space: SearchSpace | None = None,
+        *,
+        compile: Mapping[str, Any] | None = None,
+        trim_threshold: float = 1e-3,
+        relative_threshold: bool = False,
+        name: str | None = None,
+        tunable: bool = True,
+    ) -> None:
+        super().__init__(name=name, tunable=tunable)
+        if isinstance(model, keras.Model):
+            if not model.built or not model.inputs:
+                raise ValueError(
+                    "Argument `model` must be a built Sequential or functional model (give it "
+                    "an `keras.Input`), or a build function; received an unbuilt or "
+                    f"subclassed model {model.name!r}."
+                )
+            self._n_args = None
+        elif callable(model):
+            params = [
+                p
+                for p in inspect.signature(model).parameters.values()
+                if p.default is inspect.Parameter.empty
+                and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+            ]
+            if len(params) > 1:
+                raise TypeError(
+                    f"Argument `model` must take no argument or one (`hp`); "
+                    f"{getattr(model, '__name__', model)!r} takes {len(params)}."
+                )
+            self._n_args = len(params)
+        else:
+            raise TypeError(
+                f"Argument `model` must be a Keras model or a build function; "
+                f"received {model!r} of type {type(model).__name__}."
+            )
+        if space is None:
+            space = SearchSpace()
+        if not isinstance(space, SearchSpace):
+            raise TypeError(
+                f"Argument `space` must be a regsearch.SearchSpace; received {space!r}."
+            )
+        if compile is not None:
+            if not isinstance(compile, Mapping):
+                raise TypeError(
+                    f"Argument `compile` must be a dict of model.compile arguments; "
+                    f"received {compile!r}."
+                )
+            unknown = set(compile) - _COMPILE_KEYS
+            if unknown:
+                raise ValueError(
+                    f"Argument `compile` has unknown keys {sorted(unknown)}; "
+                    f"model.compile accepts {sorted(_COMPILE_KEYS)}."
+                )
+        self.model = model
+        self.space = space
+        self.compile = None if compile is None else dict(compile)
+        self.trim_threshold = check_float("trim_threshold", trim_threshold)
+        self.relative_threshold = bool(relative_threshold)
+        # The compile arguments each built model got; fit() adds measurement metrics.
+        self._compiled_with: weakref.WeakKeyDictionary[keras.Model, dict[str, Any]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _base_model(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        if isinstance(self.model, keras.Model):
+            return keras.models.clone_model(self.model)
+        built = self.model(hp) if self._n_args == 1 else self.model()  # type: ignore[operator]
+        if not isinstance(built, keras.Model):
+            raise TypeError(
+                f"The build function must return a Keras model; it returned {built!r}."
+            )
+        if not built.built or not built.inputs:
+            raise ValueError(
+                "The build function must return a built Sequential or functional model "
+                "(start it with `keras.Input`)."
+            )
+        return built
+
+    def _compile_kwargs(self, base: keras.Model) -> dict[str, Any]:
+        if self.compile is not None:
+            kwargs = {k: _fresh(v) for k, v in self.compile.items()}
+        else:
+            source = self.model if isinstance(self.model, keras.Model) else base
+            config = source.get_compile_config() if source.compiled else None
+            if not config:
+                raise ValueError(
+                    "The model is not compiled and no `compile` was given: pass "
+                    "compile={'optimizer': 'adam', 'loss': ...} to RegSearchHyperModel."
+                )
+            probe = keras.Sequential([keras.Input((1,))])
+            probe.compile_from_config(config)
+            kwargs = {
+                "optimizer": probe.optimizer,
+                "loss": probe.loss,
+                "metrics": config.get("metrics"),
+                "loss_weights": config.get("loss_weights"),
+                "weighted_metrics": config.get("weighted_metrics"),
+            }
+            kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        if "loss" not in kwargs or kwargs["loss"] is None:
+            raise ValueError("The compile arguments need a `loss`.")
+        return kwargs
+
+    def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        base = self._base_model(hp)
+        plan = self.space.plan(hp, base)
+        model = apply(base, **plan, keep_weights=True)
+        kwargs = self._compile_kwargs(base)
+        loss = kwargs["loss"]
+        if len(model.outputs) == 1 and not isinstance(loss, (Mapping, list, tuple)):
+            metrics = list(kwargs.get("metrics") or [])
+            metrics.append(DataLoss(_fresh(loss)))
+            kwargs["metrics"] = metrics
+        model.compile(**kwargs)
+        self._compiled_with[model] = kwargs
+        return model
+
+    def objective_for(self, callbacks: list[Any]) -> Objective:
+        """The ``regsearch.Objective`` the tuner was given (found on its callbacks)."""
+        found = _find_on_callbacks(callbacks, "objective", keras_tuner.Objective)
+        if isinstance(found, Objective):
+            return found
+        if found is not None and found.name != "score":
+            return Objective(found.name, direction=found.direction)
+        return Objective()
+
+    def fit(self, hp: keras_tuner.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any):
+        callbacks = list(kwargs.pop("callbacks", None) or [])
+        objective = self.objective_for(callbacks)
+        tuner = _find_on_callbacks(callbacks, "tuner", keras_tuner.Tuner)
+        if tuner is not None:
+            _raise_when_every_trial_failed(tuner)
+        validating = bool(
+            kwargs.get("validation_data") is not None or kwargs.get("validation_split")
+        )
+        if objective.metric.startswith("val_") and not validating:
+            raise FatalValueError(
+                f"The objective metric {objective.metric!r} needs validation data: pass "
+                f"validation_data=... or validation_split=... to tuner.search()."
+            )
+        if objective.measures_outputs and not any(
+            isinstance(m, ActiveOutputs) for m in self._compiled_with.get(model, {}).get("metrics", [])
+        ):
+            compile_kwargs = dict(self._compiled_with.get(model, {}))
+            compile_kwargs["metrics"] = [*compile_kwargs.get("metrics", []), ActiveOutputs()]
+            model.compile(**compile_kwargs)
+        self._check_metric_is_logged(self._compiled_with.get(model, {}), model, objective, validating)
+        n_outputs = int(model.outputs[0].shape[-1] or 1)
+        score = ScoreCallback(
+            objective,
+            trim_threshold=self.trim_threshold,
+            relative=self.relative_threshold,
+            n_outputs=n_outputs,
+        )
+        return model.fit(*args, callbacks=[score, *callbacks], **kwargs)
+
+    @staticmethod
+    def _check_metric_is_logged(
+        compile_kwargs: Mapping[str, Any], model: keras.Model, objective: Objective, validating: bool
+    ) -> None:
+        if len(model.outputs) != 1 or isinstance(compile_kwargs.get("metrics"), Mapping):
+            return  # multi-output names are checked at the first epoch end
+        names = {"loss"}
+        for metric in list(compile_kwargs.get("metrics") or []) + list(
+            compile_kwargs.get("weighted_metrics") or []
+        ):
+            if isinstance(metric, str):
+                names.add(metric)
+            elif isinstance(metric, keras.metrics.Metric):
+                names.add(metric.name)
+            elif callable(metric):
+                names.add(getattr(metric, "__name__", str(metric)))
+        available = sorted(names | ({f"val_{n}" for n in names} if validating else set()))
+        if objective.metric not in available:
+            from regsearch._validation import did_you_mean
+
+            raise FatalValueError(
+                f"The objective metric {objective.metric!r} is not logged by this model; "
+                f"available: {available}.{did_you_mean(objective.metric, available)} "
+                f"Add the metric to compile(metrics=...) or change regsearch.Objective(metric=...)."
+            )
+

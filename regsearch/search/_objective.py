@@ -1,0 +1,158 @@
+"""The composite objective: validation metric, trimmed size and output sparsity."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import keras_tuner
+from keras_tuner.src.engine.metrics_tracking import infer_metric_direction
+
+from regsearch._validation import check_choice, check_float
+
+SCORE = "score"
+_SIZES = ("params", "macs")
+
+
+def _infer_direction(metric: str) -> str:
+    base = metric.removeprefix("val_")
+    if base in {"data_loss", "loss"} or base.endswith(("_loss", "_error")):
+        return "min"
+    direction = infer_metric_direction(metric)
+    if direction is None:
+        raise ValueError(
+            f"Cannot infer whether metric {metric!r} should be minimized or maximized; "
+            f"pass direction='min' or direction='max' to regsearch.Objective."
+        )
+    return str(direction)
+
+
+class Objective(keras_tuner.Objective):
+    """A keras-tuner objective named ``"score"`` that weighs accuracy against size.
+
+    The score, minimized, is::
+
+        score = sign * metric
+              + size_weight * trimmed_size / untrimmed_size
+              + sparsity_weight * max(0, active_outputs - max_active_outputs) / n_outputs
+
+    where ``sign`` is +1 when ``metric`` is minimized and -1 when it is maximized,
+    ``trimmed_size`` counts parameters (``size="params"``) or multiply-accumulates
+    (``size="macs"``) of the model once near-zero kernel edges and dead filters are
+    trimmed, and ``active_outputs`` is the mean number of non-zero outputs per sample
+    on the validation data (measured only when ``max_active_outputs`` is set).
+
+    ``"val_loss"`` and ``"loss"`` are scored on the *data* loss: the compiled loss
+    without regularization penalties (logged as ``val_data_loss``). Keras adds the
+    penalties to ``val_loss``; comparing trials on it would favour weak
+    regularizers, and the trimmed model (which carries no penalties) could not
+    reproduce the reported value.
+
+    Every part is written into the epoch logs next to ``score``, so keras-tuner's
+    best-epoch checkpoint, Hyperband, TensorBoard and ``trial.metrics`` see them.
+
+    Args:
+        metric: The validation metric to score, as it appears in the logs.
+        direction: ``"min"`` or ``"max"`` for ``metric``; inferred for losses and
+            for accuracy/AUC-like metrics when ``None``.
+        size_weight: Weight of the trimmed-size ratio (0 ignores size).
+        size: ``"params"`` or ``"macs"``.
+        max_active_outputs: Allowed mean number of active outputs per sample;
+            ``None`` does not measure output sparsity.
+        sparsity_weight: Weight of the excess of active outputs.
+
+    Example:
+        >>> import regsearch
+        >>> objective = regsearch.Objective("val_loss", size_weight=0.5)
+        >>> objective.score({"val_data_loss": 0.2}, size_ratio=0.4)
+        0.4
+    """
+
+    def __init__(
+        self,
+        metric: str = "val_loss",
+        *,
+        direction: str | None = None,
+        size_weight: float = 0.0,
+        size: str = "params",
+        max_active_outputs: float | None = None,
+        sparsity_weight: float = 1.0,
+    ) -> None:
+        super().__init__(SCORE, "min")
+        if not isinstance(metric, str) or not metric:
+            raise TypeError(
+                f"Argument `metric` must be a metric name such as 'val_loss'; received {metric!r}."
+            )
+        if metric == SCORE:
+            raise ValueError("Argument `metric` cannot be 'score': that is the objective itself.")
+        self.metric = metric
+        self.metric_direction = (
+            _infer_direction(metric)
+            if direction is None
+            else check_choice("direction", direction, ("min", "max"))
+        )
+        self.size_weight = check_float("size_weight", size_weight)
+        self.size = check_choice("size", size, _SIZES)
+        self.max_active_outputs = (
+            None
+            if max_active_outputs is None
+            else check_float("max_active_outputs", max_active_outputs)
+        )
+        self.sparsity_weight = check_float("sparsity_weight", sparsity_weight)
+
+    @property
+    def logged_metric(self) -> str:
+        """The log entry the metric part is read from."""
+        if self.metric in ("val_loss", "loss"):
+            return self.metric.replace("loss", "data_loss")
+        return self.metric
+
+    @property
+    def measures_outputs(self) -> bool:
+        return self.max_active_outputs is not None
+
+    def score(
+        self,
+        logs: Mapping[str, Any],
+        *,
+        size_ratio: float = 1.0,
+        active_outputs: float | None = None,
+        n_outputs: int = 1,
+    ) -> float:
+        """Compute the score from the epoch logs and the measured parts."""
+        name = self.logged_metric if self.logged_metric in logs else self.metric
+        value = float(logs[name])
+        total = value if self.metric_direction == "min" else -value
+        total += self.size_weight * size_ratio
+        if self.max_active_outputs is not None and active_outputs is not None:
+            excess = max(0.0, active_outputs - self.max_active_outputs)
+            total += self.sparsity_weight * excess / max(n_outputs, 1)
+        return total if math.isfinite(total) else math.inf
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "direction": self.metric_direction,
+            "size_weight": self.size_weight,
+            "size": self.size,
+            "max_active_outputs": self.max_active_outputs,
+            "sparsity_weight": self.sparsity_weight,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Objective:
+        return cls(**config)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Objective):
+            return self.get_config() == other.get_config()
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"regsearch.Objective({args})"
+
+    __str__ = __repr__

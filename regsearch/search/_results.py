@@ -1,0 +1,227 @@
+"""Reading a finished (or running) search: results table, Pareto front, best model."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import keras_tuner
+from keras_tuner.src.engine.metrics_tracking import infer_metric_direction
+
+from regsearch._validation import did_you_mean
+
+PARTS = ("score", "val_data_loss", "val_loss", "trimmed_params", "trimmed_macs", "size_ratio")
+_MIN_ALWAYS = {"score", "trimmed_params", "trimmed_macs", "size_ratio", "active_outputs"}
+
+
+def _check_tuner(tuner: Any) -> keras_tuner.Tuner:
+    if not isinstance(tuner, keras_tuner.Tuner):
+        raise TypeError(
+            f"Argument `tuner` must be a keras_tuner Tuner (RandomSearch, "
+            f"BayesianOptimization, Hyperband, GridSearch, ...); received {tuner!r}."
+        )
+    return tuner
+
+
+def _failure_reason(message: str | None) -> str | None:
+    if not message:
+        return None
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else None
+
+
+def _rows(tuner: keras_tuner.Tuner) -> list[dict[str, Any]]:
+    rows = []
+    for trial_id, trial in sorted(tuner.oracle.trials.items()):
+        row: dict[str, Any] = {"trial_id": trial_id, "status": trial.status}
+        row.update(trial.hyperparameters.values)
+        for name, history in trial.metrics.metrics.items():
+            value = history.get_last_value()
+            row[name] = None if value is None else float(value)
+        row["message"] = _failure_reason(trial.message)
+        rows.append(row)
+    return rows
+
+
+def results(tuner: keras_tuner.Tuner) -> Any:
+    """One row per trial: id, status, hyperparameters, every objective part, score, failure.
+
+    The metric values are those of the trial's best epoch (the one keras-tuner
+    checkpointed), so a row describes the model ``best_model`` would load.
+
+    Args:
+        tuner: A keras-tuner tuner whose hypermodel is a ``RegSearchHyperModel``.
+
+    Returns:
+        A ``pandas.DataFrame`` when pandas is installed, else a list of dicts.
+
+    Example:
+        >>> table = regsearch.results(tuner)  # doctest: +SKIP
+        >>> table.sort_values("score").head()  # doctest: +SKIP
+    """
+    rows = _rows(_check_tuner(tuner))
+    try:
+        import pandas as pd
+    except ImportError:  # pandas is optional
+        return rows
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(key for key in row if key not in columns)
+    return pd.DataFrame(rows, columns=columns or ["trial_id", "status", "message"])
+
+
+def _direction(name: str) -> str:
+    if name in _MIN_ALWAYS or name.removeprefix("val_") in {"data_loss", "loss"}:
+        return "min"
+    direction = infer_metric_direction(name)
+    if direction is None:
+        raise ValueError(
+            f"Cannot tell whether {name!r} is minimized or maximized; use a loss, an "
+            f"accuracy-like metric, or one of {sorted(_MIN_ALWAYS)}."
+        )
+    return str(direction)
+
+
+def pareto_front(
+    tuner: keras_tuner.Tuner,
+    objectives: Sequence[str] = ("val_loss", "trimmed_params"),
+) -> Any:
+    """The finished trials that no other finished trial beats on every objective.
+
+    ``"val_loss"`` means the data loss (``val_data_loss``) where it was logged,
+    as in ``regsearch.Objective``. Directions are inferred (losses and sizes are
+    minimized, accuracy-like metrics maximized).
+
+    Args:
+        tuner: The tuner of a regsearch search.
+        objectives: Two or more metric names from the results table.
+
+    Returns:
+        The front's rows, sorted by the first objective, in the same form as
+        :func:`results` (a DataFrame or a list of dicts).
+    """
+    tuner = _check_tuner(tuner)
+    if isinstance(objectives, str) or len(objectives) < 2:
+        raise ValueError(
+            f"Argument `objectives` must name at least two metrics; received {objectives!r}."
+        )
+    rows = [row for row in _rows(tuner) if row["status"] == "COMPLETED"]
+    keys = []
+    for name in objectives:
+        key = name
+        if name in ("val_loss", "loss") and any(
+            row.get(name.replace("loss", "data_loss")) is not None for row in rows
+        ):
+            key = name.replace("loss", "data_loss")
+        available = sorted({k for row in rows for k, v in row.items() if isinstance(v, float)})
+        if rows and not any(row.get(key) is not None for row in rows):
+            raise ValueError(
+                f"Objective {name!r} was not logged by any finished trial; available: "
+                f"{available}.{did_you_mean(name, available)}"
+            )
+        keys.append((key, 1.0 if _direction(key) == "min" else -1.0))
+
+    def point(row: dict[str, Any]) -> tuple[float, ...]:
+        values = []
+        for key, sign in keys:
+            value = row.get(key)
+            values.append(math.inf if value is None or math.isnan(value) else sign * value)
+        return tuple(values)
+
+    points = [(point(row), row) for row in rows]
+    front = [
+        row
+        for p, row in points
+        if not any(
+            all(a <= b for a, b in zip(q, p)) and any(a < b for a, b in zip(q, p))
+            for q, _ in points
+        )
+    ]
+    front.sort(key=lambda row: point(row))
+    try:
+        import pandas as pd
+    except ImportError:
+        return front
+    columns: list[str] = []
+    for row in front:
+        columns.extend(key for key in row if key not in columns)
+    return pd.DataFrame(front, columns=columns or ["trial_id", "status"])
+
+
+def _regsearch_hypermodel(tuner: keras_tuner.Tuner) -> Any:
+    from regsearch.search._hypermodel import RegSearchHyperModel
+
+    hypermodel = tuner.hypermodel
+    if not isinstance(hypermodel, RegSearchHyperModel):
+        raise TypeError(
+            "This tuner's hypermodel is not a regsearch.RegSearchHyperModel; "
+            f"received {type(hypermodel).__name__}."
+        )
+    return hypermodel
+
+
+def best_model(
+    tuner: keras_tuner.Tuner,
+    trimmed: bool = True,
+    *,
+    trial_id: str | None = None,
+) -> keras.Model:
+    """Load the best trial's model at its best epoch, trimmed by default.
+
+    Args:
+        tuner: The tuner of a regsearch search.
+        trimmed: Return the model that ``regsearch.trim`` builds (stock Keras
+            layers, no regularizers; compiled with the search's loss and
+            metrics) instead of the trained model.
+        trial_id: Load this trial instead of the best one (for example a trial
+            picked from :func:`pareto_front`).
+
+    Returns:
+        A compiled Keras model.
+
+    Raises:
+        RuntimeError: when no trial finished; the message quotes why they failed.
+    """
+    tuner = _check_tuner(tuner)
+    hypermodel = _regsearch_hypermodel(tuner)
+    trials = tuner.oracle.trials
+    if trial_id is None:
+        best = tuner.oracle.get_best_trials(1)
+        if not best:
+            reasons = sorted(
+                {
+                    reason
+                    for trial in trials.values()
+                    if (reason := _failure_reason(trial.message)) is not None
+                }
+            )
+            raise RuntimeError(
+                f"No trial of this search finished ({len(trials)} trials). "
+                + (f"Reasons: {'; '.join(reasons)}" if reasons else "")
+            )
+        trial = best[0]
+    else:
+        if trial_id not in trials:
+            raise ValueError(
+                f"Argument `trial_id`: no trial {trial_id!r}; trials: {sorted(trials)}."
+                f"{did_you_mean(trial_id, list(trials))}"
+            )
+        trial = trials[trial_id]
+        if trial.status != "COMPLETED":
+            raise ValueError(
+                f"Trial {trial_id!r} did not finish (status {trial.status}); pick a "
+                f"COMPLETED trial."
+            )
+    model = tuner.load_model(trial)
+    if not trimmed:
+        return model
+    from regsearch.trim import trim
+
+    trimmed_model, _ = trim(
+        model, hypermodel.trim_threshold, relative=hypermodel.relative_threshold
+    )
+    kwargs = hypermodel._compile_kwargs(model)
+    trimmed_model.compile(**kwargs)
+    return trimmed_model

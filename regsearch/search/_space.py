@@ -1,0 +1,286 @@
+"""Search spaces: which regularizers, how strong, on which layers."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import keras_tuner
+
+from regsearch import regularizers
+from regsearch._validation import check_float, check_int
+
+NONE = "none"
+# Regularizers that need a kernel with spatial axes (Conv*), not a Dense kernel.
+_SPATIAL_ONLY = {"kernel_length"}
+_STRENGTH_KEYS = ("strength", "l1", "l2")
+
+
+def with_strength(name: str, strength: float) -> keras.regularizers.Regularizer:
+    """Build the regularizer called ``name`` with its strength set to ``strength``.
+
+    Keras's ``L1``/``L2``/``L1L2`` take ``l1``/``l2``; regsearch's take ``strength``.
+    """
+    default = regularizers.get(name)
+    if default is None:
+        raise ValueError(f"Regularizer {name!r} has no strength.")
+    config = default.get_config()
+    for key in _STRENGTH_KEYS:
+        if key in config:
+            config[key] = float(strength)
+    return type(default).from_config(config)
+
+
+def _check_choices(argument: str, choices: Any) -> tuple[str, ...]:
+    if isinstance(choices, str) or not isinstance(choices, Sequence):
+        raise TypeError(
+            f"Argument `{argument}` must be a list of regularizer names; received {choices!r}. "
+            f"For a single choice pass [{choices!r}]."
+        )
+    if not choices:
+        raise ValueError(f"Argument `{argument}` must name at least one choice; received [].")
+    for name in choices:
+        if not isinstance(name, str):
+            raise TypeError(
+                f"Argument `{argument}` must hold regularizer names; received {name!r}."
+            )
+        if name != NONE:
+            regularizers.get(name)  # unknown names raise with a suggestion
+    if len(set(choices)) != len(choices):
+        raise ValueError(f"Argument `{argument}` repeats a choice: {list(choices)!r}.")
+    return tuple(choices)
+
+
+def _check_range(argument: str, value: Any, *, log: bool) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 2:
+        raise TypeError(f"Argument `{argument}` must be a (min, max) pair; received {value!r}.")
+    low = check_float(f"{argument}[0]", value[0], minimum=0.0, exclusive_minimum=log)
+    high = check_float(f"{argument}[1]", value[1], minimum=0.0, exclusive_minimum=log)
+    if low >= high:
+        raise ValueError(
+            f"Argument `{argument}` must satisfy min < max; received {value!r}. "
+            f"To fix a value, give a narrower range such as ({low}, {low * 1.01 or 1e-9})."
+        )
+    return low, high
+
+
+def hp_regularizer(
+    hp: keras_tuner.HyperParameters,
+    name: str,
+    *,
+    choices: Sequence[str] = (NONE, "l1", "l2"),
+    strength: tuple[float, float] = (1e-6, 1e-1),
+) -> keras.regularizers.Regularizer | None:
+    """Declare a regularizer choice in a ``build(hp)`` and return the trial's pick.
+
+    Declares ``hp.Choice(name, choices)`` and, for every regularizer in
+    ``choices``, a log-uniform ``hp.Float(f"{name}_{choice}_strength", ...)`` that
+    exists only while that regularizer is chosen (a conditional scope), so
+    Bayesian optimization never tunes the strength of an unused regularizer.
+
+    Args:
+        hp: The trial's hyperparameters.
+        name: The hyperparameter name, unique within the build.
+        choices: Regularizer names accepted by ``regsearch.regularizers.get``,
+            and ``"none"``.
+        strength: The (min, max) strength range, sampled log-uniformly.
+
+    Returns:
+        The regularizer the trial chose, or ``None`` for ``"none"``.
+
+    Example:
+        >>> import keras, keras_tuner, regsearch
+        >>> def build(hp):
+        ...     reg = regsearch.hp_regularizer(hp, "dense_reg", choices=["none", "l2"])
+        ...     return keras.Sequential([keras.layers.Dense(1, kernel_regularizer=reg)])
+        >>> _ = build(keras_tuner.HyperParameters())
+    """
+    choices = _check_choices("choices", choices)
+    low, high = _check_range("strength", strength, log=True)  # type: ignore[misc]
+    chosen = hp.Choice(name, list(choices))
+    picked = None
+    for choice in choices:
+        if choice == NONE:
+            continue
+        with hp.conditional_scope(name, [choice]):
+            value = hp.Float(f"{name}_{choice}_strength", low, high, sampling="log")
+        if chosen == choice:
+            picked = with_strength(choice, value)
+    return picked
+
+
+def _kernel_rank(layer: keras.layers.Layer) -> int | None:
+    kernel = getattr(layer, "kernel", None)
+    if kernel is None:
+        kernel = getattr(layer, "depthwise_kernel", None)
+    return None if kernel is None else len(kernel.shape)
+
+
+@keras.saving.register_keras_serializable(package="regsearch")
+class SearchSpace:
+    """What a regularizer search may choose, and for which layers.
+
+    Args:
+        layers: Glob pattern(s) over layer names (``"conv*"``, ``["block[23]_*"]``);
+            ``None`` matches every layer with a kernel.
+        kernel: Kernel-regularizer choices (names for ``regularizers.get`` and
+            ``"none"``). ``"kernel_length"`` applies only to layers with spatial
+            kernels (Conv); Dense layers get no kernel regularizer from it.
+        strength: (min, max) of the kernel-regularizer strength, log-uniform.
+        activity: Optional activity-regularizer choices.
+        activity_strength: (min, max) of the activity strength, log-uniform.
+        dropout: Optional (min, max) dropout rate inserted after matched layers
+            that are not model outputs.
+        noise: Optional (min, max) GaussianNoise stddev, inserted likewise.
+        top_k: Optional choices of k for a ``TopK`` layer after the output.
+        per_layer: ``False``: one choice shared by all matched layers; ``True``:
+            one choice per layer (hyperparameters prefixed with the layer name).
+
+    Example:
+        >>> import regsearch
+        >>> space = regsearch.SearchSpace(layers="conv*", kernel=["none", "l1", "kernel_length"],
+        ...                               strength=(1e-6, 1e-1), dropout=(0.0, 0.5))
+    """
+
+    def __init__(
+        self,
+        layers: str | Sequence[str] | None = None,
+        *,
+        kernel: Sequence[str] = (NONE, "l1", "l2"),
+        strength: tuple[float, float] = (1e-6, 1e-1),
+        activity: Sequence[str] | None = None,
+        activity_strength: tuple[float, float] = (1e-6, 1e-2),
+        dropout: tuple[float, float] | None = None,
+        noise: tuple[float, float] | None = None,
+        top_k: Sequence[int] | None = None,
+        per_layer: bool = False,
+    ) -> None:
+        if layers is not None:
+            patterns = [layers] if isinstance(layers, str) else list(layers)
+            if not patterns or not all(isinstance(p, str) and p for p in patterns):
+                raise TypeError(
+                    f"Argument `layers` must be a glob pattern or a non-empty list of them; "
+                    f"received {layers!r}."
+                )
+            layers = patterns
+        self.layers = layers
+        self.kernel = _check_choices("kernel", kernel)
+        self.strength = _check_range("strength", strength, log=True)
+        self.activity = None if activity is None else _check_choices("activity", activity)
+        self.activity_strength = _check_range("activity_strength", activity_strength, log=True)
+        self.dropout = _check_range("dropout", dropout, log=False)
+        if self.dropout is not None and self.dropout[1] >= 1.0:
+            raise ValueError(f"Argument `dropout` must stay below 1.0; received {dropout!r}.")
+        self.noise = _check_range("noise", noise, log=False)
+        if top_k is not None:
+            if isinstance(top_k, (str, int)) or not isinstance(top_k, Sequence) or not top_k:
+                raise TypeError(
+                    f"Argument `top_k` must be a non-empty list of integers; received {top_k!r}."
+                )
+            top_k = [check_int("top_k", k, minimum=1) for k in top_k]
+        self.top_k = None if top_k is None else tuple(top_k)
+        if not isinstance(per_layer, bool):
+            raise TypeError(f"Argument `per_layer` must be a bool; received {per_layer!r}.")
+        self.per_layer = per_layer
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "layers": self.layers,
+            "kernel": list(self.kernel),
+            "strength": list(self.strength) if self.strength else None,
+            "activity": None if self.activity is None else list(self.activity),
+            "activity_strength": list(self.activity_strength) if self.activity_strength else None,
+            "dropout": None if self.dropout is None else list(self.dropout),
+            "noise": None if self.noise is None else list(self.noise),
+            "top_k": None if self.top_k is None else list(self.top_k),
+            "per_layer": self.per_layer,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> SearchSpace:
+        return cls(**config)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SearchSpace) and self.get_config() == other.get_config()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"SearchSpace({args})"
+
+    def matched_layers(self, model: keras.Model) -> list[keras.layers.Layer]:
+        """The layers of ``model`` this space regularizes."""
+        with_kernel = [layer for layer in model.layers if _kernel_rank(layer) is not None]
+        if self.layers is None:
+            if not with_kernel:
+                raise ValueError(
+                    "The model has no layer with a kernel to regularize; layers: "
+                    f"{[layer.name for layer in model.layers]}."
+                )
+            return with_kernel
+        names = [layer.name for layer in model.layers]
+        matched = []
+        for pattern in self.layers:
+            hits = [layer for layer in model.layers if fnmatch.fnmatchcase(layer.name, pattern)]
+            if not hits:
+                from regsearch._validation import did_you_mean
+
+                raise ValueError(
+                    f"Layer pattern {pattern!r} in SearchSpace(layers=...) matches no layer. "
+                    f"Layers: {names}.{did_you_mean(pattern, names)}"
+                )
+            matched.extend(hit for hit in hits if hit not in matched)
+        return matched
+
+    def plan(self, hp: keras_tuner.HyperParameters, model: keras.Model) -> dict[str, Any]:
+        """Declare this space's hyperparameters on ``hp``; return ``regsearch.apply`` kwargs."""
+        layers = self.matched_layers(model)
+        output_layers = {t._keras_history[0].name for t in model.outputs}
+        kernel: dict[str, Any] = {}
+        activity: dict[str, Any] = {}
+        dropout: dict[str, float] = {}
+        noise: dict[str, float] = {}
+        groups = [[layer] for layer in layers] if self.per_layer else [layers]
+        for group in groups:
+            prefix = f"{group[0].name}_" if self.per_layer else ""
+            choices = self.kernel
+            if self.per_layer and (_kernel_rank(group[0]) or 0) < 3:
+                choices = tuple(c for c in choices if c not in _SPATIAL_ONLY) or (NONE,)
+            regularizer = hp_regularizer(
+                hp, f"{prefix}kernel", choices=choices, strength=self.strength
+            )
+            for layer in group:
+                if regularizer is None:
+                    continue
+                chosen = hp.get(f"{prefix}kernel")
+                if chosen in _SPATIAL_ONLY and (_kernel_rank(layer) or 0) < 3:
+                    continue
+                kernel[layer.name] = regularizer
+            if self.activity is not None:
+                act = hp_regularizer(
+                    hp, f"{prefix}activity", choices=self.activity, strength=self.activity_strength
+                )
+                if act is not None:
+                    activity.update({layer.name: act for layer in group})
+            hidden = [layer for layer in group if layer.name not in output_layers]
+            if self.dropout is not None and hidden:
+                rate = hp.Float(f"{prefix}dropout", *self.dropout)
+                if rate > 0:
+                    dropout.update({layer.name: rate for layer in hidden})
+            if self.noise is not None and hidden:
+                stddev = hp.Float(f"{prefix}noise", *self.noise)
+                if stddev > 0:
+                    noise.update({layer.name: stddev for layer in hidden})
+        top_k = None if self.top_k is None else hp.Choice("top_k", list(self.top_k))
+        return {
+            "kernel": kernel or None,
+            "activity": activity or None,
+            "dropout": dropout or None,
+            "noise": noise or None,
+            "top_k": top_k,
+        }

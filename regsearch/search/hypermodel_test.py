@@ -1,0 +1,251 @@
+import keras
+import keras_tuner
+import numpy as np
+import pytest
+
+import regsearch
+
+
+def _data(n=256, length=16, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, length, 1)).astype("float32")
+    y = (x[:, 2:-2, 0].sum(axis=1, keepdims=True) * 0.2).astype("float32")
+    return x, y
+
+
+def _model():
+    inputs = keras.Input((16, 1))
+    x = keras.layers.Conv1D(4, 5, name="conv1")(inputs)
+    x = keras.layers.GlobalAveragePooling1D(name="pool")(x)
+    outputs = keras.layers.Dense(1, name="head")(x)
+    return keras.Model(inputs, outputs)
+
+
+def _hypermodel(**kwargs):
+    space = kwargs.pop("space", regsearch.SearchSpace(kernel=["none", "l1", "l2"]))
+    return regsearch.RegSearchHyperModel(
+        _model(), space, compile={"optimizer": "adam", "loss": "mse"}, **kwargs
+    )
+
+
+def test_user_model_is_cloned_fresh_and_never_changed():
+    user = _model()
+    before = [w.copy() for w in user.get_weights()]
+    hypermodel = regsearch.RegSearchHyperModel(
+        user, regsearch.SearchSpace(kernel=["l2"]), compile={"optimizer": "adam", "loss": "mse"}
+    )
+    built = hypermodel.build(keras_tuner.HyperParameters())
+    assert built is not user
+    assert isinstance(built.get_layer("conv1").kernel_regularizer, keras.regularizers.L2)
+    assert user.get_layer("conv1").kernel_regularizer is None
+    for a, b in zip(before, user.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_build_fn_with_hp_composes_user_hyperparameters():
+    def build(hp):
+        units = hp.Int("units", 2, 8, step=2)
+        model = keras.Sequential(
+            [keras.Input((4,)), keras.layers.Dense(units, name="hidden"), keras.layers.Dense(1)]
+        )
+        model.compile(optimizer="sgd", loss="mae")
+        return model
+
+    hypermodel = regsearch.RegSearchHyperModel(build, regsearch.SearchSpace(kernel=["none", "l1"]))
+    hp = keras_tuner.HyperParameters()
+    model = hypermodel.build(hp)
+    assert {"units", "kernel"} <= set(hp.values)
+    assert model.get_layer("hidden").units == hp.values["units"]
+    assert model.loss == "mae"  # compile configuration taken from the user's build
+
+
+def test_compile_instances_are_fresh_for_every_build():
+    optimizer = keras.optimizers.Adam(learning_rate=0.01)
+    hypermodel = regsearch.RegSearchHyperModel(
+        _model, compile={"optimizer": optimizer, "loss": keras.losses.MeanSquaredError()}
+    )
+    first = hypermodel.build(keras_tuner.HyperParameters())
+    second = hypermodel.build(keras_tuner.HyperParameters())
+    assert first.optimizer is not optimizer and first.optimizer is not second.optimizer
+    assert float(first.optimizer.learning_rate) == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize(
+    ("model", "error", "match"),
+    [
+        (42, TypeError, "Keras model or a build function"),
+        (lambda a, b: None, TypeError, "takes 2"),
+    ],
+)
+def test_bad_models(model, error, match):
+    with pytest.raises(error, match=match):
+        regsearch.RegSearchHyperModel(model)
+
+
+def test_uncompiled_model_without_compile_is_a_clear_error():
+    hypermodel = regsearch.RegSearchHyperModel(_model())
+    with pytest.raises(ValueError, match="pass compile="):
+        hypermodel.build(keras_tuner.HyperParameters())
+
+
+def test_unknown_compile_key():
+    with pytest.raises(ValueError, match="unknown keys"):
+        regsearch.RegSearchHyperModel(_model(), compile={"optimiser": "adam", "loss": "mse"})
+
+
+TUNERS = {
+    "random": lambda hm, obj, d: keras_tuner.RandomSearch(
+        hm, objective=obj, max_trials=2, directory=d, project_name="p", seed=1
+    ),
+    "bayesian": lambda hm, obj, d: keras_tuner.BayesianOptimization(
+        hm, objective=obj, max_trials=3, num_initial_points=2, directory=d, project_name="p", seed=1
+    ),
+    "hyperband": lambda hm, obj, d: keras_tuner.Hyperband(
+        hm, objective=obj, max_epochs=3, factor=3, hyperband_iterations=1, directory=d,
+        project_name="p", seed=1,
+    ),
+    "grid": lambda hm, obj, d: keras_tuner.GridSearch(
+        hm, objective=obj, max_trials=2, directory=d, project_name="p", seed=1
+    ),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", sorted(TUNERS))
+def test_a_real_search_with_every_tuner(kind, tmp_path):
+    x, y = _data()
+    objective = regsearch.Objective("val_loss", size_weight=0.5)
+    space = regsearch.SearchSpace(kernel=["none", "l1"], strength=(1e-4, 1e-2))
+    tuner = TUNERS[kind](_hypermodel(space=space), objective, str(tmp_path))
+    tuner.search(x, y, validation_split=0.25, epochs=2, batch_size=64, verbose=0)
+
+    table = regsearch.results(tuner)
+    assert len(table) >= 2
+    finished = table[table["status"] == "COMPLETED"]
+    assert len(finished) == len(table)
+    for column in ("score", "val_data_loss", "trimmed_params", "trimmed_macs", "size_ratio"):
+        assert finished[column].notna().all(), column
+    expected = finished["val_data_loss"] + 0.5 * finished["size_ratio"]
+    np.testing.assert_allclose(finished["score"], expected, rtol=1e-5)
+    best = tuner.oracle.get_best_trials(1)[0]
+    assert best.score == pytest.approx(finished["score"].min())
+    assert len(regsearch.pareto_front(tuner)) >= 1
+
+
+@pytest.mark.slow
+def test_reported_size_and_loss_are_those_of_the_trimmed_model(tmp_path):
+    x, y = _data(n=384)
+    x_val, y_val = _data(n=128, seed=1)
+    space = regsearch.SearchSpace(
+        "conv1", kernel=["kernel_length", "group_lasso"], strength=(0.05, 0.1)
+    )
+    hypermodel = regsearch.RegSearchHyperModel(
+        _model(),
+        space,
+        compile={"optimizer": keras.optimizers.Adam(0.02), "loss": "mse"},
+        trim_threshold=2e-2,
+    )
+    tuner = keras_tuner.RandomSearch(
+        hypermodel,
+        objective=regsearch.Objective("val_loss", size_weight=1.0),
+        max_trials=2,
+        directory=str(tmp_path),
+        seed=3,
+    )
+    tuner.search(x, y, validation_data=(x_val, y_val), epochs=6, batch_size=32, verbose=0)
+    best = tuner.oracle.get_best_trials(1)[0]
+    reported_params = best.metrics.get_last_value("trimmed_params")
+    reported_loss = best.metrics.get_last_value("val_data_loss")
+
+    trimmed = regsearch.best_model(tuner, trimmed=True)
+    untrimmed = regsearch.best_model(tuner, trimmed=False)
+    assert trimmed.count_params() <= reported_params < untrimmed.count_params()
+    loss = trimmed.evaluate(x_val, y_val, verbose=0, return_dict=True)["loss"]
+    assert loss == pytest.approx(reported_loss, rel=0.05)
+
+
+def _blowing_up_build(hp):
+    blow_up = hp.Boolean("blow_up")
+    inputs = keras.Input((4,))
+    x = keras.layers.Dense(2, name="hidden")(inputs)
+    x = keras.layers.Rescaling(1e30 if blow_up else 1.0, name="scale")(x)
+    model = keras.Model(inputs, keras.layers.Dense(1, name="out")(x))
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+def _xy():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(64, 4)).astype("float32"), rng.normal(size=(64, 1)).astype("float32")
+
+
+@pytest.mark.slow
+def test_nan_loss_fails_the_trial_with_a_reason_and_the_search_goes_on(tmp_path):
+    hypermodel = regsearch.RegSearchHyperModel(
+        _blowing_up_build, regsearch.SearchSpace("hidden", kernel=["none"])
+    )
+    tuner = keras_tuner.GridSearch(
+        hypermodel, objective=regsearch.Objective(), max_trials=2, directory=str(tmp_path)
+    )
+    tuner.search(*_xy(), validation_split=0.25, epochs=3, verbose=0)
+    table = regsearch.results(tuner).set_index("blow_up")
+    assert table.loc[True, "status"] == "FAILED"
+    assert "training loss became" in table.loc[True, "message"]
+    assert "epoch 1, batch 1" in table.loc[True, "message"]
+    assert table.loc[False, "status"] == "COMPLETED"
+
+
+@pytest.mark.slow
+def test_a_search_where_every_trial_fails_ends_with_one_clear_error(tmp_path):
+    def build(hp):
+        hp.Fixed("blow_up", True)
+        return _blowing_up_build(hp)
+
+    hypermodel = regsearch.RegSearchHyperModel(build, regsearch.SearchSpace("hidden", kernel=["none", "l1"]))
+    tuner = keras_tuner.RandomSearch(
+        hypermodel, objective=regsearch.Objective(), max_trials=2, directory=str(tmp_path)
+    )
+    with pytest.raises(RuntimeError, match=r"Every trial of this search failed.*training loss became"):
+        tuner.search(*_xy(), validation_split=0.25, epochs=2, verbose=0)
+    with pytest.raises(RuntimeError, match="No trial of this search finished"):
+        regsearch.best_model(tuner)
+
+
+def test_an_objective_metric_the_model_does_not_log_fails_before_training(tmp_path):
+    tuner = keras_tuner.RandomSearch(
+        _hypermodel(),
+        objective=regsearch.Objective("val_accuracy"),
+        max_trials=1,
+        directory=str(tmp_path),
+    )
+    with pytest.raises(ValueError, match=r"'val_accuracy' is not logged.*'val_loss'"):
+        tuner.search(*_data(n=32), validation_split=0.25, epochs=1, verbose=0)
+    assert not any(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
+
+
+@pytest.mark.slow
+def test_a_seeded_search_is_reproducible(tmp_path):
+    x, y = _data(n=128)
+
+    def run(directory):
+        keras.utils.set_random_seed(7)
+        tuner = keras_tuner.RandomSearch(
+            _hypermodel(),
+            objective=regsearch.Objective("val_loss", size_weight=0.1),
+            max_trials=2,
+            directory=str(directory),
+            seed=7,
+        )
+        tuner.search(x, y, validation_split=0.25, epochs=2, batch_size=32, verbose=0)
+        table = regsearch.results(tuner)
+        return table.drop(columns=["trial_id"]).to_dict("records")
+
+    first, second = run(tmp_path / "a"), run(tmp_path / "b")
+    assert [sorted(r.items()) for r in first] == [sorted(r.items()) for r in second] or all(
+        a.keys() == b.keys()
+        and all(
+            a[k] == b[k] or (isinstance(a[k], float) and a[k] == pytest.approx(b[k], rel=1e-5))
+            for k in a
+        )
+        for a, b in zip(first, second)
+    )

@@ -1,0 +1,102 @@
+import keras
+import keras_tuner
+import pytest
+
+import regsearch
+from regsearch.search import SearchSpace, hp_regularizer
+
+
+def _conv_model():
+    inputs = keras.Input((16, 1))
+    x = keras.layers.Conv1D(4, 5, name="conv1")(inputs)
+    x = keras.layers.Conv1D(4, 3, name="conv2")(x)
+    x = keras.layers.Flatten(name="flat")(x)
+    outputs = keras.layers.Dense(1, name="head")(x)
+    return keras.Model(inputs, outputs)
+
+
+def test_strength_exists_only_while_its_regularizer_is_chosen():
+    hp = keras_tuner.HyperParameters()
+    hp.values["reg"] = "l1"
+    reg = hp_regularizer(hp, "reg", choices=["none", "l1", "l2"], strength=(1e-4, 1e-2))
+    assert isinstance(reg, keras.regularizers.L1)
+    assert hp.is_active(hp._hps["reg_l1_strength"][0])
+    assert not hp.is_active(hp._hps["reg_l2_strength"][0])
+    assert 1e-4 <= float(reg.l1) <= 1e-2
+
+    hp2 = keras_tuner.HyperParameters()
+    hp2.values["reg"] = "none"
+    assert hp_regularizer(hp2, "reg", choices=["none", "l1"]) is None
+    assert not hp2.is_active(hp2._hps["reg_l1_strength"][0])
+
+
+def test_strength_reaches_regsearch_regularizers():
+    hp = keras_tuner.HyperParameters()
+    hp.values["reg"] = "group_lasso"
+    hp.values["reg_group_lasso_strength"] = 0.003
+    reg = hp_regularizer(hp, "reg", choices=["group_lasso"], strength=(1e-4, 1e-1))
+    assert reg.get_config()["strength"] == pytest.approx(0.003)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"kernel": []}, ValueError, "at least one choice"),
+        ({"kernel": "l1"}, TypeError, r"For a single choice pass \['l1'\]"),
+        ({"kernel": ["l1", "kernel_lenght"]}, ValueError, "Did you mean 'kernel_length'"),
+        ({"strength": (1e-2, 1e-3)}, ValueError, "min < max"),
+        ({"strength": (0.0, 1e-3)}, ValueError, r"`strength\[0\]` must be > 0"),
+        ({"dropout": (0.1, 1.0)}, ValueError, "below 1.0"),
+        ({"top_k": [0, 2]}, ValueError, "`top_k` must be >= 1"),
+        ({"layers": []}, TypeError, "`layers`"),
+    ],
+)
+def test_bad_spaces_are_rejected_early(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        SearchSpace(**kwargs)
+
+
+def test_space_config_round_trip():
+    space = SearchSpace(
+        "conv*",
+        kernel=["none", "l1", "kernel_length"],
+        strength=(1e-5, 1e-2),
+        dropout=(0.0, 0.3),
+        top_k=[1, 2],
+        per_layer=True,
+    )
+    assert SearchSpace.from_config(space.get_config()) == space
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(space))
+    assert restored == space
+
+
+def test_unmatched_layer_pattern_lists_layers():
+    with pytest.raises(ValueError, match=r"'cnov\*' .*matches no layer.*conv1"):
+        SearchSpace("cnov*").plan(keras_tuner.HyperParameters(), _conv_model())
+
+
+def test_kernel_length_goes_only_to_spatial_kernels():
+    hp = keras_tuner.HyperParameters()
+    hp.values["kernel"] = "kernel_length"
+    plan = SearchSpace(kernel=["kernel_length"]).plan(hp, _conv_model())
+    assert sorted(plan["kernel"]) == ["conv1", "conv2"]
+
+
+def test_per_layer_declares_one_choice_per_layer_and_skips_dropout_on_outputs():
+    hp = keras_tuner.HyperParameters()
+    space = SearchSpace(kernel=["none", "l2", "kernel_length"], dropout=(0.1, 0.5), per_layer=True)
+    plan = space.plan(hp, _conv_model())
+    assert {"conv1_kernel", "conv2_kernel", "head_kernel"} <= set(hp.values)
+    assert "kernel_length" not in hp._hps["head_kernel"][0].values
+    assert "head" not in (plan["dropout"] or {})
+    assert "head_dropout" not in hp.values
+
+
+def test_plan_applies_to_a_model():
+    hp = keras_tuner.HyperParameters()
+    hp.values["kernel"] = "l2"
+    plan = SearchSpace("conv*", kernel=["l2"], dropout=(0.2, 0.4)).plan(hp, _conv_model())
+    model = regsearch.apply(_conv_model(), **plan)
+    assert isinstance(model.get_layer("conv1").kernel_regularizer, keras.regularizers.L2)
+    assert model.get_layer("head").kernel_regularizer is None
+    assert sum(isinstance(layer, keras.layers.Dropout) for layer in model.layers) == 2
