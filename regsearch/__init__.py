@@ -5,10 +5,12 @@ near-zero kernel edges and dead filters are trimmed, and by how sparse the
 outputs are.
 """
 
-from regsearch import regularizers
+from regsearch import layers, metrics, regularizers
 from regsearch._version import __version__
 
 __all__ = [
     "__version__",
+    "layers",
+    "metrics",
     "regularizers",
 ]
