@@ -5,7 +5,7 @@ near-zero kernel edges and dead filters are trimmed, and by how sparse the
 outputs are.
 """
 
-from regsearch import regularizers
+from regsearch import layers, metrics, regularizers
 from regsearch._version import __version__
 from regsearch.plotting import plot_pareto
 from regsearch.search import (
@@ -27,6 +27,8 @@ __all__ = [
     "hp_regularizer",
     "pareto_front",
     "plot_pareto",
+    "layers",
+    "metrics",
     "regularizers",
     "results",
 ]

@@ -1,5 +1,6 @@
 """Weight, activity and cross-layer regularizers, and the ``get`` resolver."""
 
 from regsearch.regularizers._get import available, deserialize, get, serialize
+from regsearch.regularizers._output_sparsity import OutputSparsity
 
-__all__ = ["available", "deserialize", "get", "serialize"]
+__all__ = ["OutputSparsity", "available", "deserialize", "get", "serialize"]

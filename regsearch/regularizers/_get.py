@@ -8,6 +8,7 @@ from typing import Any
 import keras
 
 from regsearch._validation import did_you_mean
+from regsearch.regularizers._output_sparsity import OutputSparsity
 
 # Name -> class. Keys are the snake_case names; ClassName strings resolve too.
 _REGISTRY: dict[str, type[keras.regularizers.Regularizer]] = {
@@ -20,6 +21,9 @@ _REGISTRY: dict[str, type[keras.regularizers.Regularizer]] = {
 def register(name: str, cls: type[keras.regularizers.Regularizer]) -> None:
     """Make ``cls`` resolvable by ``get(name)`` and by its class name."""
     _REGISTRY[name] = cls
+
+
+register("output_sparsity", OutputSparsity)
 
 
 def _snake_case(name: str) -> str:
