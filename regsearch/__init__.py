@@ -5,10 +5,16 @@ near-zero kernel edges and dead filters are trimmed, and by how sparse the
 outputs are.
 """
 
-from regsearch import regularizers
+from regsearch import constraints, layers, regularizers
+from regsearch._apply import apply
 from regsearch._version import __version__
+from regsearch.layers import CrossLayer
 
 __all__ = [
+    "CrossLayer",
     "__version__",
+    "apply",
+    "constraints",
+    "layers",
     "regularizers",
 ]

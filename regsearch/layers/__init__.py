@@ -1,0 +1,5 @@
+"""Layers that regsearch inserts into models."""
+
+from regsearch.layers._cross_layer import CrossLayer
+
+__all__ = ["CrossLayer"]
