@@ -67,7 +67,11 @@ def _regularizer_plan(
                 f'"*/{argument}" to match only layers with a {argument} weight.'
             )
         try:
-            plan[name] = regularizers.get(plan[name])
+            identifier = plan[name]
+            if isinstance(identifier, dict):
+                # A saved config: Keras resolves built-in and registered classes.
+                identifier = keras.saving.deserialize_keras_object(identifier)
+            plan[name] = regularizers.get(identifier)
         except (TypeError, ValueError) as error:
             raise type(error)(f"Argument `{argument}`, layer {name!r}: {error}") from error
     return plan

@@ -67,6 +67,14 @@ def test_user_regularizer_instance_is_not_shared_with_the_new_model():
     assert first.kernel_regularizer.l2 == pytest.approx(0.5)
 
 
+def test_regularizer_configs_resolve_like_instances():
+    config = keras.saving.serialize_keras_object(keras.regularizers.OrthogonalRegularizer(0.5))
+    new = regsearch.apply(_sequential(), kernel={"dense_1": config})
+    reg = new.get_layer("dense_1").kernel_regularizer
+    assert isinstance(reg, keras.regularizers.OrthogonalRegularizer)
+    assert float(reg.factor) == pytest.approx(0.5)
+
+
 def test_functional_with_branches_keeps_graph_inputs_and_predictions():
     model = _branchy()
     snapshot = _snapshot(model)
@@ -97,6 +105,15 @@ def test_functional_keeps_input_layer_names():
     new = regsearch.apply(model, kernel={"out": "l2"})
     assert [t.name for t in new.inputs] == [t.name for t in model.inputs]
     assert new.get_layer("features").batch_shape == (None, 6)
+
+
+@pytest.mark.parametrize("cross_layer", [None, [regsearch.CrossLayer("out", "l2")]])
+def test_non_trainable_layers_stay_non_trainable(cross_layer):
+    model = _sequential()
+    model.get_layer("dense_1").trainable = False
+    new = regsearch.apply(model, dropout={"dense_2": 0.1}, cross_layer=cross_layer)
+    assert not new.get_layer("dense_1").trainable
+    assert new.get_layer("dense_2").trainable
 
 
 def test_keep_weights_false_starts_from_fresh_weights():

@@ -115,7 +115,8 @@ def _rebuild_sequential(
     for hook in edits.output_hooks:
         outputs = hook(outputs, produced)
     new_model = keras.Model(inputs, outputs[0], name=model.name)
-    new_model.trainable = model.trainable
+    if not model.trainable:  # setting True would unfreeze every layer
+        new_model.trainable = False
     return new_model
 
 
@@ -163,7 +164,8 @@ def _rebuild_functional(
         flat = hook(flat, produced)
     outputs = keras.tree.pack_sequence_as(clone.output, flat)
     new_model = keras.Model(clone.input, outputs, name=model.name)
-    new_model.trainable = model.trainable
+    if not model.trainable:  # setting True would unfreeze every layer
+        new_model.trainable = False
     return new_model
 
 
