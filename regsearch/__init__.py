@@ -5,11 +5,16 @@ near-zero kernel edges and dead filters are trimmed, and by how sparse the
 outputs are.
 """
 
-from regsearch import layers, metrics, regularizers
+from regsearch import constraints, layers, metrics, regularizers
+from regsearch._apply import apply
 from regsearch._version import __version__
+from regsearch.layers import CrossLayer
 
 __all__ = [
+    "CrossLayer",
     "__version__",
+    "apply",
+    "constraints",
     "layers",
     "metrics",
     "regularizers",
