@@ -12,7 +12,7 @@ from regsearch._rebuild import Edits, LayerFactory, rebuild
 from regsearch._targeting import match_layers, match_weights, resolve_mapping, target_layers
 from regsearch._validation import check_float, check_int
 from regsearch.constraints import FreezeFilters
-from regsearch.layers import CrossLayer
+from regsearch.layers import CrossLayer, TopK
 
 _TRANSPOSE = (
     keras.layers.Conv1DTranspose,
@@ -223,6 +223,7 @@ def apply(
     noise: Mapping[Any, float] | None = None,
     cross_layer: CrossLayer | Sequence[CrossLayer] | None = None,
     freeze: Mapping[Any, int | Sequence[int]] | None = None,
+    top_k: int | None = None,
     keep_weights: bool = True,
 ) -> keras.Model:
     """Return a new model with regularizers, freezes and extra layers attached.
@@ -249,6 +250,8 @@ def apply(
             as they are in the new model while the others train
             (:class:`regsearch.constraints.FreezeFilters`, combined with any
             constraint the layer already has).
+        top_k: append a :class:`regsearch.layers.TopK` with this ``k`` after each
+            model output, so at most ``k`` outputs per sample are non-zero.
         keep_weights: copy the model's weights into the new model (else the new
             model starts from fresh initial weights).
 
@@ -289,6 +292,8 @@ def apply(
             "current values); build the model first."
         )
     freeze_plan = _freeze_plan(model, freeze)
+    if top_k is not None:
+        top_k = check_int("top_k", top_k, minimum=1)
     cross_plan = _cross_layer_plan(model, cross_layer)
 
     def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
@@ -312,6 +317,11 @@ def apply(
         dropout_name = _unique_name(f"{name}_dropout", taken)
         edits.insert_after.setdefault(name, []).append(
             _factory(keras.layers.Dropout, rate, name=dropout_name)
+        )
+    if top_k is not None:
+        k = top_k
+        edits.append.append(
+            lambda output_name: TopK(k, name=_unique_name(f"{output_name}_top_k", taken))
         )
     if cross_plan:
         edits.output_hooks.append(_cross_layer_hook(cross_plan, taken))

@@ -192,3 +192,19 @@ def test_keras_round_trip_of_applied_model(tmp_path):
         [float(v) for v in loaded.losses], [float(v) for v in new.losses], rtol=1e-6
     )
     assert [layer.name for layer in loaded.layers] == [layer.name for layer in new.layers]
+
+
+def test_top_k_is_appended_after_the_output():
+    import numpy as np
+
+    from regsearch.layers import TopK
+
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(5, name="out")])
+    constrained = regsearch.apply(model, top_k=2)
+    assert isinstance(constrained.layers[-1], TopK)
+    assert constrained.layers[-1].k == 2
+    prediction = constrained.predict(np.random.default_rng(0).normal(size=(7, 6)), verbose=0)
+    assert ((prediction != 0).sum(axis=1) <= 2).all()
+    assert not any(isinstance(layer, TopK) for layer in model.layers)
+    with pytest.raises(ValueError, match="`top_k` must be >= 1"):
+        regsearch.apply(model, top_k=0)
