@@ -51,8 +51,8 @@ def serialize(regularizer: keras.regularizers.Regularizer) -> dict[str, Any]:
 
 def deserialize(config: dict[str, Any]) -> keras.regularizers.Regularizer:
     """Inverse of :func:`serialize`."""
-    module_objects = {cls.__name__: cls for cls in _REGISTRY.values()}
-    return keras.saving.deserialize_keras_object(config, module_objects=module_objects)
+    # Keras's own regularizers by name; regsearch's through their registered names.
+    return keras.regularizers.deserialize(config)
 
 
 def get(identifier: Any) -> keras.regularizers.Regularizer | None:
