@@ -7,8 +7,12 @@ outputs are.
 
 from regsearch import regularizers
 from regsearch._version import __version__
+from regsearch.trim import TrimReport, trim, trimmed_size
 
 __all__ = [
+    "TrimReport",
     "__version__",
     "regularizers",
+    "trim",
+    "trimmed_size",
 ]
