@@ -41,7 +41,6 @@ from regsearch.trim._analysis import (
     analyze,
     check_threshold,
     snap,
-    snap_layers,
     understood_kernel_layer,
 )
 from regsearch.trim._graph import model_graph
@@ -191,7 +190,7 @@ def trim(
         got = keras.tree.flatten(trimmed(sample, training=False))
         error = max(
             float(np.max(np.abs(keras.ops.convert_to_numpy(a) - keras.ops.convert_to_numpy(b))))
-            for a, b in zip(expected, got)
+            for a, b in zip(expected, got, strict=True)
         )
     report = TrimReport(
         layers=size.layers,

@@ -298,7 +298,7 @@ def _padding_plan(
     rank = len(layer.kernel_size)
     channels_last = layer.data_format == "channels_last"
     spatial = list(in_shape[1 : 1 + rank]) if channels_last else list(in_shape[2 : 2 + rank])
-    new_k = tuple(k - a - b for k, a, b in zip(layer.kernel_size, start, end))
+    new_k = tuple(k - a - b for k, a, b in zip(layer.kernel_size, start, end, strict=True))
     new_pads = []
     for ax in range(rank):
         k, s, d = layer.kernel_size[ax], layer.strides[ax], layer.dilation_rate[ax]
@@ -437,10 +437,10 @@ def _forward(
     values: dict[int, np.ndarray] = {}
     for t in graph.inputs:
         values[id(t)] = np.full(_channels(t), np.nan)
-    for node, (kind, _) in zip(graph.nodes, kinds):
+    for node, (kind, _) in zip(graph.nodes, kinds, strict=True):
         layer = node.layer
         ins = [values.get(id(t), np.full(_channels(t), np.nan)) for t in node.inputs]
-        outs: list[np.ndarray]
+        outs: list[np.ndarray | None]
         if kind in ("conv", "dense"):
             outs = [_producer_values(layer, kernels[id(layer)])]
         elif kind == "identity":
@@ -466,8 +466,8 @@ def _forward(
             outs = [np.concatenate(ins)]
         else:
             outs = [None] * len(node.outputs)
-        for t, v in zip(node.outputs, outs):
-            values[id(t)] = v if v is not None else np.full(_channels(t), np.nan)
+        for t, out in zip(node.outputs, outs, strict=True):
+            values[id(t)] = out if out is not None else np.full(_channels(t), np.nan)
     return values
 
 
@@ -483,22 +483,32 @@ def _sink_accepts(layer: Any, kind: str, values: np.ndarray) -> np.ndarray:
     return zero
 
 
+PASSTHROUGH_KINDS = (
+    "identity",
+    "zeropad",
+    "activation",
+    "channelwise",
+    "flatten",
+    "merge",
+    "concat",
+)
+
+
 def _fixpoint(graph: ModelGraph, kinds: list[tuple[str, str]], values: dict[int, np.ndarray]):
     removable = {key: np.isfinite(v) for key, v in values.items()}
     for t in graph.outputs:
         removable[id(t)][:] = False
-    for node, (kind, _) in zip(graph.nodes, kinds):
+    for node, (kind, _) in zip(graph.nodes, kinds, strict=True):
         if kind in ("conv", "dense"):
             t = node.inputs[0]
             removable[id(t)] &= _sink_accepts(node.layer, kind, values[id(t)])
-        elif kind not in ("identity", "zeropad", "activation", "channelwise", "flatten"):
-            if kind not in ("merge", "concat"):
-                for t in node.inputs:
-                    removable[id(t)][:] = False
+        elif kind not in PASSTHROUGH_KINDS:
+            for t in node.inputs:
+                removable[id(t)][:] = False
     changed = True
     while changed:
         changed = False
-        for node, (kind, _) in zip(graph.nodes, kinds):
+        for node, (kind, _) in zip(graph.nodes, kinds, strict=True):
             if kind in ("identity", "zeropad", "activation", "channelwise", "merge"):
                 tensors = [*node.inputs, *node.outputs]
                 joint = np.logical_and.reduce([removable[id(t)] for t in tensors])
@@ -572,7 +582,7 @@ def analyze(model: keras.Model, threshold: float = 1e-3, *, relative: bool = Fal
 
     entries: list[LayerTrim] = []
     seen: set[int] = set()
-    for node, (kind, reason) in zip(graph.nodes, kinds):
+    for node, (kind, reason) in zip(graph.nodes, kinds, strict=True):
         layer = node.layer
         if id(layer) in seen:
             continue
@@ -655,6 +665,9 @@ def _entry(
     channel_ok = (
         kind in ("conv", "dense") and _channels_last(layer) and getattr(layer, "groups", 1) == 1
     )
+    kept_in: np.ndarray | None = None
+    kept_out: np.ndarray | None = None
+    fold: np.ndarray | None = None
     if channel_ok:
         kept_in = np.flatnonzero(~in_removed)
         kept_out = np.flatnonzero(~out_removed)
@@ -671,15 +684,11 @@ def _entry(
                 f"{kept_dead} dead filter(s) kept: their constant output is not 0 and "
                 "cannot be folded exactly into every consumer"
             )
-        fold = None
         if in_removed.any():
             v = values[id(in_t)][in_removed]
             w = kernel[..., in_removed, :]
             w = w.reshape(-1, w.shape[-2], w.shape[-1]).sum(axis=0)
             fold = (v[:, None] * w).sum(axis=0)
-    else:
-        kept_in = kept_out = None
-        fold = None
 
     if kind == "dense":
         positions = math.prod(int(s) if s is not None else 1 for s in _shape(out_t)[1:-1])
@@ -715,13 +724,13 @@ def _entry(
     padding = layer.padding
     no_pad = tuple((0, 0) for _ in ksize)
     pad = crop = no_pad
-    if extent is not None and any(a or b for a, b in zip(*extent)):
+    if extent is not None and any(a or b for a, b in zip(*extent, strict=True)):
         plan = _padding_plan(layer, _shape(in_t), extent[0], extent[1])
         if isinstance(plan, str):
             notes.append(plan)
         else:
             start = extent[0]
-            new_k = tuple(k - a - b for k, a, b in zip(ksize, extent[0], extent[1]))
+            new_k = tuple(k - a - b for k, a, b in zip(ksize, extent[0], extent[1], strict=True))
             padding, pad, crop = plan
     if not _channels_last(layer):
         c_in, c_out = int(in_t.shape[1]), int(out_t.shape[1])

@@ -83,7 +83,7 @@ class TrimReport:
         widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
         lines = []
         for i, row in enumerate(rows):
-            cells = [cell.ljust(w) for cell, w in zip(row[:-1], widths)]
+            cells = [cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)]
             lines.append("  ".join([*cells, row[-1]]).rstrip())
             if i == 0:
                 lines.append("  ".join("-" * w for w in widths))

@@ -80,7 +80,7 @@ class _Rebuilt:
         return _from_config(layer, units=int(kernel.shape[-1]))
 
     def _conv(self, layer: Any, plan: LayerPlan) -> Any:
-        window = tuple(slice(a, a + k) for a, k in zip(plan.start, plan.kernel_size))
+        window = tuple(slice(a, a + k) for a, k in zip(plan.start, plan.kernel_size, strict=True))
         kernel = plan.kernels[0][window]
         if plan.kept_in is not None and plan.kept_out is not None:
             kernel = kernel[..., plan.kept_in, :][..., plan.kept_out]
@@ -158,7 +158,7 @@ def _functional(graph: Any, rebuilt: dict[int, _Rebuilt]) -> keras.Model:
                 x = layer(x)
             args = (x, *args[1:])
         outputs = item.main(*args, **kwargs)
-        for old, new in zip(node.outputs, keras.tree.flatten(outputs)):
+        for old, new in zip(node.outputs, keras.tree.flatten(outputs), strict=True):
             tensors[id(old)] = new
     # Keep the user's input/output structure (single tensor, list or dict).
     inputs = keras.tree.pack_sequence_as(model._inputs_struct, new_inputs)
