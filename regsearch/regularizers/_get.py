@@ -8,12 +8,23 @@ from typing import Any
 import keras
 
 from regsearch._validation import did_you_mean
+from regsearch.regularizers._activity import Contractive, HiddenL1, RecurrentNorm, RecurrentState
+from regsearch.regularizers._group_lasso import GroupLasso
+from regsearch.regularizers._kernel_length import KernelLength
+from regsearch.regularizers._orthogonal import Orthogonal
 
 # Name -> class. Keys are the snake_case names; ClassName strings resolve too.
 _REGISTRY: dict[str, type[keras.regularizers.Regularizer]] = {
     "l1": keras.regularizers.L1,
     "l2": keras.regularizers.L2,
     "l1_l2": keras.regularizers.L1L2,
+    "kernel_length": KernelLength,
+    "group_lasso": GroupLasso,
+    "orthogonal": Orthogonal,
+    "hidden_l1": HiddenL1,
+    "recurrent_state": RecurrentState,
+    "recurrent_norm": RecurrentNorm,
+    "contractive": Contractive,
 }
 
 
