@@ -9,13 +9,18 @@ from regsearch import constraints, layers, metrics, regularizers
 from regsearch._apply import apply
 from regsearch._version import __version__
 from regsearch.layers import CrossLayer
+from regsearch.trim import TrimReport, snap_to_zero, trim, trimmed_size
 
 __all__ = [
     "CrossLayer",
+    "TrimReport",
     "__version__",
     "apply",
     "constraints",
     "layers",
     "metrics",
     "regularizers",
+    "snap_to_zero",
+    "trim",
+    "trimmed_size",
 ]
