@@ -21,10 +21,10 @@ import time
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-import regsearch  # noqa: E402
+import regsearch
 
 L = keras.layers
 BATCH = 256
@@ -103,7 +103,10 @@ def main() -> None:
     args = parser.parse_args()
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
-    print(f"batch {BATCH}, median of {args.repeats} interleaved runs, backend {keras.backend.backend()}")
+    print(
+        f"batch {BATCH}, median of {args.repeats} interleaved runs, "
+        f"backend {keras.backend.backend()}"
+    )
     run("conv1d", conv1d_stack(rng), args.repeats)
     run("conv2d", conv2d_stack(rng), args.repeats)
 

@@ -19,7 +19,7 @@ from regsearch.search import (
     pareto_front,
     results,
 )
-from regsearch.trim import TrimReport, trim, trimmed_size
+from regsearch.trim import TrimReport, snap_to_zero, trim, trimmed_size
 
 __all__ = [
     "CrossLayer",
@@ -38,6 +38,7 @@ __all__ = [
     "plot_pareto",
     "regularizers",
     "results",
+    "snap_to_zero",
     "trim",
     "trimmed_size",
 ]

@@ -30,9 +30,7 @@ def _per_sample_mean(values: Any) -> Any:
 
 def _check_rank(name: str, x: Any, minimum: int, expected: str) -> None:
     if len(x.shape) < minimum:
-        raise ValueError(
-            f"{name} expects {expected}; received a tensor of shape {tuple(x.shape)}."
-        )
+        raise ValueError(f"{name} expects {expected}; received a tensor of shape {tuple(x.shape)}.")
 
 
 @keras.saving.register_keras_serializable(package="regsearch")
@@ -86,8 +84,11 @@ class RecurrentState(Regularizer):
 
     def __call__(self, x: Any) -> Any:
         _check_rank(
-            "RecurrentState", x, 3, "a sequence shaped (batch, time, units): set "
-            "return_sequences=True on the recurrent layer"
+            "RecurrentState",
+            x,
+            3,
+            "a sequence shaped (batch, time, units): set "
+            "return_sequences=True on the recurrent layer",
         )
         if x.shape[1] is not None and x.shape[1] < 2:
             return ops.zeros((), dtype=x.dtype)
@@ -121,8 +122,11 @@ class RecurrentNorm(Regularizer):
 
     def __call__(self, x: Any) -> Any:
         _check_rank(
-            "RecurrentNorm", x, 3, "a sequence shaped (batch, time, units): set "
-            "return_sequences=True on the recurrent layer"
+            "RecurrentNorm",
+            x,
+            3,
+            "a sequence shaped (batch, time, units): set "
+            "return_sequences=True on the recurrent layer",
         )
         if x.shape[1] is not None and x.shape[1] < 2:
             return ops.zeros((), dtype=x.dtype)

@@ -11,10 +11,12 @@ from regsearch.regularizers._base import Regularizer
 
 
 def safe_norm(squared: Any) -> Any:
-    """``sqrt(squared)`` with a gradient of 0 (not NaN) where ``squared == 0``."""
-    positive = squared > 0
-    safe = ops.where(positive, squared, ops.ones_like(squared))
-    return ops.where(positive, ops.sqrt(safe), ops.zeros_like(squared))
+    """``sqrt(squared)`` with a gradient of 0 (not NaN) where ``squared == 0``.
+
+    Values below ``1e-30`` are raised to it (an error of at most ``1e-15``); the
+    gradient flows to that constant, not to the weights.
+    """
+    return ops.sqrt(ops.maximum(squared, 1e-30))
 
 
 @keras.saving.register_keras_serializable(package="regsearch")

@@ -32,9 +32,7 @@ def _axis_window(length: int, window: str, poly_exp: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=64)
-def kernel_window(
-    shape: tuple[int, ...], window: str = "poly", poly_exp: int = 2
-) -> np.ndarray:
+def kernel_window(shape: tuple[int, ...], window: str = "poly", poly_exp: int = 2) -> np.ndarray:
     """The penalty window for a kernel of ``shape``, broadcastable against it.
 
     The spatial axes are all but the last two (``(*spatial, in, out)`` for ConvND,

@@ -28,7 +28,7 @@ class Orthogonal(Regularizer):
     Example:
         >>> import keras
         >>> from regsearch.regularizers import Orthogonal
-        >>> float(Orthogonal(0.5)(keras.ops.ones((3, 3, 4, 2))))  # identical filters
+        >>> round(float(Orthogonal(0.5)(keras.ops.ones((3, 3, 4, 2)))), 6)  # identical filters
         0.5
     """
 

@@ -105,9 +105,7 @@ def test_keras_round_trip(keras_round_trip):
     inputs = keras.Input((6, 3))
     h = keras.layers.Dense(4, activation="sigmoid", activity_regularizer=Contractive(0.1))(inputs)
     # SimpleRNN silently drops its activity_regularizer in Keras 3.15; GRU keeps it.
-    h = keras.layers.GRU(
-        4, return_sequences=True, activity_regularizer=RecurrentState(0.2)
-    )(h)
+    h = keras.layers.GRU(4, return_sequences=True, activity_regularizer=RecurrentState(0.2))(h)
     h = keras.layers.Activation("tanh", activity_regularizer=RecurrentNorm(0.3))(h)
     outputs = keras.layers.Dense(2, activity_regularizer=HiddenL1(0.4))(h)
     model = keras.Model(inputs, outputs)

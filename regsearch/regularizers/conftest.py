@@ -21,7 +21,9 @@ def keras_round_trip(tmp_path: Path) -> Callable[[keras.Model, np.ndarray], kera
         assert expected_losses, "the model has no regularization losses to compare"
         model.save(path)
         loaded = keras.saving.load_model(path)
-        np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)), expected, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(loaded(x)), expected, rtol=1e-6, atol=1e-6
+        )
         np.testing.assert_allclose(
             [float(loss) for loss in loaded.losses], expected_losses, rtol=1e-5
         )
