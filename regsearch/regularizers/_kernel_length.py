@@ -67,20 +67,22 @@ def kernel_window(shape: tuple[int, ...], window: str = "poly", poly_exp: int = 
 class KernelLength(Regularizer):
     """Penalize non-zero weights far from the centre of a convolution kernel.
 
-    The penalty is ``strength * sum(window * mask(w))``: ``window`` is 0 at the
-    kernel's centre and grows to 1 at its far corners, and ``mask(w) =
+    The penalty is ``strength * sum(window * mask(w) * |w|)``: ``window`` is 0 at
+    the kernel's centre and grows to 1 at its far corners, and ``mask(w) =
     1 - exp(-(w / threshold) ** 2)`` is a smooth indicator of a non-zero weight
-    (0 at ``w = 0``, above 0.98 once ``|w| >= 2 * threshold``, finite gradient
-    everywhere). A zero kernel costs nothing; weights that stay on the outer taps
-    must pay roughly ``strength * window`` each, so training pushes them below
-    ``threshold``, after which the kernel can be shortened.
+    (0 at ``w = 0``, above 0.98 once ``|w| >= 2 * threshold``). A zero kernel costs
+    nothing and the gradient is finite everywhere (zero at ``w = 0``). Unlike a
+    mask alone (indl's ``sigmoid(|w| - threshold)``), which stops pulling once a
+    weight is well above ``threshold``, the ``|w|`` factor keeps a windowed L1
+    pull of ``strength * window`` on every outer weight, so training drives
+    them towards zero, after which ``regsearch.trim`` shortens the kernel.
 
     The spatial shape is read from the weight: it works for the kernels of
     ``Conv1D``, ``Conv2D``, ``Conv3D``, their transposed variants and
     ``DepthwiseConv1D``/``DepthwiseConv2D`` (spatial axes are all but the last two).
     Spatial axes of length 1 are not penalized. For a single weight of magnitude 1
     at tap ``i`` of a 1-D kernel of odd length ``L`` with ``window="poly"``, the
-    penalty is ``strength * (|i - c| / (L // 2)) ** poly_exp``, ``c = L // 2``.
+    penalty is (within 2 %) ``strength * (|i - c| / (L // 2)) ** poly_exp``, ``c = L // 2``.
 
     Args:
         strength: Non-negative penalty multiplier.
@@ -130,7 +132,9 @@ class KernelLength(Regularizer):
             kernel_window(shape, self.window, self.poly_exp), dtype=x.dtype
         )
         mask = 1.0 - ops.exp(-ops.square(x / self.threshold))
-        return self.strength * ops.sum(window * mask)
+        # mask * |w|: an L1 pull that never fades for large weights (a mask alone
+        # would give them no gradient) and is smooth, with zero slope, at w = 0.
+        return self.strength * ops.sum(window * mask * ops.abs(x))
 
     def get_config(self) -> dict[str, Any]:
         return {
