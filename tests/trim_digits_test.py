@@ -24,7 +24,7 @@ def test_trained_digits_cnn_trims_to_fewer_params_with_the_same_accuracy():
     x_train, x_test, y_train, y_test = train_test_split(
         x, digits.target, test_size=0.25, random_state=0, stratify=digits.target
     )
-    shorter = KernelLength(0.01, window="poly", poly_exp=2, threshold=1e-3)
+    shorter = KernelLength(1e-3, window="poly", poly_exp=2, threshold=1e-3)
     fewer = GroupLasso(1e-3)
 
     def shorter_and_fewer(w):

@@ -61,8 +61,15 @@ def serialize(regularizer: keras.regularizers.Regularizer) -> dict[str, Any]:
 
 def deserialize(config: dict[str, Any]) -> keras.regularizers.Regularizer:
     """Inverse of :func:`serialize`."""
-    # Keras's own regularizers by name; regsearch's through their registered names.
-    return keras.regularizers.deserialize(config)
+    # Keras's own regularizers and regsearch's, also from short configs that carry
+    # only ``class_name`` (Keras alone returns the bare name string for those).
+    module_objects = {
+        name: obj
+        for name, obj in vars(keras.regularizers).items()
+        if isinstance(obj, type) and issubclass(obj, keras.regularizers.Regularizer)
+    }
+    module_objects.update({cls.__name__: cls for cls in _REGISTRY.values()})
+    return keras.saving.deserialize_keras_object(config, module_objects=module_objects)
 
 
 def get(identifier: Any) -> keras.regularizers.Regularizer | None:

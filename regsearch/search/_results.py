@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -215,7 +216,10 @@ def best_model(
                 f"Trial {trial_id!r} did not finish (status {trial.status}); pick a "
                 f"COMPLETED trial."
             )
-    model = tuner.load_model(trial)
+    with warnings.catch_warnings():
+        # keras-tuner's checkpoints carry optimizer slots a fresh model lacks.
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        model = tuner.load_model(trial)
     if not trimmed:
         return model
     from regsearch.trim import trim
