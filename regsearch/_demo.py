@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,15 @@ OBJECTIVES = ("val_accuracy", "trimmed_params")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="regsearch-demo", help="output folder (default: %(default)s)")
-    parser.add_argument("--trials", type=int, default=None, help=f"trials (default {FULL['trials']})")
-    parser.add_argument("--epochs", type=int, default=None, help=f"epochs per trial (default {FULL['epochs']})")
+    parser.add_argument(
+        "--out", default="regsearch-demo", help="output folder (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--trials", type=int, default=None, help=f"trials (default {FULL['trials']})"
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=None, help=f"epochs per trial (default {FULL['epochs']})"
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     parser.add_argument(
         "--quick",
@@ -111,13 +118,26 @@ class _Progress:
             return
         self.best = min(self.best, best_epoch["score"])
         elapsed = time.perf_counter() - self.started
+        accuracy = best_epoch.get("val_accuracy", math.nan)
+        params = int(best_epoch["trimmed_params"])
         print(
             f"trial {done:>2} of {self.n_trials}: {chosen:<24} "
-            f"score {best_epoch['score']:+.4f}  val_accuracy {best_epoch.get('val_accuracy', math.nan):.3f}  "
-            f"trimmed params {int(best_epoch['trimmed_params']):>6,}  |  best so far {self.best:+.4f}"
-            f"  ({elapsed:.0f} s)",
+            f"score {best_epoch['score']:+.4f}  val_accuracy {accuracy:.3f}  "
+            f"trimmed params {params:>6,}  |  best so far {self.best:+.4f}  ({elapsed:.0f} s)",
             flush=True,
         )
+
+
+def _search(tuner: Any, progress: _Progress, x_train, y_train, x_val, y_val, epochs: int) -> None:
+    tuner.search(
+        x_train,
+        y_train,
+        validation_data=(x_val, y_val),
+        epochs=epochs,
+        batch_size=64,
+        verbose=0,
+        callbacks=[progress.callback()],
+    )
 
 
 def run(
@@ -142,6 +162,7 @@ def run(
     """
     import keras
     import keras_tuner
+    from sklearn.exceptions import ConvergenceWarning
 
     import regsearch
 
@@ -187,30 +208,31 @@ def run(
         flush=True,
     )
     progress = _Progress(tuner, trials)
-    tuner.search(
-        x_train,
-        y_train,
-        validation_data=(x_val, y_val),
-        epochs=epochs,
-        batch_size=64,
-        verbose=0,
-        callbacks=[progress.callback()],
-    )
+    with warnings.catch_warnings():
+        # The Gaussian process of a short search often sits at a length-scale bound.
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        _search(tuner, progress, x_train, y_train, x_val, y_val, epochs)
 
     table = regsearch.results(tuner)
     front = regsearch.pareto_front(tuner, OBJECTIVES)
     best_trial = tuner.oracle.get_best_trials(1)[0]
     trained = regsearch.best_model(tuner, trimmed=False)
-    trimmed, report = regsearch.trim(
-        trained, hypermodel.trim_threshold, sample=x_test[:256]
-    )
+    trimmed, report = regsearch.trim(trained, hypermodel.trim_threshold, sample=x_test[:256])
     trimmed.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     trained_accuracy = trained.evaluate(x_test, y_test, verbose=0, return_dict=True)["accuracy"]
     trimmed_accuracy = trimmed.evaluate(x_test, y_test, verbose=0, return_dict=True)["accuracy"]
 
     columns = [
         c
-        for c in ("trial_id", "status", "kernel", "score", "val_accuracy", "trimmed_params", "size_ratio")
+        for c in (
+            "trial_id",
+            "status",
+            "kernel",
+            "score",
+            "val_accuracy",
+            "trimmed_params",
+            "size_ratio",
+        )
         if c in table.columns
     ]
     summary = (
@@ -238,8 +260,13 @@ def run(
     figure.savefig(paths["pareto"], dpi=120)
     trimmed.save(paths["model"])
     paths["report"].write_text(
-        "regsearch demo\n\n" + summary + "\nTrim report\n" + str(report) + "\n\nPareto front\n"
-        + front.to_string(index=False) + "\n"
+        "regsearch demo\n\n"
+        + summary
+        + "\nTrim report\n"
+        + str(report)
+        + "\n\nPareto front\n"
+        + front.to_string(index=False)
+        + "\n"
     )
     print("Wrote:")
     for path in paths.values():
