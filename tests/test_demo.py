@@ -1,0 +1,39 @@
+"""The main job: `regsearch demo` runs a real search and writes what it promises."""
+
+import csv
+
+import keras
+import numpy as np
+import pytest
+
+from regsearch import _demo
+
+
+@pytest.mark.slow
+def test_quick_demo_writes_results_pareto_model_and_report(tmp_path, capsys):
+    paths = _demo.run(tmp_path / "out", quick=True, seed=1)
+    printed = capsys.readouterr().out
+
+    assert "trial  1 of 3" in printed and "trial  3 of 3" in printed
+    assert "best so far" in printed
+    assert "Pareto front" in printed and "Trim report" in printed
+    assert str(paths["model"]) in printed  # says where the files are
+
+    with open(paths["results"]) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3
+    assert {"trial_id", "status", "score", "val_accuracy", "trimmed_params"} <= set(rows[0])
+
+    assert paths["pareto"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = paths["report"].read_text()
+    assert "test accuracy" in report and "params:" in report
+
+    model = keras.saving.load_model(paths["model"])
+    assert all(layer.__class__.__module__.startswith("keras.") for layer in model.layers)
+    x = np.zeros((2, 8, 8, 1), "float32")
+    assert model.predict(x, verbose=0).shape == (2, 10)
+
+
+def test_demo_rejects_a_zero_budget(tmp_path):
+    with pytest.raises(ValueError, match="--trials and --epochs must be >= 1"):
+        _demo.run(tmp_path, trials=0)
