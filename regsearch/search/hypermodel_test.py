@@ -221,6 +221,29 @@ def test_a_search_where_every_trial_fails_ends_with_one_clear_error(tmp_path):
         regsearch.best_model(tuner)
 
 
+@pytest.mark.slow
+def test_consecutive_failures_stop_the_search_with_the_reasons(tmp_path):
+    def build(hp):
+        hp.Fixed("blow_up", True)
+        return _blowing_up_build(hp)
+
+    hypermodel = regsearch.RegSearchHyperModel(
+        build, regsearch.SearchSpace("hidden", kernel=["none", "l1", "l2"])
+    )
+    tuner = keras_tuner.RandomSearch(
+        hypermodel,
+        objective=regsearch.Objective(),
+        max_trials=5,
+        max_consecutive_failed_trials=2,
+        directory=str(tmp_path),
+    )
+    with pytest.raises(
+        RuntimeError, match=r"Every trial of this search failed \(2 trials\).*loss became inf"
+    ):
+        tuner.search(*_xy(), validation_split=0.25, epochs=1, verbose=0)
+    assert len(tuner.oracle.trials) == 2
+
+
 def test_an_objective_metric_the_model_does_not_log_fails_before_training(tmp_path):
     tuner = keras_tuner.RandomSearch(
         _hypermodel(),
