@@ -53,9 +53,7 @@ def check_float(
         too_small = value <= minimum if exclusive_minimum else value < minimum
         if too_small:
             relation = ">" if exclusive_minimum else ">="
-            raise ValueError(
-                f"Argument `{name}` must be {relation} {minimum}; received {value!r}."
-            )
+            raise ValueError(f"Argument `{name}` must be {relation} {minimum}; received {value!r}.")
     if maximum is not None and value > maximum:
         raise ValueError(f"Argument `{name}` must be <= {maximum}; received {value!r}.")
     return value

@@ -35,7 +35,6 @@ def register(name: str, cls: type[keras.regularizers.Regularizer]) -> None:
     _REGISTRY[name] = cls
 
 
-
 def _snake_case(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
