@@ -22,7 +22,7 @@ def test_check_float_rejects_negative_and_non_finite(bad):
 
 
 def test_check_float_rejects_non_numbers():
-    with pytest.raises(TypeError, match="`strength`.*'a'"):
+    with pytest.raises(TypeError, match=r"`strength`.*'a'"):
         v.check_float("strength", "a")
 
 
