@@ -5,8 +5,9 @@ near-zero kernel edges and dead filters are trimmed, and by how sparse the
 outputs are.
 """
 
-from regsearch import layers, metrics, regularizers
+from regsearch import distributed, layers, metrics, regularizers
 from regsearch._version import __version__
+from regsearch.distributed import run_distributed
 from regsearch.plotting import plot_pareto
 from regsearch.search import (
     Objective,
@@ -24,6 +25,7 @@ __all__ = [
     "SearchSpace",
     "__version__",
     "best_model",
+    "distributed",
     "hp_regularizer",
     "pareto_front",
     "plot_pareto",
@@ -31,4 +33,5 @@ __all__ = [
     "metrics",
     "regularizers",
     "results",
+    "run_distributed",
 ]

@@ -69,6 +69,8 @@ def _raise_when_every_trial_failed(tuner: keras_tuner.Tuner) -> None:
 
     def on_search_end() -> None:
         original()
+        if not isinstance(tuner.oracle, keras_tuner.Oracle):
+            return  # a distributed worker: the trials are the chief's
         trials = list(tuner.oracle.trials.values())
         ended = [t for t in trials if t.status in ("COMPLETED", "FAILED", "INVALID")]
         if ended and all(t.status != "COMPLETED" for t in ended):
