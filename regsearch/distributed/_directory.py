@@ -93,16 +93,19 @@ def open_search(
         >>> regsearch.results(tuner)  # doctest: +SKIP
     """
     project = _project_dir(directory, project_name)
-    oracle = keras_tuner.Oracle(objective=keras_tuner.Objective(SCORE, "min"))
-    tuner = SavedSearch(oracle, directory=str(project.parent), project_name=project.name)
-    tuner.oracle = oracle  # never the chief's client, whatever KERASTUNER_* says
-    if not oracle.trials:
-        oracle.reload()
-    trials = list(oracle.trials.values())
-    if not trials:
+    if not any(project.glob("trial_*/trial.json")):
         raise ValueError(
             f"The search in {str(project)!r} is empty: it has not started any trial yet."
         )
+    oracle = keras_tuner.Oracle(objective=keras_tuner.Objective(SCORE, "min"))
+    try:
+        tuner = SavedSearch(oracle, directory=str(project.parent), project_name=project.name)
+        tuner.oracle = oracle  # never the chief's client, whatever KERASTUNER_* says
+        if not oracle.trials:
+            oracle.reload()
+    except (RuntimeError, KeyError, ValueError) as error:
+        raise ValueError(f"Cannot read the search in {str(project)!r}: {error}") from error
+    trials = list(oracle.trials.values())
     completed = [t for t in trials if t.status == "COMPLETED"]
     if completed and not any(t.metrics.exists(SCORE) for t in completed):
         logged = sorted({name for t in completed for name in t.metrics.metrics})

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
+
+import grpc
 
 from keras_tuner.src.distribute import oracle_client
 from keras_tuner.src.engine import base_tuner
@@ -14,18 +17,49 @@ from regsearch.distributed._journal import Journal
 from regsearch.distributed._link import ChiefLink
 
 
+class _PatientStub:
+    """keras-tuner's stub, calling again when the chief went away mid-call.
+
+    keras-tuner's calls wait for the chief to be reachable (``wait_for_ready``),
+    but a call in flight when the chief dies fails with ``UNAVAILABLE`` and ends
+    the worker. Calling again is safe: a restarted chief gives a worker back
+    its running trial, and ending or updating a trial twice records it once.
+    """
+
+    def __init__(self, stub: Any, patience: float) -> None:
+        self._stub = stub
+        self._patience = patience
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self._stub, name)
+
+        def call(request: Any, **kwargs: Any) -> Any:
+            deadline = time.monotonic() + self._patience
+            while True:
+                try:
+                    return method(request, **kwargs)
+                except grpc.RpcError as error:
+                    if error.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
+                        raise
+                time.sleep(1.0)
+
+        return call
+
+
 class WorkerOracleClient(oracle_client.OracleClient):
     """keras-tuner's client for the chief's oracle, sending what its protocol drops.
 
     - Before ``EndTrial`` of a trial that ended with a message (a failed trial's
       reason and traceback), it sends the message to the chief, which stores it
       with the trial.
+    - It calls the chief again when a call fails because the chief restarted.
     - It tells the heartbeat thread which trial is running.
     - It writes the worker's journal (see ``_journal``).
     """
 
     def __init__(self, oracle: Any, *, link: ChiefLink, journal: Journal) -> None:
         super().__init__(oracle)
+        self.stub = _PatientStub(self.stub, patience=oracle_client.TIMEOUT)
         self._link = link
         self._journal = journal
         self._reported: dict[str, tuple[dict[str, float], int]] = {}
