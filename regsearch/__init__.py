@@ -5,9 +5,11 @@ near-zero kernel edges and dead filters are trimmed, and by how sparse the
 outputs are.
 """
 
-from regsearch import distributed, layers, metrics, regularizers
+from regsearch import constraints, distributed, layers, metrics, regularizers
+from regsearch._apply import apply
 from regsearch._version import __version__
 from regsearch.distributed import run_distributed
+from regsearch.layers import CrossLayer
 from regsearch.plotting import plot_pareto
 from regsearch.search import (
     Objective,
@@ -18,20 +20,28 @@ from regsearch.search import (
     pareto_front,
     results,
 )
+from regsearch.trim import TrimReport, snap_to_zero, trim, trimmed_size
 
 __all__ = [
+    "CrossLayer",
     "Objective",
     "RegSearchHyperModel",
     "SearchSpace",
+    "TrimReport",
     "__version__",
+    "apply",
     "best_model",
+    "constraints",
     "distributed",
     "hp_regularizer",
-    "pareto_front",
-    "plot_pareto",
     "layers",
     "metrics",
+    "pareto_front",
+    "plot_pareto",
     "regularizers",
     "results",
     "run_distributed",
+    "snap_to_zero",
+    "trim",
+    "trimmed_size",
 ]

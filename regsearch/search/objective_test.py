@@ -37,7 +37,7 @@ def test_val_loss_is_scored_on_the_data_loss_when_logged():
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"size": "flops"}, ValueError, "Did you mean"),
+        ({"size": "param"}, ValueError, "Did you mean .params."),
         ({"size_weight": -1.0}, ValueError, "`size_weight`"),
         ({"direction": "up"}, ValueError, "`direction`"),
         ({"metric": "score"}, ValueError, "cannot be 'score'"),
