@@ -142,8 +142,10 @@ def main() -> None:
     )
     for name, value in median.items():
         print(f"  {name:7s} {value:7.1f} s")
-    print(f"  speed-up, 2 workers vs 1 (dist-1 / dist-2):          {median['dist-1'] / median['dist-2']:.2f}x")
-    print(f"  overhead, distributed 1 worker vs local (dist-1 / local): {median['dist-1'] / median['local']:.2f}x")
+    speed_up = median["dist-1"] / median["dist-2"]
+    overhead = median["dist-1"] / median["local"]
+    print(f"  speed-up, 2 workers vs 1 (dist-1 / dist-2):               {speed_up:.2f}x")
+    print(f"  overhead, distributed 1 worker vs local (dist-1 / local): {overhead:.2f}x")
 
 
 if __name__ == "__main__":

@@ -171,9 +171,11 @@ def test_chief_and_two_workers_run_every_trial_once(tmp_path, capsys):
 
     # Exactly max_trials trials, none run twice, both workers finished some.
     ends = _ends(project)
-    assert sorted(e["trial_id"] for e in ends) == sorted(_trial_files(project)) == [
-        str(i) for i in range(6)
-    ]
+    assert (
+        sorted(e["trial_id"] for e in ends)
+        == sorted(_trial_files(project))
+        == [str(i) for i in range(6)]
+    )
     completed_by = {e["tuner_id"] for e in ends if e["status"] == "COMPLETED"}
     assert completed_by == {"tuner0", "tuner1"}
 

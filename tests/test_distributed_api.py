@@ -60,5 +60,7 @@ def test_a_node_needs_the_three_environment_variables(tmp_path, monkeypatch):
     monkeypatch.delenv("KERASTUNER_TUNER_ID", raising=False)
     monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
     monkeypatch.delenv("KERASTUNER_ORACLE_PORT", raising=False)
-    with pytest.raises(ValueError, match=r"missing: \['KERASTUNER_TUNER_ID', 'KERASTUNER_ORACLE_PORT'\]"):
+    with pytest.raises(
+        ValueError, match=r"missing: \['KERASTUNER_TUNER_ID', 'KERASTUNER_ORACLE_PORT'\]"
+    ):
         run_node(str(path))

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from concurrent import futures
 from collections.abc import Callable
+from concurrent import futures
 from typing import Any
 
 import grpc

@@ -26,7 +26,7 @@ class Journal:
         self.path = Path(project_dir) / FOLDER / f"{tuner_id}.jsonl"
 
     def write(self, event: str, trial_id: str, **fields: Any) -> None:
-        record = {"event": event, "trial_id": trial_id, "tuner_id": self.tuner_id}
+        record: dict[str, Any] = {"event": event, "trial_id": trial_id, "tuner_id": self.tuner_id}
         record.update(fields)
         record["time"] = time.time()
         # Made here, not once: the chief may have just cleared the project (overwrite=True).

@@ -72,13 +72,13 @@ def target_spec(target: str | Callable[[], Any]) -> str:
         )
     location, function = _split(target)
     if _is_file(location):
-        path = Path(location)
-        if not path.is_file():
+        file = Path(location)
+        if not file.is_file():
             raise ValueError(
                 f"Argument `target`: no file {location!r} (from {target!r}). Pass "
                 f"'path/to/file.py:function' with a path that exists."
             )
-        return f"{path.resolve()}:{function}"
+        return f"{file.resolve()}:{function}"
     try:
         found = importlib.util.find_spec(location)
     except (ImportError, ValueError):

@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
-
 from keras_tuner.src.distribute import oracle_client
 from keras_tuner.src.engine import base_tuner
 from keras_tuner.src.engine import trial as trial_module
@@ -59,7 +58,7 @@ class WorkerOracleClient(oracle_client.OracleClient):
 
     def __init__(self, oracle: Any, *, link: ChiefLink, journal: Journal) -> None:
         super().__init__(oracle)
-        self.stub = _PatientStub(self.stub, patience=oracle_client.TIMEOUT)
+        self.stub: Any = _PatientStub(self.stub, patience=oracle_client.TIMEOUT)
         self._link = link
         self._journal = journal
         self._reported: dict[str, tuple[dict[str, float], int]] = {}
