@@ -64,3 +64,10 @@ def test_a_node_needs_the_three_environment_variables(tmp_path, monkeypatch):
         ValueError, match=r"missing: \['KERASTUNER_TUNER_ID', 'KERASTUNER_ORACLE_PORT'\]"
     ):
         run_node(str(path))
+
+
+def test_distributed_command_reports_a_bad_target(tmp_path, capsys):
+    from regsearch._cli import main
+
+    assert main(["distributed", str(tmp_path / "missing.py:make_search"), "--workers", "1"]) == 2
+    assert "regsearch distributed: error: Argument `target`: no file" in capsys.readouterr().err
