@@ -5,9 +5,10 @@ near-zero kernel edges and dead filters are trimmed, and by how sparse the
 outputs are.
 """
 
-from regsearch import constraints, layers, metrics, regularizers
+from regsearch import constraints, distributed, layers, metrics, regularizers
 from regsearch._apply import apply
 from regsearch._version import __version__
+from regsearch.distributed import run_distributed
 from regsearch.layers import CrossLayer
 from regsearch.plotting import plot_pareto
 from regsearch.search import (
@@ -31,6 +32,7 @@ __all__ = [
     "apply",
     "best_model",
     "constraints",
+    "distributed",
     "hp_regularizer",
     "layers",
     "metrics",
@@ -38,6 +40,7 @@ __all__ = [
     "plot_pareto",
     "regularizers",
     "results",
+    "run_distributed",
     "snap_to_zero",
     "trim",
     "trimmed_size",

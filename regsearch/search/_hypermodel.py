@@ -82,6 +82,8 @@ def _raise_when_every_trial_failed(tuner: keras_tuner.Tuner) -> None:
     """
     if getattr(tuner, "_regsearch_checks_failures", False):
         return
+    if not isinstance(tuner.oracle, keras_tuner.Oracle):
+        return  # a distributed worker: the trials are the chief's
     on_search_end = tuner.on_search_end
 
     def checked_on_search_end() -> None:
@@ -92,22 +94,21 @@ def _raise_when_every_trial_failed(tuner: keras_tuner.Tuner) -> None:
 
     tuner.on_search_end = checked_on_search_end
     oracle = tuner.oracle
-    if isinstance(oracle, keras_tuner.Oracle):  # not a distributed OracleClient
-        end_trial = oracle.end_trial
+    end_trial = oracle.end_trial
 
-        def checked_end_trial(trial: keras_tuner.engine.trial.Trial) -> Any:
-            try:
-                return end_trial(trial)
-            except RuntimeError as error:
-                message = _failures_message(tuner)
-                if message is None or "consecutive failures" not in str(error):
-                    raise
-                raise RuntimeError(
-                    f"{message} (the search stopped after "
-                    f"{oracle.max_consecutive_failed_trials} consecutive failures)"
-                ) from error
+    def checked_end_trial(trial: keras_tuner.engine.trial.Trial) -> Any:
+        try:
+            return end_trial(trial)
+        except RuntimeError as error:
+            message = _failures_message(tuner)
+            if message is None or "consecutive failures" not in str(error):
+                raise
+            raise RuntimeError(
+                f"{message} (the search stopped after "
+                f"{oracle.max_consecutive_failed_trials} consecutive failures)"
+            ) from error
 
-        oracle.end_trial = checked_end_trial
+    oracle.end_trial = checked_end_trial
     tuner._regsearch_checks_failures = True
 
 

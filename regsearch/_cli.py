@@ -1,0 +1,214 @@
+"""The ``regsearch`` command (also ``python -m regsearch``).
+
+Subcommands:
+    demo         the main job on digits (see ``regsearch demo --help``)
+    report       results table, Pareto front and pareto.png of a saved search
+    distributed  a distributed search: locally (chief + N workers), or one node
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+_PROG = "regsearch"
+
+
+def format_table(table: Any) -> str:
+    """A results table (DataFrame or list of dicts) as aligned text."""
+    if hasattr(table, "to_string"):
+        if len(table) == 0:
+            return "(no trials)"
+        return str(
+            table.to_string(
+                index=False,
+                float_format=lambda v: f"{v:.4g}",
+                na_rep="-",
+            )
+        )
+    rows = list(table)
+    if not rows:
+        return "(no trials)"
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(key for key in row if key not in columns)
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return "-"
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    cells = [[cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(lines)
+
+
+def _error(command: str, error: BaseException, code: int = 2) -> int:
+    print(f"{_PROG} {command}: error: {error}", file=sys.stderr)
+    return code
+
+
+# --------------------------------------------------------------------------- demo
+# The lead engineer fills in `regsearch demo` (issue 7): arguments in _add_demo,
+# the work in _demo.
+def _add_demo(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def _demo(args: argparse.Namespace) -> int:
+    print(f"{_PROG} demo: not yet implemented.", file=sys.stderr)
+    return 1
+
+
+# ------------------------------------------------------------------------- report
+def _add_report(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("directory", help="the tuner's directory (or its project folder)")
+    parser.add_argument("--project", default=None, help="the tuner's project_name")
+    parser.add_argument(
+        "--objectives",
+        nargs=2,
+        default=("val_loss", "trimmed_params"),
+        metavar=("X", "Y"),
+        help="the two objectives of the Pareto front (default: val_loss trimmed_params)",
+    )
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="folder for pareto.png (default: the search's project folder)",
+    )
+
+
+def _report(args: argparse.Namespace) -> int:
+    from regsearch.distributed import open_search
+    from regsearch.search import pareto_front, results
+
+    try:
+        tuner = open_search(args.directory, project_name=args.project)
+    except (FileNotFoundError, ValueError) as error:
+        return _error("report", error)
+    table = results(tuner)
+    print(f"Search: {tuner.project_dir}")
+    print(format_table(table))
+    try:
+        front = pareto_front(tuner, tuple(args.objectives))
+    except ValueError as error:
+        return _error("report", error)
+    rows = front.to_dict("records") if hasattr(front, "to_dict") else list(front)
+    if not rows:
+        print("\nNo trial finished: there is no Pareto front.")
+        return 0
+    keys = ["trial_id"]
+    for name in args.objectives:
+        data_key = name.replace("loss", "data_loss") if name in ("val_loss", "loss") else name
+        keys.append(data_key if rows[0].get(data_key) is not None else name)
+    keys.append("score")
+    print(f"\nPareto front ({args.objectives[0]} vs {args.objectives[1]}):")
+    print(format_table([{k: row.get(k) for k in dict.fromkeys(keys)} for row in rows]))
+    try:
+        from regsearch.plotting import plot_pareto
+
+        figure = plot_pareto(tuner, tuple(args.objectives))
+    except ImportError as error:
+        print(f"\nNo pareto.png: {error}")
+        return 0
+    out = Path(args.out) if args.out else Path(tuner.project_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out / "pareto.png", dpi=120)
+    print(f"\nWrote {out / 'pareto.png'}")
+    return 0
+
+
+# -------------------------------------------------------------------- distributed
+def _add_distributed(parser: argparse.ArgumentParser) -> None:
+    from regsearch.distributed._node import DEFAULT_WORKER_TIMEOUT
+
+    parser.add_argument(
+        "target",
+        help="the search definition: path/to/file.py:function or package.module:function, "
+        "a function with no arguments returning (tuner, search_kwargs)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="number of local workers (default: 2)"
+    )
+    parser.add_argument("--port", type=int, default=None, help="the chief's port (default: free)")
+    parser.add_argument(
+        "--worker-timeout",
+        type=float,
+        default=DEFAULT_WORKER_TIMEOUT,
+        help="seconds after which a silent worker counts as missing and, when no worker "
+        f"is heard from, the search ends (default: {DEFAULT_WORKER_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=None, help="stop everything after this many seconds"
+    )
+    parser.add_argument(
+        "--node",
+        action="store_true",
+        help="run this process as one node (chief or worker) set up by KERASTUNER_TUNER_ID, "
+        "KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT: for several machines",
+    )
+
+
+def _distributed(args: argparse.Namespace) -> int:
+    from regsearch.distributed import run_distributed, run_node
+
+    try:
+        if args.node:
+            return run_node(args.target, worker_timeout=args.worker_timeout)
+        run = run_distributed(
+            args.target,
+            n_workers=args.workers,
+            port=args.port,
+            worker_timeout=args.worker_timeout,
+            timeout=args.timeout,
+        )
+    except (TypeError, ValueError) as error:
+        return _error("distributed", error)
+    except (RuntimeError, TimeoutError) as error:
+        return _error("distributed", error, code=1)
+    print(run.message)
+    print(f"Search directory: {run.project_dir} ({run.wall_time:.1f} s)")
+    return 0 if run.complete else 3
+
+
+_COMMANDS = {
+    "demo": (_add_demo, _demo, "run the main job on digits: a size-aware search, then report"),
+    "report": (
+        _add_report,
+        _report,
+        "print the results table and Pareto front of a saved search; write pareto.png",
+    ),
+    "distributed": (
+        _add_distributed,
+        _distributed,
+        "run a search on keras-tuner's chief/worker engine (locally, or one node)",
+    ),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=_PROG,
+        description="Search which regularizers to put on which Keras layers.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (add, run, help_text) in _COMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        add(sub)
+        sub.set_defaults(run=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``regsearch`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
