@@ -54,15 +54,19 @@ def _error(command: str, error: BaseException, code: int = 2) -> int:
 
 
 # --------------------------------------------------------------------------- demo
-# The lead engineer fills in `regsearch demo` (issue 7): arguments in _add_demo,
-# the work in _demo.
 def _add_demo(parser: argparse.ArgumentParser) -> None:
-    pass
+    from regsearch import _demo
+
+    _demo.add_arguments(parser)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    print(f"{_PROG} demo: not yet implemented.", file=sys.stderr)
-    return 1
+    from regsearch import _demo
+
+    try:
+        return _demo.main(args)
+    except ValueError as error:
+        return _error("demo", error)
 
 
 # ------------------------------------------------------------------------- report

@@ -271,7 +271,10 @@ def run(
     print("Wrote:")
     for path in paths.values():
         print(f"  {path}")
-    print(f"keras-tuner directory: {out / 'search'} (regsearch report {out} --project search)")
+    print(
+        f"keras-tuner directory: {out / 'search'}; read it again with\n"
+        f"  regsearch report {out} --project search --objectives {' '.join(OBJECTIVES)}"
+    )
     return paths
 
 

@@ -6,13 +6,20 @@ import keras
 import numpy as np
 import pytest
 
-from regsearch import _demo
+from regsearch import _cli, _demo
 
 
 @pytest.mark.slow
 def test_quick_demo_writes_results_pareto_model_and_report(tmp_path, capsys):
-    paths = _demo.run(tmp_path / "out", quick=True, seed=1)
+    out = tmp_path / "out"
+    assert _cli.main(["demo", "--quick", "--seed", "1", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
+    paths = {
+        "results": out / "results.csv",
+        "pareto": out / "pareto.png",
+        "model": out / "best.keras",
+        "report": out / "report.txt",
+    }
 
     assert "trial  1 of 3" in printed and "trial  3 of 3" in printed
     assert "best so far" in printed
@@ -33,7 +40,15 @@ def test_quick_demo_writes_results_pareto_model_and_report(tmp_path, capsys):
     x = np.zeros((2, 8, 8, 1), "float32")
     assert model.predict(x, verbose=0).shape == (2, 10)
 
+    # the search directory the demo leaves behind reads back with `regsearch report`
+    objectives = ["--objectives", "val_accuracy", "trimmed_params"]
+    assert _cli.main(["report", str(out), "--project", "search", *objectives]) == 0
+    printed = capsys.readouterr().out
+    assert "Pareto front (val_accuracy vs trimmed_params)" in printed
 
-def test_demo_rejects_a_zero_budget(tmp_path):
+
+def test_demo_rejects_a_zero_budget(tmp_path, capsys):
+    assert _cli.main(["demo", "--trials", "0", "--out", str(tmp_path)]) == 2
+    assert "--trials and --epochs must be >= 1" in capsys.readouterr().err
     with pytest.raises(ValueError, match="--trials and --epochs must be >= 1"):
-        _demo.run(tmp_path, trials=0)
+        _demo.run(tmp_path, epochs=0)
