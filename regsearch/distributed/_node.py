@@ -146,7 +146,7 @@ def run_node(
     The role and the chief's address come from ``KERASTUNER_TUNER_ID``,
     ``KERASTUNER_ORACLE_IP`` and ``KERASTUNER_ORACLE_PORT``. Start the same
     command on every machine, with those variables set per machine (see
-    ``docs/distributed.md``).
+    the README, "Distributed search").
 
     Args:
         target: The search definition: ``"path/to/file.py:function"``,
