@@ -62,7 +62,11 @@ def results(tuner: keras_tuner.Tuner) -> Any:
         >>> table = regsearch.results(tuner)  # doctest: +SKIP
         >>> table.sort_values("score").head()  # doctest: +SKIP
     """
-    rows = _rows(_check_tuner(tuner))
+    return _table(_rows(_check_tuner(tuner)))
+
+
+def _table(rows: list[dict[str, Any]]) -> Any:
+    """Rows as a DataFrame (columns in first-seen order) when pandas is installed."""
     try:
         import pandas as pd
     except ImportError:  # pandas is optional
@@ -141,14 +145,7 @@ def pareto_front(
         )
     ]
     front.sort(key=lambda row: point(row))
-    try:
-        import pandas as pd
-    except ImportError:
-        return front
-    columns: list[str] = []
-    for row in front:
-        columns.extend(key for key in row if key not in columns)
-    return pd.DataFrame(front, columns=columns or ["trial_id", "status"])
+    return _table(front)
 
 
 def _regsearch_hypermodel(tuner: keras_tuner.Tuner) -> Any:
