@@ -73,8 +73,8 @@ def _table(rows: list[dict[str, Any]]) -> Any:
         return rows
     columns: list[str] = []
     for row in rows:
-        columns.extend(key for key in row if key not in columns)
-    return pd.DataFrame(rows, columns=columns or ["trial_id", "status", "message"])
+        columns.extend(key for key in row if key not in columns and key != "message")
+    return pd.DataFrame(rows, columns=[*(columns or ["trial_id", "status"]), "message"])
 
 
 def _direction(name: str) -> str:
