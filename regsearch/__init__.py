@@ -17,10 +17,13 @@ from regsearch.search import (
     pareto_front,
     results,
 )
+from regsearch.sklearn import RegSearchClassifier, RegSearchRegressor
 
 __all__ = [
     "Objective",
+    "RegSearchClassifier",
     "RegSearchHyperModel",
+    "RegSearchRegressor",
     "SearchSpace",
     "__version__",
     "best_model",
