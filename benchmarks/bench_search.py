@@ -21,11 +21,11 @@ import time
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import keras_tuner  # noqa: E402
+import keras
+import keras_tuner
 
-import regsearch  # noqa: E402
-from regsearch.search._filter_task import filter_task  # noqa: E402
+import regsearch
+from regsearch.search._filter_task import filter_task
 
 LENGTH = 64
 

@@ -5,8 +5,10 @@ near-zero kernel edges and dead filters are trimmed, and by how sparse the
 outputs are.
 """
 
-from regsearch import layers, metrics, regularizers
+from regsearch import constraints, layers, metrics, regularizers
+from regsearch._apply import apply
 from regsearch._version import __version__
+from regsearch.layers import CrossLayer
 from regsearch.plotting import plot_pareto
 from regsearch.search import (
     Objective,
@@ -18,20 +20,28 @@ from regsearch.search import (
     results,
 )
 from regsearch.sklearn import RegSearchClassifier, RegSearchRegressor
+from regsearch.trim import TrimReport, snap_to_zero, trim, trimmed_size
 
 __all__ = [
+    "CrossLayer",
     "Objective",
     "RegSearchClassifier",
     "RegSearchHyperModel",
     "RegSearchRegressor",
     "SearchSpace",
+    "TrimReport",
     "__version__",
+    "apply",
     "best_model",
+    "constraints",
     "hp_regularizer",
-    "pareto_front",
-    "plot_pareto",
     "layers",
     "metrics",
+    "pareto_front",
+    "plot_pareto",
     "regularizers",
     "results",
+    "snap_to_zero",
+    "trim",
+    "trimmed_size",
 ]

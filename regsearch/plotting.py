@@ -14,9 +14,7 @@ def _pyplot() -> Any:
             matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as error:  # optional dependency
-        raise ImportError(
-            "Plotting needs matplotlib: pip install 'regsearch[plot]'."
-        ) from error
+        raise ImportError("Plotting needs matplotlib: pip install 'regsearch[plot]'.") from error
     return plt
 
 

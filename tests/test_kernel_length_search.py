@@ -25,6 +25,8 @@ def test_size_aware_search_finds_a_short_kernel_as_accurate_as_the_long_one(tmp_
         long_kernel_model(),
         regsearch.SearchSpace(kernel=["none", "l1", "kernel_length"], strength=(1e-4, 1e-1)),
         compile={"optimizer": keras.optimizers.Adam(0.01), "loss": "mse"},
+        # Adam(0.01) leaves weights the penalty has emptied jittering around 1e-3.
+        trim_threshold=3e-3,
     )
     tuner = keras_tuner.RandomSearch(
         hypermodel,
@@ -33,13 +35,13 @@ def test_size_aware_search_finds_a_short_kernel_as_accurate_as_the_long_one(tmp_
         directory=str(tmp_path),
         seed=0,
     )
-    tuner.search(
-        x, y, validation_data=(x_val, y_val), epochs=epochs, batch_size=32, verbose=0
-    )
+    tuner.search(x, y, validation_data=(x_val, y_val), epochs=epochs, batch_size=32, verbose=0)
     best = regsearch.best_model(tuner, trimmed=True)
     (conv,) = [layer for layer in best.layers if isinstance(layer, keras.layers.Conv1D)]
     taps = conv.kernel.shape[0]
     mse = best.evaluate(x_val, y_val, verbose=0, return_dict=True)["loss"]
-    print(f"best trimmed kernel: {taps} taps, val MSE {mse:.4f} vs unregularized {baseline_mse:.4f}")
+    print(
+        f"best trimmed kernel: {taps} taps, val MSE {mse:.4f} vs unregularized {baseline_mse:.4f}"
+    )
     assert taps <= 7
     assert mse <= 1.2 * baseline_mse

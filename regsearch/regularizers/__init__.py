@@ -1,6 +1,26 @@
 """Weight, activity and cross-layer regularizers, and the ``get`` resolver."""
 
-from regsearch.regularizers._get import available, deserialize, get, serialize
+from regsearch.regularizers._activity import Contractive, HiddenL1, RecurrentNorm, RecurrentState
+from regsearch.regularizers._base import Regularizer
+from regsearch.regularizers._get import available, deserialize, get, register, serialize
+from regsearch.regularizers._group_lasso import GroupLasso
+from regsearch.regularizers._kernel_length import KernelLength
+from regsearch.regularizers._orthogonal import Orthogonal
 from regsearch.regularizers._output_sparsity import OutputSparsity
 
-__all__ = ["OutputSparsity", "available", "deserialize", "get", "serialize"]
+__all__ = [
+    "Contractive",
+    "GroupLasso",
+    "HiddenL1",
+    "KernelLength",
+    "Orthogonal",
+    "OutputSparsity",
+    "RecurrentNorm",
+    "RecurrentState",
+    "Regularizer",
+    "available",
+    "deserialize",
+    "get",
+    "register",
+    "serialize",
+]

@@ -8,6 +8,10 @@ from typing import Any
 import keras
 
 from regsearch._validation import did_you_mean
+from regsearch.regularizers._activity import Contractive, HiddenL1, RecurrentNorm, RecurrentState
+from regsearch.regularizers._group_lasso import GroupLasso
+from regsearch.regularizers._kernel_length import KernelLength
+from regsearch.regularizers._orthogonal import Orthogonal
 from regsearch.regularizers._output_sparsity import OutputSparsity
 
 # Name -> class. Keys are the snake_case names; ClassName strings resolve too.
@@ -15,6 +19,14 @@ _REGISTRY: dict[str, type[keras.regularizers.Regularizer]] = {
     "l1": keras.regularizers.L1,
     "l2": keras.regularizers.L2,
     "l1_l2": keras.regularizers.L1L2,
+    "kernel_length": KernelLength,
+    "group_lasso": GroupLasso,
+    "orthogonal": Orthogonal,
+    "hidden_l1": HiddenL1,
+    "recurrent_state": RecurrentState,
+    "recurrent_norm": RecurrentNorm,
+    "contractive": Contractive,
+    "output_sparsity": OutputSparsity,
 }
 
 
@@ -22,8 +34,6 @@ def register(name: str, cls: type[keras.regularizers.Regularizer]) -> None:
     """Make ``cls`` resolvable by ``get(name)`` and by its class name."""
     _REGISTRY[name] = cls
 
-
-register("output_sparsity", OutputSparsity)
 
 
 def _snake_case(name: str) -> str:
@@ -51,8 +61,8 @@ def serialize(regularizer: keras.regularizers.Regularizer) -> dict[str, Any]:
 
 def deserialize(config: dict[str, Any]) -> keras.regularizers.Regularizer:
     """Inverse of :func:`serialize`."""
-    module_objects = {cls.__name__: cls for cls in _REGISTRY.values()}
-    return keras.saving.deserialize_keras_object(config, module_objects=module_objects)
+    # Keras's own regularizers by name; regsearch's through their registered names.
+    return keras.regularizers.deserialize(config)
 
 
 def get(identifier: Any) -> keras.regularizers.Regularizer | None:

@@ -80,7 +80,10 @@ class ScoreCallback(keras.callbacks.Callback):
             return
         if not self._snapped_this_epoch:  # no validation pass this epoch
             self._snap()
-        size = trimmed_size(self.model, self.trim_threshold, relative=self.relative)
+        try:
+            size = trimmed_size(self.model, self.trim_threshold, relative=self.relative)
+        except ValueError as error:  # every filter of a layer counts as zero
+            raise FailedTrialError(f"At epoch {epoch + 1}: {error}") from error
         before = size.params_before if self.objective.size == "params" else size.macs_before
         after = size.params if self.objective.size == "params" else size.macs
         size_ratio = after / before if before else 1.0

@@ -190,9 +190,7 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             return keras.models.clone_model(self.model)
         built = self.model(hp) if self._n_args == 1 else self.model()  # type: ignore[operator]
         if not isinstance(built, keras.Model):
-            raise TypeError(
-                f"The build function must return a Keras model; it returned {built!r}."
-            )
+            raise TypeError(f"The build function must return a Keras model; it returned {built!r}.")
         if not built.built or not built.inputs:
             raise ValueError(
                 "The build function must return a built Sequential or functional model "
@@ -263,12 +261,15 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
                 f"validation_data=... or validation_split=... to tuner.search()."
             )
         if objective.measures_outputs and not any(
-            isinstance(m, ActiveOutputs) for m in self._compiled_with.get(model, {}).get("metrics", [])
+            isinstance(m, ActiveOutputs)
+            for m in self._compiled_with.get(model, {}).get("metrics", [])
         ):
             compile_kwargs = dict(self._compiled_with.get(model, {}))
             compile_kwargs["metrics"] = [*compile_kwargs.get("metrics", []), ActiveOutputs()]
             model.compile(**compile_kwargs)
-        self._check_metric_is_logged(self._compiled_with.get(model, {}), model, objective, validating)
+        self._check_metric_is_logged(
+            self._compiled_with.get(model, {}), model, objective, validating
+        )
         n_outputs = int(model.outputs[0].shape[-1] or 1)
         score = ScoreCallback(
             objective,
@@ -280,7 +281,10 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
 
     @staticmethod
     def _check_metric_is_logged(
-        compile_kwargs: Mapping[str, Any], model: keras.Model, objective: Objective, validating: bool
+        compile_kwargs: Mapping[str, Any],
+        model: keras.Model,
+        objective: Objective,
+        validating: bool,
     ) -> None:
         if len(model.outputs) != 1 or isinstance(compile_kwargs.get("metrics"), Mapping):
             return  # multi-output names are checked at the first epoch end
@@ -303,4 +307,3 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
                 f"available: {available}.{did_you_mean(objective.metric, available)} "
                 f"Add the metric to compile(metrics=...) or change regsearch.Objective(metric=...)."
             )
-

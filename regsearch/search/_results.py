@@ -188,7 +188,8 @@ def best_model(
     hypermodel = _regsearch_hypermodel(tuner)
     trials = tuner.oracle.trials
     if trial_id is None:
-        best = tuner.oracle.get_best_trials(1)
+        # keras-tuner pads the best trials with unfinished ones when too few finished.
+        best = [t for t in tuner.oracle.get_best_trials(1) if t.status == "COMPLETED"]
         if not best:
             reasons = sorted(
                 {

@@ -169,9 +169,11 @@ class SearchSpace:
             layers = patterns
         self.layers = layers
         self.kernel = _check_choices("kernel", kernel)
-        self.strength = _check_range("strength", strength, log=True)
+        self.strength: tuple[float, float] = _check_range("strength", strength, log=True)  # type: ignore[assignment]
         self.activity = None if activity is None else _check_choices("activity", activity)
-        self.activity_strength = _check_range("activity_strength", activity_strength, log=True)
+        self.activity_strength: tuple[float, float] = _check_range(  # type: ignore[assignment]
+            "activity_strength", activity_strength, log=True
+        )
         self.dropout = _check_range("dropout", dropout, log=False)
         if self.dropout is not None and self.dropout[1] >= 1.0:
             raise ValueError(f"Argument `dropout` must stay below 1.0; received {dropout!r}.")
@@ -224,7 +226,7 @@ class SearchSpace:
                 )
             return with_kernel
         names = [layer.name for layer in model.layers]
-        matched = []
+        matched: list[keras.layers.Layer] = []
         for pattern in self.layers:
             hits = [layer for layer in model.layers if fnmatch.fnmatchcase(layer.name, pattern)]
             if not hits:

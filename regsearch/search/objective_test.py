@@ -19,9 +19,9 @@ def test_score_formula():
     )
     logs = {"val_accuracy": 0.9}
     # -0.9 + 0.5 * 0.25 + 2.0 * (3.5 - 2) / 8
-    assert objective.score(
-        logs, size_ratio=0.25, active_outputs=3.5, n_outputs=8
-    ) == pytest.approx(-0.9 + 0.125 + 0.375)
+    assert objective.score(logs, size_ratio=0.25, active_outputs=3.5, n_outputs=8) == pytest.approx(
+        -0.9 + 0.125 + 0.375
+    )
     # below the allowed number of active outputs costs nothing
     assert objective.score(logs, size_ratio=0.0, active_outputs=1.0, n_outputs=8) == pytest.approx(
         -0.9
@@ -37,7 +37,7 @@ def test_val_loss_is_scored_on_the_data_loss_when_logged():
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"size": "flops"}, ValueError, "Did you mean"),
+        ({"size": "param"}, ValueError, "Did you mean .params."),
         ({"size_weight": -1.0}, ValueError, "`size_weight`"),
         ({"direction": "up"}, ValueError, "`direction`"),
         ({"metric": "score"}, ValueError, "cannot be 'score'"),

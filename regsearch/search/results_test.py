@@ -35,8 +35,16 @@ def finished_tuner(tmp_path_factory):
 def test_results_has_one_row_per_trial_with_every_part(finished_tuner):
     table = regsearch.results(finished_tuner)
     assert len(table) == 4
-    assert {"trial_id", "status", "kernel", "score", "val_data_loss", "trimmed_params",
-            "size_ratio", "message"} <= set(table.columns)
+    assert {
+        "trial_id",
+        "status",
+        "kernel",
+        "score",
+        "val_data_loss",
+        "trimmed_params",
+        "size_ratio",
+        "message",
+    } <= set(table.columns)
     assert table["trial_id"].is_unique
 
 

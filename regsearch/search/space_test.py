@@ -22,7 +22,7 @@ def test_strength_exists_only_while_its_regularizer_is_chosen():
     assert isinstance(reg, keras.regularizers.L1)
     assert hp.is_active(hp._hps["reg_l1_strength"][0])
     assert not hp.is_active(hp._hps["reg_l2_strength"][0])
-    assert 1e-4 <= float(reg.l1) <= 1e-2
+    assert float(reg.l1) == pytest.approx(hp.values["reg_l1_strength"], rel=1e-6)
 
     hp2 = keras_tuner.HyperParameters()
     hp2.values["reg"] = "none"

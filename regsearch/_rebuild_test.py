@@ -1,0 +1,70 @@
+import keras
+import numpy as np
+import pytest
+
+from regsearch._rebuild import Edits, rebuild
+
+
+def _x():
+    return np.random.default_rng(0).normal(size=(4, 5)).astype("float32")
+
+
+def _relu_after(name):
+    return keras.layers.Activation("relu", name=f"{name}_relu")
+
+
+def test_append_after_output_keeps_sequential_and_weights():
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3, name="out")])
+    new = rebuild(model, Edits(append=[_relu_after]))
+    assert isinstance(new, keras.Sequential)
+    assert [layer.name for layer in new.layers] == ["out", "out_relu"]
+    np.testing.assert_allclose(
+        new.predict(_x(), verbose=0), np.maximum(model.predict(_x(), verbose=0), 0)
+    )
+
+
+def test_append_after_every_output_of_a_multi_output_model():
+    inputs = keras.Input((5,))
+    outputs = {
+        "a": keras.layers.Dense(2, name="head_a")(inputs),
+        "b": keras.layers.Dense(3, name="head_b")(inputs),
+    }
+    model = keras.Model(inputs, outputs)
+    new = rebuild(model, Edits(append=[_relu_after]))
+    assert {"head_a_relu", "head_b_relu"} <= {layer.name for layer in new.layers}
+    pred, ref = new.predict(_x(), verbose=0), model.predict(_x(), verbose=0)
+    assert set(pred) == {"a", "b"}
+    for key in ("a", "b"):
+        np.testing.assert_allclose(pred[key], np.maximum(ref[key], 0))
+
+
+def test_output_hook_sees_layer_outputs_and_makes_sequential_functional():
+    model = keras.Sequential(
+        [keras.Input((5,)), keras.layers.Dense(3, name="hidden"), keras.layers.Dense(3, name="out")]
+    )
+
+    def hook(outputs, produced):
+        return [keras.layers.Add(name="skip")([outputs[0], produced["hidden"]])]
+
+    new = rebuild(model, Edits(output_hooks=[hook]))
+    assert not isinstance(new, keras.Sequential)
+    hidden = keras.Model(model.inputs, model.get_layer("hidden").output)
+    np.testing.assert_allclose(
+        new.predict(_x(), verbose=0),
+        model.predict(_x(), verbose=0) + hidden.predict(_x(), verbose=0),
+        rtol=1e-6,
+    )
+
+
+def test_inserted_name_collision_is_a_value_error():
+    model = keras.Sequential(
+        [keras.Input((5,)), keras.layers.Dense(3, name="out"), keras.layers.ReLU(name="out_relu")]
+    )
+    with pytest.raises(ValueError, match=r"'out_relu'.*already has"):
+        rebuild(model, Edits(insert_after={"out": [_relu_after]}))
+
+
+def test_unbuilt_sequential_cannot_take_output_edits():
+    model = keras.Sequential([keras.layers.Dense(3)])
+    with pytest.raises(ValueError, match="not built"):
+        rebuild(model, Edits(append=[_relu_after]))

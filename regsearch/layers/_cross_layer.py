@@ -1,0 +1,164 @@
+"""One penalty over the kernels of several layers, seen together."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+from keras import ops
+
+from regsearch import regularizers
+from regsearch._targeting import _as_patterns
+from regsearch._validation import check_int
+
+
+@keras.saving.register_keras_serializable(package="regsearch")
+class CrossLayer(keras.layers.Layer):
+    """A regularizer applied to the kernels of several layers concatenated.
+
+    The case it serves: ten 1x1 filters split into ten ``Conv2D(1, 1)`` layers so
+    that some can be frozen, while an orthogonality penalty must still see all ten
+    filters at once. ``regsearch.apply(model, cross_layer=[CrossLayer("conv_*",
+    "orthogonal")])`` adds it; the penalty is one entry of ``model.losses`` (added
+    on each forward pass, like any ``add_loss`` penalty).
+
+    How it works: ``apply`` inserts this layer as a pass-through at the model's
+    first output, ``CrossLayer(...)([output, out_a, out_b, ...])``, where
+    ``out_a, out_b, ...`` are the outputs of the matched layers. When called on
+    symbolic tensors it binds to the layers that produced the extra inputs; its
+    ``call`` returns ``output`` unchanged and adds
+    ``regularizer(concatenate([a.kernel, b.kernel, ...], axis))`` as a loss.
+    Because Keras rebuilds a functional model by calling its layers on symbolic
+    tensors, the binding is restored when a `.keras` file is loaded, with no
+    ``custom_objects``. The layer has no weights of its own. A ``Sequential``
+    model given a ``CrossLayer`` becomes a functional model.
+
+    Args:
+        layers: glob pattern(s) over layer names (``"conv_*"`` or a list); every
+            bound layer's name must match one of them.
+        regularizer: a regularizer instance, name or config, resolved by
+            :func:`regsearch.regularizers.get`.
+        axis: the axis along which kernels are concatenated (the filter axis,
+            ``-1`` for Dense and Conv kernels).
+        **kwargs: base ``Layer`` arguments (``name``, ...).
+
+    Example:
+        >>> import keras, regsearch
+        >>> inputs = keras.Input((4,))
+        >>> a = keras.layers.Dense(2, name="dense_a")(inputs)
+        >>> b = keras.layers.Dense(3, name="dense_b")(inputs)
+        >>> out = keras.layers.Concatenate()([a, b])
+        >>> model = keras.Model(inputs, out)
+        >>> new = regsearch.apply(
+        ...     model, cross_layer=[regsearch.CrossLayer("dense_*", "l2")]
+        ... )
+        >>> _ = new(keras.ops.ones((1, 4)))
+        >>> len(new.losses)
+        1
+    """
+
+    def __init__(
+        self,
+        layers: str | Sequence[str],
+        regularizer: Any,
+        *,
+        axis: int = -1,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.layer_patterns = _as_patterns("layers", layers)
+        if isinstance(regularizer, dict):
+            # A saved config: Keras resolves built-in and registered classes.
+            regularizer = keras.saving.deserialize_keras_object(regularizer)
+        resolved = regularizers.get(regularizer)
+        if resolved is None:
+            raise ValueError(
+                f"Argument `regularizer` must name a regularizer; received {regularizer!r}."
+            )
+        self.regularizer = resolved
+        self.axis = check_int("axis", axis)
+        # Untracked references to the bound layers: they belong to the model,
+        # not to this layer (tracking them would duplicate their weights).
+        object.__setattr__(self, "_bound", ())
+
+    @property
+    def bound_layers(self) -> tuple[keras.layers.Layer, ...]:
+        """The layers whose kernels are penalized (empty until first called)."""
+        return self._bound  # type: ignore[no-any-return]
+
+    def _bind(self, tensors: Sequence[Any]) -> None:
+        bound = []
+        for tensor in tensors:
+            history = getattr(tensor, "_keras_history", None)
+            layer = history[0] if history else None
+            if layer is None or not hasattr(layer, "kernel"):
+                raise ValueError(
+                    f"CrossLayer {self.name!r}: every input after the first must be the "
+                    "output of a layer with a `kernel`; received a tensor produced by "
+                    f"{getattr(layer, 'name', None)!r}."
+                )
+            if not any(fnmatch.fnmatchcase(layer.name, p) for p in self.layer_patterns):
+                raise ValueError(
+                    f"CrossLayer {self.name!r}: layer {layer.name!r} does not match "
+                    f"`layers`={self.layer_patterns}."
+                )
+            bound.append(layer)
+        shapes = [tuple(layer.kernel.shape) for layer in bound]
+        rank = len(shapes[0])
+        axis = self.axis % rank if -rank <= self.axis < rank else None
+        if axis is None or any(
+            len(s) != rank or s[:axis] + s[axis + 1 :] != shapes[0][:axis] + shapes[0][axis + 1 :]
+            for s in shapes
+        ):
+            raise ValueError(
+                f"CrossLayer {self.name!r}: the kernels of {[layer.name for layer in bound]} "
+                f"have shapes {shapes} and cannot be concatenated along axis {self.axis}; "
+                "they must agree on every other axis."
+            )
+        object.__setattr__(self, "_bound", tuple(bound))
+
+    def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
+            raise ValueError(
+                f"CrossLayer {self.name!r} must be called on a list "
+                "[output, matched_output_1, ...]; use `regsearch.apply(model, "
+                "cross_layer=[...])` to insert it."
+            )
+        if all(isinstance(t, keras.KerasTensor) for t in inputs[1:]):
+            self._bind(inputs[1:])
+        return super().__call__(inputs, *args, **kwargs)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape[0]
+
+    def compute_output_spec(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        return keras.KerasTensor(inputs[0].shape, dtype=inputs[0].dtype)
+
+    def penalty(self) -> Any:
+        """The regularizer applied to the concatenated kernels of the bound layers."""
+        if not self._bound:
+            raise ValueError(
+                f"CrossLayer {self.name!r} is not bound to any layer yet: call it on "
+                "symbolic tensors (regsearch.apply does this)."
+            )
+        kernels = [layer.kernel for layer in self._bound]
+        if len(kernels) == 1:
+            return self.regularizer(ops.convert_to_tensor(kernels[0]))
+        return self.regularizer(ops.concatenate(kernels, axis=self.axis))
+
+    def call(self, inputs: Any) -> Any:
+        self.add_loss(self.penalty())
+        return inputs[0]
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(
+            {
+                "layers": list(self.layer_patterns),
+                "regularizer": keras.saving.serialize_keras_object(self.regularizer),
+                "axis": self.axis,
+            }
+        )
+        return config

@@ -1,0 +1,168 @@
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+import regsearch
+from regsearch.layers import CrossLayer
+
+
+@keras.saving.register_keras_serializable(package="regsearch_test")
+class FlatOrthogonal(keras.regularizers.Regularizer):
+    """Test-local orthogonality penalty for kernels of any rank (filters last)."""
+
+    def __init__(self, factor=1.0):
+        self.factor = factor
+        self._inner = keras.regularizers.OrthogonalRegularizer(factor, mode="columns")
+
+    def __call__(self, x):
+        return self._inner(ops.reshape(x, (-1, x.shape[-1])))
+
+    def get_config(self):
+        return {"factor": self.factor}
+
+
+def _two_dense():
+    inputs = keras.Input((4,), name="x")
+    a = keras.layers.Dense(2, name="dense_a")(inputs)
+    b = keras.layers.Dense(3, name="dense_b")(inputs)
+    out = keras.layers.Concatenate(name="concat")([a, b])
+    out = keras.layers.Dense(1, name="head")(out)
+    return keras.Model(inputs, out)
+
+
+def _ten_filters():
+    """Ten 1x1 filters, each its own Conv2D layer so that some can be frozen."""
+    inputs = keras.Input((3, 3, 16), name="image")
+    parts = [keras.layers.Conv2D(1, 1, name=f"filter_{i}")(inputs) for i in range(10)]
+    outputs = keras.layers.Concatenate(name="filters")(parts)
+    return keras.Model(inputs, outputs)
+
+
+def _x(shape=(4, 4)):
+    return np.random.default_rng(0).normal(size=shape).astype("float32")
+
+
+def test_penalty_equals_regularizer_of_concatenated_kernels_and_appears_once():
+    model = _two_dense()
+    reg = keras.regularizers.L2(0.3)
+    new = regsearch.apply(model, cross_layer=[CrossLayer("dense_*", reg)])
+    new(_x())
+    assert len(new.losses) == 1
+    kernels = np.concatenate(
+        [new.get_layer("dense_a").kernel.numpy(), new.get_layer("dense_b").kernel.numpy()], -1
+    )
+    np.testing.assert_allclose(float(new.losses[0]), 0.3 * np.sum(kernels**2), rtol=1e-6)
+    new(_x())
+    assert len(new.losses) == 1  # recomputed on each call, not accumulated
+    np.testing.assert_allclose(new.predict(_x(), verbose=0), model.predict(_x(), verbose=0))
+
+
+def test_penalty_is_counted_once_in_the_training_loss():
+    model = regsearch.apply(_two_dense(), cross_layer=[CrossLayer("dense_*", "l2")])
+    model.compile(loss="mse")
+    x, y = _x(), np.zeros((4, 1), "float32")
+    model(x)
+    penalty = float(model.losses[0])
+    mse = float(np.mean((model.predict(x, verbose=0) - y) ** 2))
+    np.testing.assert_allclose(model.evaluate(x, y, verbose=0), mse + penalty, rtol=1e-5)
+
+
+def test_sequential_given_cross_layer_becomes_functional():
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3, name="d1"), keras.layers.Dense(3, name="d2")]
+    )
+    new = regsearch.apply(model, cross_layer=CrossLayer(["d1", "d2"], "l1", axis=0))
+    assert not isinstance(new, keras.Sequential)
+    new(_x())
+    kernels = np.concatenate([new.get_layer("d1").kernel.numpy(), new.get_layer("d2").kernel], 0)
+    np.testing.assert_allclose(float(new.losses[0]), 0.01 * np.abs(kernels).sum(), rtol=1e-6)
+
+
+def test_ten_split_filters_some_frozen_with_one_orthogonality_penalty():
+    model = _ten_filters()
+    new = regsearch.apply(
+        model,
+        cross_layer=[CrossLayer("filter_*", FlatOrthogonal(1.0))],
+        freeze={"filter_[0-4]": [0]},
+    )
+    cross = new.get_layer("cross_layer")
+    assert [layer.name for layer in cross.bound_layers] == [f"filter_{i}" for i in range(10)]
+    x = np.random.default_rng(0).normal(size=(8, 3, 3, 16)).astype("float32")
+    new(x)
+    assert len(new.losses) == 1
+    kernels = np.concatenate([new.get_layer(f"filter_{i}").kernel.numpy() for i in range(10)], -1)
+    expected = FlatOrthogonal(1.0)(kernels)
+    np.testing.assert_allclose(float(new.losses[0]), float(expected), rtol=1e-5)
+
+    before = [new.get_layer(f"filter_{i}").get_weights() for i in range(10)]
+    new.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
+    new.fit(x, np.zeros((8, 3, 3, 10), "float32"), epochs=5, batch_size=8, verbose=0)
+    for i in range(10):
+        after = new.get_layer(f"filter_{i}").get_weights()
+        if i < 5:
+            for a, b in zip(before[i], after, strict=True):
+                np.testing.assert_array_equal(a, b)
+        else:
+            assert not np.array_equal(before[i][0], after[0])
+    new(x)
+    assert float(new.losses[0]) < float(expected)
+
+
+def test_cross_layer_round_trip_rebinds_without_custom_objects(tmp_path):
+    new = regsearch.apply(
+        _two_dense(),
+        cross_layer=[CrossLayer("dense_*", keras.regularizers.OrthogonalRegularizer(0.5))],
+    )
+    x = _x()
+    new(x)
+    path = tmp_path / "cross.keras"
+    new.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), new.predict(x, verbose=0))
+    loaded(x)
+    new(x)
+    assert len(loaded.losses) == 1
+    np.testing.assert_allclose(float(loaded.losses[0]), float(new.losses[0]), rtol=1e-6)
+    bound = loaded.get_layer("cross_layer").bound_layers
+    assert bound == (loaded.get_layer("dense_a"), loaded.get_layer("dense_b"))
+
+
+def test_cross_layer_has_no_weights_and_does_not_track_bound_layers():
+    new = regsearch.apply(_two_dense(), cross_layer=[CrossLayer("dense_*", "l2")])
+    cross = new.get_layer("cross_layer")
+    assert cross.weights == []
+    assert len(new.weights) == len(_two_dense().weights)
+
+
+def test_two_cross_layers_get_distinct_names():
+    new = regsearch.apply(
+        _two_dense(),
+        cross_layer=[CrossLayer("head", "l2"), CrossLayer(["dense_a", "dense_b"], "l1")],
+    )
+    assert [layer.name for layer in new.layers[-2:]] == ["cross_layer", "cross_layer_1"]
+    new(_x())
+    assert len(new.losses) == 2
+
+
+def test_kernels_that_cannot_be_concatenated_are_a_clear_error():
+    with pytest.raises(ValueError, match=r"shapes \[\(4, 3\), \(5, 1\)\].*axis 0"):
+        regsearch.apply(_two_dense(), cross_layer=[CrossLayer(["dense_b", "head"], "l1", axis=0)])
+
+
+def test_bad_cross_layer_arguments():
+    with pytest.raises(ValueError, match=r"`regularizer` must name"):
+        CrossLayer("dense_*", None)
+    with pytest.raises(ValueError, match="Did you mean"):
+        CrossLayer("dense_*", "l22")
+    with pytest.raises(TypeError, match="`layers`"):
+        CrossLayer(3, "l2")
+    with pytest.raises(ValueError, match=r"`cross_layer`.*without a kernel.*concat"):
+        regsearch.apply(_two_dense(), cross_layer=[CrossLayer("*", "l2")])
+    with pytest.raises(ValueError, match="matches no layer"):
+        regsearch.apply(_two_dense(), cross_layer=[CrossLayer("conv*", "l2")])
+    with pytest.raises(ValueError, match="must be called on a list"):
+        CrossLayer("d", "l2")(keras.Input((3,)))
+    with pytest.raises(ValueError, match="does not match"):
+        inputs = keras.Input((3,))
+        CrossLayer("d", "l2")([inputs, keras.layers.Dense(2, name="e")(inputs)])

@@ -1,0 +1,67 @@
+import keras
+import pytest
+
+from regsearch import regularizers
+from regsearch.regularizers import (
+    Contractive,
+    GroupLasso,
+    HiddenL1,
+    KernelLength,
+    Orthogonal,
+    RecurrentNorm,
+    RecurrentState,
+    get,
+)
+
+CLASSES = [
+    KernelLength,
+    GroupLasso,
+    Orthogonal,
+    HiddenL1,
+    RecurrentState,
+    RecurrentNorm,
+    Contractive,
+]
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_snake_case_and_class_name(cls):
+    snake = {
+        KernelLength: "kernel_length",
+        GroupLasso: "group_lasso",
+        Orthogonal: "orthogonal",
+        HiddenL1: "hidden_l1",
+        RecurrentState: "recurrent_state",
+        RecurrentNorm: "recurrent_norm",
+        Contractive: "contractive",
+    }[cls]
+    assert type(get(snake)) is cls
+    assert type(get(cls.__name__)) is cls
+    assert snake in regularizers.available()
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_config_dict_and_instance(cls):
+    reg = cls(0.25)
+    restored = get(regularizers.serialize(reg))
+    assert type(restored) is cls
+    assert restored.get_config() == reg.get_config()
+    assert get({"class_name": cls.__name__, "config": reg.get_config()}).strength == 0.25
+    assert get(reg) is reg
+
+
+def test_keras_names_and_none():
+    assert isinstance(get("l1"), keras.regularizers.L1)
+    assert isinstance(get("L2"), keras.regularizers.L2)
+    assert isinstance(get("l1_l2"), keras.regularizers.L1L2)
+    assert get(None) is None
+
+
+def test_unknown_name_suggests():
+    with pytest.raises(ValueError, match="Did you mean 'kernel_length'"):
+        get("kernel_lenght")
+
+
+def test_wrong_type():
+    with pytest.raises(TypeError, match="Cannot interpret"):
+        get(3.0)

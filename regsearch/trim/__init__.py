@@ -1,0 +1,205 @@
+"""Trim a trained model: shorten kernels and remove dead filters, exactly.
+
+A weight *counts as zero* when ``|w| <= threshold`` (or ``<= threshold x`` the
+largest ``|w|`` of its layer's kernel with ``relative=True``). From that alone:
+
+- **Kernel extent.** For ``Conv1D/2D/3D``, ``DepthwiseConv1D/2D`` and the depthwise
+  part of ``SeparableConv1D/2D``, leading and trailing kernel positions whose weights
+  all count as zero are dropped along each spatial axis. The padding is rewritten
+  (``valid``/``same``/``causal`` or explicit ``ZeroPadding``/``Cropping`` + ``valid``)
+  so that outputs keep their shape and values for every padding, stride and dilation.
+- **Dead filters.** An output channel of a ``Conv`` or ``Dense`` layer whose whole
+  kernel slice counts as zero outputs a constant, ``activation(bias)``. It is removed
+  together with the matching input channels of its consumers (through activations,
+  batch normalization, pooling, ``Flatten``, merges) when that is exact: the constant
+  is 0, or it folds into the bias of a ``Dense`` or ``valid`` convolution consumer.
+  Channels shared through ``Add``-like merges go only where every branch agrees.
+- Layers trim does not understand (RNNs, custom layers, shared layers) are kept as
+  they are; the report says why.
+
+:func:`trimmed_size` runs the same analysis without building anything (fast enough
+for every epoch end); :func:`snap_to_zero` sets the weights that count as zero to 0 in
+place, after which the model computes exactly what the trimmed model computes.
+
+MACs are the multiply-accumulates of one sample through the kernels of ``Conv``,
+``DepthwiseConv``, ``SeparableConv`` and ``Dense`` layers: kernel taps x input
+channels (per group) x output channels x output positions; biases, activations,
+normalization and pooling are not counted. A spatial axis of unknown length counts
+as one position.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+
+from regsearch.trim._analysis import (
+    LayerTrim,
+    TrimmedSize,
+    analyze,
+    check_threshold,
+    snap,
+    understood_kernel_layer,
+)
+from regsearch.trim._graph import model_graph
+from regsearch.trim._report import TrimReport
+from regsearch.trim._surgery import build
+
+__all__ = [
+    "LayerTrim",
+    "TrimReport",
+    "TrimmedSize",
+    "snap_to_zero",
+    "trim",
+    "trimmed_size",
+]
+
+
+def trimmed_size(
+    model: keras.Model, threshold: float = 1e-3, *, relative: bool = False
+) -> TrimmedSize:
+    """Size of ``model`` after trimming, computed from its weights alone.
+
+    Runs the analysis of :func:`trim` without building a model, so it is cheap enough
+    to call at every epoch end. ``result.params`` always equals
+    ``trim(model, threshold, relative=relative)[0].count_params()``.
+
+    Args:
+        model: a built Sequential or functional Keras model. It is not changed.
+        threshold: a weight counts as zero when ``|w| <= threshold``; must be >= 0.
+        relative: if True, a weight counts as zero when ``|w| <= threshold x`` the
+            largest ``|w|`` of its layer's kernel.
+
+    Returns:
+        A :class:`TrimmedSize` with ``params``, ``macs`` (after trimming),
+        ``params_before``, ``macs_before`` and one :class:`LayerTrim` per layer.
+
+    Raises:
+        ValueError: for a negative threshold, an unbuilt model, or when trimming would
+            remove every output channel of a layer (use a lower threshold).
+
+    Example:
+
+    >>> import keras, numpy as np, regsearch
+    >>> model = keras.Sequential([keras.Input((16, 1)), keras.layers.Conv1D(4, 5)])
+    >>> kernel, bias = model.layers[0].get_weights()
+    >>> kernel[[0, -1]] = 0.0  # zero first and last tap
+    >>> model.layers[0].set_weights([kernel, bias])
+    >>> size = regsearch.trimmed_size(model)
+    >>> size.layers[0].kernel_after, size.params_before, size.params
+    ((3,), 24, 16)
+    """
+    return analyze(model, threshold, relative=relative)
+
+
+def snap_to_zero(model: keras.Model, threshold: float = 1e-3, *, relative: bool = False) -> int:
+    """Set every kernel weight that counts as zero to exactly 0.0, in place.
+
+    Acts on the kernels trim reads (``Conv``, ``DepthwiseConv``, the depthwise kernel
+    of ``SeparableConv``, ``Dense``; not shared layers). Afterwards ``model`` computes
+    what ``trim(model, threshold, relative=relative)[0]`` computes, up to float32
+    rounding, so a validation loss measured on it is that of the trimmed model.
+    Unlike :func:`trim`, this **changes** ``model``.
+
+    Args:
+        model: a built Sequential or functional Keras model.
+        threshold: a weight counts as zero when ``|w| <= threshold``; must be >= 0.
+        relative: if True, the threshold is relative to the largest ``|w|`` of each
+            layer's kernel.
+
+    Returns:
+        How many weights were changed (nonzero before, zero after).
+
+    Example:
+
+    >>> import keras, numpy as np, regsearch
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    >>> model.layers[0].set_weights([np.full((3, 2), 1e-4), np.zeros(2)])
+    >>> from regsearch.trim import snap_to_zero
+    >>> snap_to_zero(model)
+    6
+    """
+    threshold = check_threshold(threshold, relative)
+    graph = model_graph(model)
+    changed = 0
+    seen: set[int] = set()
+    for node in graph.nodes:
+        layer = node.layer
+        if id(layer) in seen or understood_kernel_layer(layer, graph):
+            continue
+        seen.add(id(layer))
+        variable = layer.weights[0]  # the kernel (depthwise kernel for SeparableConv)
+        old = keras.ops.convert_to_numpy(variable)
+        new = snap(old, threshold, relative)
+        count = int(np.count_nonzero(old) - np.count_nonzero(new))
+        if count:
+            variable.assign(new)
+            changed += count
+    return changed
+
+
+def trim(
+    model: keras.Model,
+    threshold: float = 1e-3,
+    *,
+    relative: bool = False,
+    sample: Any = None,
+) -> tuple[keras.Model, TrimReport]:
+    """Build a smaller model that computes what ``model`` computes.
+
+    Weights that count as zero are treated as exactly 0; beyond that, the trimmed
+    model's outputs equal the original's up to float32 rounding. See the package
+    docstring for what is trimmed. The trimmed model is built from stock Keras layers
+    (regularizers and constraints are dropped), so it saves to ``.keras`` and loads
+    with plain Keras -- unless it keeps a custom layer that trim does not understand.
+
+    Args:
+        model: a built Sequential or functional Keras model. It is not changed.
+        threshold: a weight counts as zero when ``|w| <= threshold``; must be >= 0.
+        relative: if True, the threshold is relative to the largest ``|w|`` of each
+            layer's kernel.
+        sample: optional model input; if given, ``report.max_abs_error`` is the
+            largest absolute difference between the two models' outputs on it.
+
+    Returns:
+        ``(trimmed_model, report)``: a Sequential model for a Sequential input, a
+        functional one otherwise; and a :class:`TrimReport`.
+
+    Raises:
+        ValueError: for a negative threshold, an unbuilt model, or when trimming would
+            remove every output channel of a layer (use a lower threshold).
+
+    Example:
+
+    >>> import keras, numpy as np, regsearch
+    >>> model = keras.Sequential([keras.Input((16, 1)), keras.layers.Conv1D(4, 5)])
+    >>> kernel, bias = model.layers[0].get_weights()
+    >>> kernel[[0, -1]] = 0.0
+    >>> model.layers[0].set_weights([kernel, bias])
+    >>> small, report = regsearch.trim(model, sample=np.ones((2, 16, 1)))
+    >>> small.count_params(), report.max_abs_error < 1e-5
+    (16, True)
+    """
+    size = analyze(model, threshold, relative=relative)
+    trimmed = build(size)
+    error = None
+    if sample is not None:
+        expected = keras.tree.flatten(model(sample, training=False))
+        got = keras.tree.flatten(trimmed(sample, training=False))
+        error = max(
+            float(np.max(np.abs(keras.ops.convert_to_numpy(a) - keras.ops.convert_to_numpy(b))))
+            for a, b in zip(expected, got, strict=True)
+        )
+    report = TrimReport(
+        layers=size.layers,
+        params_before=size.params_before,
+        params_after=size.params,
+        macs_before=size.macs_before,
+        macs_after=size.macs,
+        max_abs_error=error,
+        threshold=size.threshold,
+        relative=size.relative,
+    )
+    return trimmed, report

@@ -1,0 +1,93 @@
+"""The call graph of a Sequential or functional Keras model, in execution order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+
+
+@dataclass(frozen=True)
+class GraphNode:
+    """One call of a layer inside the model.
+
+    Attributes:
+        layer: the layer that was called.
+        inputs: the symbolic tensors it was called on (flattened).
+        outputs: the symbolic tensors it returned (flattened).
+        keras_node: the Keras node, used to replay the call with new tensors.
+    """
+
+    layer: keras.layers.Layer
+    inputs: tuple[Any, ...]
+    outputs: tuple[Any, ...]
+    keras_node: Any
+
+
+@dataclass(frozen=True)
+class ModelGraph:
+    """A model's layer calls in topological order, with its inputs and outputs."""
+
+    model: keras.Model
+    nodes: tuple[GraphNode, ...]
+    inputs: tuple[Any, ...]
+    outputs: tuple[Any, ...]
+    call_counts: dict[int, int]
+
+    def is_shared(self, layer: keras.layers.Layer) -> bool:
+        """Whether ``layer`` is called more than once in this model."""
+        return self.call_counts.get(id(layer), 0) > 1
+
+
+def check_built(model: Any) -> None:
+    """Raise a clear error for anything that is not a built Sequential/functional model."""
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            f"Argument `model` must be a keras.Model; received {model!r} of type "
+            f"{type(model).__name__}."
+        )
+    if not model.built or not _functional(model):
+        raise ValueError(
+            f"Argument `model` must be a built Sequential or functional model; received "
+            f"the unbuilt model {model.name!r}. Build it first, e.g. start it with "
+            "`keras.Input(shape=...)` or call `model.build(input_shape)`."
+        )
+
+
+def _functional(model: keras.Model) -> Any:
+    # Keras exposes no public graph walker; a Sequential model keeps its traced
+    # functional graph in `_functional`, a functional model is one itself.
+    if isinstance(model, keras.Sequential):
+        return getattr(model, "_functional", None)
+    return model if hasattr(model, "_nodes_by_depth") else None
+
+
+def model_graph(model: keras.Model) -> ModelGraph:
+    """Extract the layer calls of a built Sequential or functional model."""
+    check_built(model)
+    functional = _functional(model)
+    nodes: list[GraphNode] = []
+    counts: dict[int, int] = {}
+    by_depth = functional._nodes_by_depth  # the same walk as Function._run_through_graph
+    for depth in sorted(by_depth, reverse=True):
+        for node in by_depth[depth]:
+            if not node.operation or node.is_input:
+                continue
+            layer = node.operation
+            counts[id(layer)] = counts.get(id(layer), 0) + 1
+            nodes.append(
+                GraphNode(
+                    layer=layer,
+                    inputs=tuple(node.input_tensors),
+                    outputs=tuple(node.output_tensors),
+                    keras_node=node,
+                )
+            )
+    return ModelGraph(
+        model=model,
+        nodes=tuple(nodes),
+        inputs=tuple(functional.inputs),
+        outputs=tuple(functional.outputs),
+        call_counts=counts,
+    )
