@@ -29,30 +29,45 @@ def code(source: str) -> nbformat.NotebookNode:
     return nbformat.v4.new_code_cell(source.strip("\n"))
 
 
-def setup(name: str, trials: int, epochs: int, extra: str = "") -> nbformat.NotebookNode:
-    """The first code cell: backend, budget switch, output folder, imports."""
+def setup(
+    name: str,
+    trials: int,
+    epochs: int,
+    *,
+    stdlib: tuple[str, ...] = (),
+    imports: tuple[str, ...] = (),
+    base: tuple[str, ...] = (
+        "import keras",
+        "import keras_tuner",
+        "import matplotlib.pyplot as plt",
+        "import numpy as np",
+    ),
+) -> nbformat.NotebookNode:
+    """The first code cell: imports (sorted as ruff's isort wants), budget switch, output folder.
+
+    ``base`` and ``imports`` are the third-party import lines.
+    """
+    first = sorted(["import os", *stdlib])
+    third = [*base, *imports]
+    third = sorted(line for line in third if line.startswith("import ")) + sorted(
+        line for line in third if line.startswith("from ")
+    )
+    block = "\n".join(first) + "\n\n" + "\n".join(third) + "\n\nimport regsearch\n"
     return code(
-        f'''
-import os
-
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
+        block
+        + f"""
 # "small" is what the test suite runs (a smoke test); unset means a real search.
 SMALL = os.environ.get("REGSEARCH_EXAMPLE_BUDGET", "") == "small"
 MAX_TRIALS, EPOCHS = (2, 2) if SMALL else ({trials}, {epochs})
-OUT = os.path.join("regsearch-examples", "{name}")  # keras-tuner trials and saved models
-
-import keras
-import keras_tuner
-import matplotlib.pyplot as plt
-import numpy as np
-{extra}
-import regsearch
+# Where keras-tuner writes its trials and the notebook its saved models:
+OUT = os.path.join("regsearch-examples", "{name}")
 
 keras.utils.set_random_seed(0)
-print(f"regsearch {{regsearch.__version__}}, keras {{keras.__version__}}, "
-      f"backend {{keras.backend.backend()}}: {{MAX_TRIALS}} trials x {{EPOCHS}} epochs")
-'''
+print(
+    f"regsearch {{regsearch.__version__}}, keras {{keras.__version__}} "
+    f"({{keras.backend.backend()}} backend): {{MAX_TRIALS}} trials x {{EPOCHS}} epochs"
+)
+"""
     )
 
 
@@ -78,8 +93,10 @@ scikit-learn: nothing is downloaded). With the default budget it takes a few min
         "01_quickstart",
         12,
         20,
-        extra="from sklearn.datasets import load_digits\n"
-        "from sklearn.model_selection import train_test_split\n",
+        imports=(
+            "from sklearn.datasets import load_digits",
+            "from sklearn.model_selection import train_test_split",
+        ),
     ),
     md("## Data: digits as 8x8x1 images"),
     code(
@@ -87,9 +104,7 @@ scikit-learn: nothing is downloaded). With the default budget it takes a few min
 digits = load_digits()
 x = (digits.images / 16.0).astype("float32")[..., None]
 y = digits.target
-x_train, x_test, y_train, y_test = train_test_split(
-    x, y, test_size=0.2, random_state=0, stratify=y
-)
+x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, random_state=0, stratify=y)
 x_train, x_val, y_train, y_val = train_test_split(
     x_train, y_train, test_size=0.25, random_state=0, stratify=y_train
 )
@@ -260,7 +275,13 @@ The search decides whether the kernel-length penalty (or L1, or nothing) is wort
 how strong, judged by validation MSE plus a small weight on the trimmed size.
 """
     ),
-    setup("02_kernel_length", 10, 15, extra="import time\n"),
+    setup(
+        "02_kernel_length",
+        10,
+        15,
+        stdlib=("import time",),
+        imports=(),
+    ),
     md("## The synthetic filter task"),
     code(
         """
@@ -337,7 +358,8 @@ trained = regsearch.best_model(tuner, trimmed=False)
 small, report = regsearch.trim(trained, hypermodel.trim_threshold, sample=x_val)
 print(report)
 small.compile(loss="mse")
-print(f"val MSE: baseline {baseline_mse:.4f}, trimmed {small.evaluate(x_val, y_val, verbose=0):.4f}")
+small_mse = small.evaluate(x_val, y_val, verbose=0)
+print(f"val MSE: baseline {baseline_mse:.4f}, trimmed {small_mse:.4f}")
 """
     ),
     md("## Kernels before and after trimming"),
@@ -394,8 +416,10 @@ for _ in range(3 if SMALL else 15):
 median = {name: float(np.median(t)) * 1e3 for name, t in times.items()}
 for name, ms in median.items():
     print(f"{name:>12}: {ms:7.2f} ms per batch of {len(x_big)}")
-print(f"speed-up x{median['long kernel'] / median['trimmed']:.2f}, "
-      f"MACs x{report.macs_before / report.macs_after:.2f} fewer")
+print(
+    f"speed-up x{median['long kernel'] / median['trimmed']:.2f}, "
+    f"MACs x{report.macs_before / report.macs_after:.2f} fewer"
+)
 """
     ),
 ]
@@ -423,27 +447,33 @@ We compare an unconstrained search with a `TopK` search on the same data.
         "03_multilabel_top_k",
         8,
         30,
-        extra="import pandas as pd\n"
-        "from sklearn.datasets import make_multilabel_classification\n"
-        "from sklearn.metrics import f1_score\n"
-        "from sklearn.model_selection import train_test_split\n"
-        "from sklearn.preprocessing import StandardScaler\n",
+        imports=(
+            "import pandas as pd",
+            "from sklearn.datasets import make_multilabel_classification",
+            "from sklearn.metrics import f1_score",
+            "from sklearn.model_selection import train_test_split",
+            "from sklearn.preprocessing import StandardScaler",
+        ),
     ),
     md("## Data: 8 labels, one or two per sample"),
     code(
         """
 x, y = make_multilabel_classification(
-    n_samples=3000, n_features=20, n_classes=8, n_labels=2, allow_unlabeled=False,
+    n_samples=3000,
+    n_features=20,
+    n_classes=8,
+    n_labels=2,
+    allow_unlabeled=False,
     random_state=0,
 )
 keep = y.sum(axis=1) <= 2
 x, y = x[keep].astype("float32"), y[keep].astype("float32")
 x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0)
-x_train, x_val, y_train, y_val = train_test_split(
-    x_train, y_train, test_size=0.25, random_state=0
-)
+x_train, x_val, y_train, y_val = train_test_split(x_train, y_train, test_size=0.25, random_state=0)
 scaler = StandardScaler().fit(x_train)
-x_train, x_val, x_test = (scaler.transform(a).astype("float32") for a in (x_train, x_val, x_test))
+x_train, x_val, x_test = (
+    scaler.transform(part).astype("float32") for part in (x_train, x_val, x_test)
+)
 print(x_train.shape, "labels per sample:", np.bincount(y.sum(axis=1).astype(int)))
 """
     ),
@@ -509,7 +539,15 @@ top_k_tuner = search(
     regsearch.Objective("val_loss", max_active_outputs=2),
 )
 regsearch.results(top_k_tuner).sort_values("score")[
-    ["trial_id", "top_k", "kernel", "score", "val_data_loss", "active_outputs", "val_over_2_labels"]
+    [
+        "trial_id",
+        "top_k",
+        "kernel",
+        "score",
+        "val_data_loss",
+        "val_active_outputs",
+        "val_over_2_labels",
+    ]
 ]
 """
     ),
@@ -574,11 +612,14 @@ everything in scikit-learn: `Pipeline`, `GridSearchCV`, `cross_val_score`, `clon
         "04_sklearn",
         4,
         30,
-        extra="import pandas as pd\n"
-        "from sklearn.datasets import load_digits\n"
-        "from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split\n"
-        "from sklearn.pipeline import Pipeline\n"
-        "from sklearn.preprocessing import StandardScaler\n",
+        imports=(
+            "import pandas as pd",
+            "from sklearn.datasets import load_digits",
+            "from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split",
+            "from sklearn.pipeline import Pipeline",
+            "from sklearn.preprocessing import StandardScaler",
+        ),
+        base=("import keras", "import numpy as np"),
     ),
     code(
         """
@@ -635,15 +676,19 @@ grid = GridSearchCV(
     pipe,
     {
         "clf__space": [
-            regsearch.SearchSpace(kernel=["none", "l2"], strength=(1e-5, 1e-2)),
-            regsearch.SearchSpace(kernel=["l1", "group_lasso"], strength=(1e-5, 1e-2)),
+            # light weight decay ...
+            regsearch.SearchSpace(kernel=["none", "l2"], strength=(1e-6, 1e-4)),
+            # ... or sparsity, strong enough to remove weights and whole units
+            regsearch.SearchSpace(kernel=["l1", "group_lasso"], strength=(1e-4, 1e-2)),
         ],
     },
     cv=CV,
 )
 grid.fit(X_train, y_train)
 cv_table = pd.DataFrame(grid.cv_results_)
-cv_table["space"] = [p["clf__space"].kernel for p in grid.cv_results_["params"]]
+cv_table["space"] = [
+    f"{p['clf__space'].kernel} {p['clf__space'].strength}" for p in grid.cv_results_["params"]
+]
 print(f"best space: {grid.best_params_['clf__space']}")
 print(f"test accuracy of the refitted best pipeline: {grid.score(X_test, y_test):.3f}")
 cv_table[["space", "mean_test_score", "std_test_score", "mean_fit_time"]]
@@ -702,8 +747,10 @@ Then a keras-tuner search picks the orthogonality strength.
         "05_cross_layer",
         6,
         15,
-        extra="from sklearn.datasets import load_digits\n"
-        "from sklearn.model_selection import train_test_split\n",
+        imports=(
+            "from sklearn.datasets import load_digits",
+            "from sklearn.model_selection import train_test_split",
+        ),
     ),
     code(
         """
@@ -738,7 +785,8 @@ Each filter is a 1x1x32 kernel. `regsearch.regularizers.Orthogonal(1.0)` returns
     code(
         """
 def filters_of(m):
-    return np.concatenate([m.get_layer(f"filter_{i}").get_weights()[0] for i in range(N_FILTERS)], -1)
+    kernels = [m.get_layer(f"filter_{i}").get_weights()[0] for i in range(N_FILTERS)]
+    return np.concatenate(kernels, axis=-1)  # (1, 1, 32, 10): ten 1x1x32 filters
 
 
 def mean_abs_cosine(m):
@@ -777,6 +825,7 @@ orthogonal = regsearch.apply(
     freeze=frozen_layers,
 )
 orthogonal.compile(optimizer=keras.optimizers.Adam(0.01), **COMPILE)
+orthogonal(x_train[:1])  # the penalty is added on each forward pass
 print("penalties in model.losses:", len(orthogonal.losses))
 orthogonal.fit(x_train, y_train, epochs=EPOCHS, batch_size=64, verbose=0)
 
@@ -836,16 +885,20 @@ regsearch.results(tuner).sort_values("score")[
         """
 best = regsearch.best_model(tuner, trimmed=False)
 assert np.array_equal(filters_of(best)[..., FROZEN], before[..., FROZEN])
-print(f"best trial: mean |cos| {mean_abs_cosine(best):.3f} "
-      f"(pretrained {mean_abs_cosine(model):.3f}), frozen filters unchanged")
+print(
+    f"best trial: mean |cos| {mean_abs_cosine(best):.3f} "
+    f"(pretrained {mean_abs_cosine(model):.3f}), frozen filters unchanged"
+)
 
 # The saved model keeps the freeze and the cross-layer penalty (no custom_objects needed).
 path = os.path.join(OUT, "best.keras")
 best.save(path)
 reloaded = keras.saving.load_model(path)
-np.testing.assert_allclose(reloaded.predict(x_val, verbose=0), best.predict(x_val, verbose=0),
-                           rtol=1e-5, atol=1e-6)
-print("saved", path, "with", len(reloaded.losses), "cross-layer penalty")
+np.testing.assert_allclose(
+    reloaded.predict(x_val, verbose=0), best.predict(x_val, verbose=0), rtol=1e-5, atol=1e-6
+)
+cross = [layer.name for layer in reloaded.layers if isinstance(layer, regsearch.CrossLayer)]
+print("saved", path, "with the cross-layer penalty", cross)
 """
     ),
 ]
@@ -872,11 +925,14 @@ the loss, for every trial, with the hyperparameters in the HParams tab.
         "06_custom_build",
         8,
         15,
-        extra="import glob\n"
-        "from sklearn.datasets import load_digits\n"
-        "from sklearn.model_selection import train_test_split\n"
-        "from tensorboard.backend.event_processing.event_accumulator import EventAccumulator\n"
-        "from tensorboard.util.tensor_util import make_ndarray\n",
+        stdlib=("import glob",),
+        base=("import keras", "import keras_tuner", "import matplotlib.pyplot as plt"),
+        imports=(
+            "from sklearn.datasets import load_digits",
+            "from sklearn.model_selection import train_test_split",
+            "from tensorboard.backend.event_processing.event_accumulator import EventAccumulator",
+            "from tensorboard.util.tensor_util import make_ndarray",
+        ),
     ),
     code(
         """
@@ -892,7 +948,9 @@ x_train, x_val, y_train, y_val = train_test_split(
         """
 def build(hp):
     conv_reg = regsearch.hp_regularizer(
-        hp, "conv_reg", choices=["none", "l2", "kernel_length", "group_lasso"],
+        hp,
+        "conv_reg",
+        choices=["none", "l2", "kernel_length", "group_lasso"],
         strength=(1e-4, 1e-1),
     )
     dense_reg = regsearch.hp_regularizer(hp, "dense_reg", choices=["none", "l1", "l2"])
@@ -900,8 +958,12 @@ def build(hp):
         [
             keras.Input((8, 8, 1)),
             keras.layers.Conv2D(
-                hp.Int("filters", 8, 32, step=8), 5, padding="same", activation="relu",
-                kernel_regularizer=conv_reg, name="conv",
+                hp.Int("filters", 8, 32, step=8),
+                5,
+                padding="same",
+                activation="relu",
+                kernel_regularizer=conv_reg,
+                name="conv",
             ),
             keras.layers.GlobalAveragePooling2D(),
             keras.layers.Dense(32, activation="relu", kernel_regularizer=dense_reg, name="dense"),
@@ -952,13 +1014,27 @@ tuner = keras_tuner.BayesianOptimization(
 )
 LOG_DIR = os.path.join(OUT, "logs")
 tuner.search(
-    x_train, y_train, validation_data=(x_val, y_val), epochs=EPOCHS, batch_size=64, verbose=0,
+    x_train,
+    y_train,
+    validation_data=(x_val, y_val),
+    epochs=EPOCHS,
+    batch_size=64,
+    verbose=0,
     callbacks=[keras.callbacks.TensorBoard(LOG_DIR)],
 )
 tuner.search_space_summary()
 regsearch.results(tuner).sort_values("score")[
-    ["trial_id", "conv_reg", "dense_reg", "filters", "learning_rate", "dropout",
-     "score", "val_accuracy", "trimmed_params"]
+    [
+        "trial_id",
+        "conv_reg",
+        "dense_reg",
+        "filters",
+        "learning_rate",
+        "dropout",
+        "score",
+        "val_accuracy",
+        "trimmed_params",
+    ]
 ]
 """
     ),
@@ -1015,8 +1091,10 @@ plt.show()
     code(
         """
 best = regsearch.best_model(tuner)
-print(f"{best.count_params():,} parameters after trimming, "
-      f"val accuracy {best.evaluate(x_val, y_val, verbose=0, return_dict=True)['accuracy']:.3f}")
+print(
+    f"{best.count_params():,} parameters after trimming, "
+    f"val accuracy {best.evaluate(x_val, y_val, verbose=0, return_dict=True)['accuracy']:.3f}"
+)
 print(tuner.oracle.get_best_trials(1)[0].hyperparameters.values)
 """
     ),

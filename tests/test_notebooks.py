@@ -21,7 +21,9 @@ TIMEOUT = 240  # seconds per cell
 
 
 def _generator():
-    spec = importlib.util.spec_from_file_location("_make_notebooks", EXAMPLES / "_make_notebooks.py")
+    spec = importlib.util.spec_from_file_location(
+        "_make_notebooks", EXAMPLES / "_make_notebooks.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
