@@ -78,13 +78,4 @@ def test_notebook_runs_end_to_end(path, tmp_path):
         timeout=TIMEOUT,
         resources={"metadata": {"path": str(tmp_path)}},  # outputs go to tmp_path
     )
-    client.execute()
-    errors = [
-        output
-        for cell in nb.cells
-        if cell.cell_type == "code"
-        for output in cell.outputs
-        if output.output_type == "error"
-    ]
-    assert not errors
-    assert (tmp_path / "regsearch-examples").is_dir()
+    client.execute()  # raises CellExecutionError, with the traceback, at the first failing cell
