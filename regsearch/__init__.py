@@ -20,12 +20,15 @@ from regsearch.search import (
     pareto_front,
     results,
 )
+from regsearch.sklearn import RegSearchClassifier, RegSearchRegressor
 from regsearch.trim import TrimReport, snap_to_zero, trim, trimmed_size
 
 __all__ = [
     "CrossLayer",
     "Objective",
+    "RegSearchClassifier",
     "RegSearchHyperModel",
+    "RegSearchRegressor",
     "SearchSpace",
     "TrimReport",
     "__version__",

@@ -237,14 +237,12 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
                     "The model is not compiled and no `compile` was given: pass "
                     "compile={'optimizer': 'adam', 'loss': ...} to RegSearchHyperModel."
                 )
-            probe = keras.Sequential([keras.Input((1,))])
-            probe.compile_from_config(config)
+            # As Model.compile_from_config does: every entry (optimizer, loss, metric
+            # instances) back from its serialized form, new objects for this build.
+            config = keras.saving.deserialize_keras_object(config)
             kwargs = {
-                "optimizer": probe.optimizer,
-                "loss": probe.loss,
-                "metrics": config.get("metrics"),
-                "loss_weights": config.get("loss_weights"),
-                "weighted_metrics": config.get("weighted_metrics"),
+                key: config.get(key)
+                for key in ("optimizer", "loss", "metrics", "loss_weights", "weighted_metrics")
             }
             kwargs = {k: v for k, v in kwargs.items() if v is not None}
         if "loss" not in kwargs or kwargs["loss"] is None:

@@ -59,6 +59,35 @@ def test_build_fn_with_hp_composes_user_hyperparameters():
     assert model.loss == "mae"  # compile configuration taken from the user's build
 
 
+def test_build_fn_compiled_with_metric_instances_searches_and_gives_a_usable_best_model(
+    tmp_path,
+):
+    # The compile configuration of the user's build holds metric instances in their
+    # serialized form: they must be deserialized, not passed to compile() as dicts.
+    def build(hp):
+        model = _model()
+        model.compile(
+            optimizer="adam",
+            loss="mse",
+            metrics=[keras.metrics.MeanAbsoluteError(name="mae")],
+        )
+        return model
+
+    hypermodel = regsearch.RegSearchHyperModel(build, regsearch.SearchSpace(kernel=["none"]))
+    tuner = keras_tuner.RandomSearch(
+        hypermodel,
+        objective=regsearch.Objective("val_mae"),
+        max_trials=1,
+        directory=str(tmp_path),
+    )
+    x, y = _data(n=64)
+    tuner.search(x, y, validation_data=(x, y), epochs=1, verbose=0)
+    best = regsearch.best_model(tuner)
+    logs = best.evaluate(x, y, verbose=0, return_dict=True)
+    expected = float(np.mean(np.abs(best.predict(x, verbose=0) - y)))
+    assert logs["mae"] == pytest.approx(expected, rel=1e-4)
+
+
 def test_compile_instances_are_fresh_for_every_build():
     optimizer = keras.optimizers.Adam(learning_rate=0.01)
     hypermodel = regsearch.RegSearchHyperModel(

@@ -1,0 +1,143 @@
+"""From the estimators' ``tuner`` parameter to a keras-tuner oracle and tuner."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import keras
+import keras_tuner
+from keras_tuner.errors import FatalTypeError
+from keras_tuner.oracles import (
+    BayesianOptimizationOracle,
+    GridSearchOracle,
+    HyperbandOracle,
+    RandomSearchOracle,
+)
+
+from regsearch._validation import check_choice
+from regsearch.search import RegSearchHyperModel
+
+TUNERS = ("random", "bayesian", "hyperband", "grid")
+
+
+def make_oracle(
+    tuner: Any,
+    objective: keras_tuner.Objective,
+    *,
+    max_trials: int,
+    epochs: int,
+    seed: int | None,
+) -> keras_tuner.Oracle:
+    """A fresh oracle for one ``fit``.
+
+    A name builds the matching keras-tuner oracle with ``objective``, ``max_trials``
+    (Hyperband: ``max_epochs=epochs``) and ``seed``. An oracle instance is copied,
+    never used itself; its objective is replaced by ``objective`` (the caller
+    decides which of the two objectives wins).
+    """
+    if isinstance(tuner, str):
+        name = check_choice("tuner", tuner, TUNERS)
+        if name == "random":
+            return RandomSearchOracle(objective=objective, max_trials=max_trials, seed=seed)
+        if name == "bayesian":
+            return BayesianOptimizationOracle(objective=objective, max_trials=max_trials, seed=seed)
+        if name == "grid":
+            return GridSearchOracle(objective=objective, max_trials=max_trials, seed=seed)
+        return HyperbandOracle(objective=objective, max_epochs=epochs, factor=3, seed=seed)
+    if isinstance(tuner, keras_tuner.Oracle):
+        if tuner.trials:
+            raise ValueError(
+                f"Argument `tuner` is an oracle that has already run {len(tuner.trials)} "
+                "trials; pass a freshly constructed oracle (the estimator copies it for "
+                "every fit)."
+            )
+        oracle = copy.deepcopy(tuner)
+        oracle.objective = objective
+        return oracle
+    raise TypeError(
+        f"Argument `tuner` must be one of {list(TUNERS)} or a keras_tuner.Oracle (for "
+        f"example keras_tuner.oracles.BayesianOptimizationOracle(max_trials=20)); "
+        f"received {tuner!r} of type {type(tuner).__name__}."
+    )
+
+
+def user_objective(tuner: Any) -> keras_tuner.Objective | None:
+    """The objective an oracle given as ``tuner`` was built with, if any."""
+    objective = getattr(tuner, "objective", None)
+    if isinstance(tuner, keras_tuner.Oracle) and isinstance(objective, keras_tuner.Objective):
+        if type(objective).__name__ != "DefaultObjective":
+            return objective
+    return None
+
+
+class _LightBuild:
+    """Build trial models without keras-tuner's two full garbage collections per build.
+
+    ``keras_tuner.Tuner._try_build`` runs ``keras.backend.clear_session()`` (which
+    calls ``gc.collect()``) and ``gc.collect()`` again before every build: the
+    initial-space build, every trial and the final ``load_model``. In a process
+    holding TensorFlow each collection takes ~0.4 s, several seconds per ``fit``
+    for small tabular models, so these tuners clear the Keras session without
+    forcing a collection (Python's own collector still runs as usual).
+    """
+
+    def _try_build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        keras.backend.clear_session(free_memory=False)
+        model = self._build_hypermodel(hp)  # type: ignore[attr-defined]
+        if not isinstance(model, keras.Model):
+            raise FatalTypeError(
+                "Expected the model-building function, or HyperModel.build() to return "
+                f"a valid Keras Model instance. Received: {model} of type {type(model)}."
+            )
+        return model
+
+
+class _Tuner(_LightBuild, keras_tuner.Tuner):
+    """keras-tuner's ``Tuner`` with :class:`_LightBuild`."""
+
+
+class _HyperbandTuner(_LightBuild, keras_tuner.Hyperband):
+    """keras-tuner's Hyperband tuner (epochs per bracket, warm starts) on a given oracle."""
+
+    def __init__(self, oracle: HyperbandOracle, hypermodel: Any, **kwargs: Any) -> None:
+        keras_tuner.Tuner.__init__(self, oracle=oracle, hypermodel=hypermodel, **kwargs)
+
+
+def make_tuner(
+    oracle: keras_tuner.Oracle, hypermodel: Any, *, directory: str, project_name: str
+) -> keras_tuner.Tuner:
+    """A tuner around ``oracle`` that starts afresh in ``directory/project_name``."""
+    cls = _HyperbandTuner if isinstance(oracle, HyperbandOracle) else _Tuner
+    return cls(
+        oracle=oracle,
+        hypermodel=hypermodel,
+        directory=directory,
+        project_name=project_name,
+        overwrite=True,
+    )
+
+
+class RecordingHyperModel(RegSearchHyperModel):
+    """A ``RegSearchHyperModel`` that keeps every trial's ``History.history``.
+
+    keras-tuner keeps only each trial's best-epoch metrics; the estimators expose
+    the best trial's full per-epoch history as ``history_``.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.histories: dict[str, dict[str, list[float]]] = {}
+
+    def fit(self, hp: keras_tuner.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any):
+        trial_id = None
+        for callback in kwargs.get("callbacks") or []:
+            trial = getattr(callback, "trial", None)
+            if trial is not None and hasattr(trial, "trial_id"):
+                trial_id = trial.trial_id
+        history = super().fit(hp, model, *args, **kwargs)
+        if trial_id is not None and history is not None:
+            self.histories[trial_id] = {
+                name: [float(v) for v in values] for name, values in history.history.items()
+            }
+        return history

@@ -1,0 +1,81 @@
+"""The example notebooks run end to end (small budget) and are stored without outputs."""
+
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+from jupyter_client.kernelspec import KernelSpecManager  # noqa: E402
+from jupyter_client.manager import KernelManager  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+NOTEBOOKS = sorted(EXAMPLES.glob("[0-9][0-9]_*.ipynb"))
+TIMEOUT = 240  # seconds per cell
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location(
+        "_make_notebooks", EXAMPLES / "_make_notebooks.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_there_are_six_notebooks():
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_stored_without_outputs_and_matches_its_generator(path):
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, cell.source[:60]
+    expected = _generator().render(_generator().NOTEBOOKS[path.name])
+    assert path.read_text(encoding="utf-8") == expected, (
+        f"{path.name} differs from examples/_make_notebooks.py: edit the cell there and "
+        "run `python examples/_make_notebooks.py`."
+    )
+
+
+def _kernel_manager(tmp_path: Path) -> KernelManager:
+    """A kernel running this interpreter, with the repository importable and a small budget."""
+    spec_dir = tmp_path / "kernels" / "regsearch-test"
+    spec_dir.mkdir(parents=True)
+    pythonpath = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "regsearch test kernel",
+        "language": "python",
+        "env": {
+            "REGSEARCH_EXAMPLE_BUDGET": "small",
+            "KERAS_BACKEND": "tensorflow",
+            "MPLBACKEND": "Agg",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "PYTHONPATH": pythonpath,
+        },
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    specs = KernelSpecManager(kernel_dirs=[str(tmp_path / "kernels")])
+    return KernelManager(kernel_name="regsearch-test", kernel_spec_manager=specs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_end_to_end(path, tmp_path):
+    nb = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(
+        nb,
+        km=_kernel_manager(tmp_path),
+        timeout=TIMEOUT,
+        resources={"metadata": {"path": str(tmp_path)}},  # outputs go to tmp_path
+    )
+    client.execute()  # raises CellExecutionError, with the traceback, at the first failing cell
