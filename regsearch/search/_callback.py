@@ -44,6 +44,7 @@ class ScoreCallback(keras.callbacks.Callback):
         self.relative = relative
         self.n_outputs = n_outputs
         self._in_fit = False
+        self._size_before: Any = None
         self._snapped_this_epoch = False
         self._epoch = 0
 
@@ -53,6 +54,12 @@ class ScoreCallback(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._in_fit = True
+        try:
+            self._size_before = trimmed_size(
+                self.model, self.trim_threshold, relative=self.relative
+            )
+        except ValueError as error:  # e.g. a layer initialized to all zeros
+            raise FailedTrialError(f"The model cannot be measured for trimming: {error}") from error
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         self._in_fit = False
@@ -82,13 +89,18 @@ class ScoreCallback(keras.callbacks.Callback):
             self._snap()
         try:
             size = trimmed_size(self.model, self.trim_threshold, relative=self.relative)
-        except ValueError as error:  # every filter of a layer counts as zero
-            raise FailedTrialError(f"At epoch {epoch + 1}: {error}") from error
+            params, macs = size.params, size.macs
+        except ValueError:
+            # Every filter of some layer counts as zero: the model computes a constant
+            # there and trim() refuses it. Such a trial keeps its (poor) metric and
+            # gets no size credit, rather than failing.
+            size = self._size_before
+            params, macs = size.params_before, size.macs_before
         before = size.params_before if self.objective.size == "params" else size.macs_before
-        after = size.params if self.objective.size == "params" else size.macs
+        after = params if self.objective.size == "params" else macs
         size_ratio = after / before if before else 1.0
-        logs["trimmed_params"] = float(size.params)
-        logs["trimmed_macs"] = float(size.macs)
+        logs["trimmed_params"] = float(params)
+        logs["trimmed_macs"] = float(macs)
         logs["size_ratio"] = float(size_ratio)
         active = None
         if self.objective.measures_outputs:
