@@ -1,18 +1,15 @@
 """The example notebooks run end to end (small budget) and are stored without outputs."""
 
-import importlib.util
 import json
 import os
 import sys
 from pathlib import Path
 
+import nbclient
+import nbformat
 import pytest
-
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
-from jupyter_client.kernelspec import KernelSpecManager  # noqa: E402
-from jupyter_client.manager import KernelManager  # noqa: E402
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -20,30 +17,17 @@ NOTEBOOKS = sorted(EXAMPLES.glob("[0-9][0-9]_*.ipynb"))
 TIMEOUT = 240  # seconds per cell
 
 
-def _generator():
-    spec = importlib.util.spec_from_file_location(
-        "_make_notebooks", EXAMPLES / "_make_notebooks.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_there_are_six_notebooks():
     assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_is_stored_without_outputs_and_matches_its_generator(path):
+def test_notebook_is_stored_without_outputs(path):
     nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, cell.source[:60]
-    expected = _generator().render(_generator().NOTEBOOKS[path.name])
-    assert path.read_text(encoding="utf-8") == expected, (
-        f"{path.name} differs from examples/_make_notebooks.py: edit the cell there and "
-        "run `python examples/_make_notebooks.py`."
-    )
 
 
 def _kernel_manager(tmp_path: Path) -> KernelManager:
