@@ -252,4 +252,3 @@ class RegSearchRegressor(RegressorMixin, RegSearchBase):
         """
         predictions = self._raw_predict(X) * self._y_scale + self._y_mean
         return predictions[:, 0] if self._y_ndim == 1 else predictions
-
