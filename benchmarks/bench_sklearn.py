@@ -93,7 +93,10 @@ def main() -> None:
     for i in range(args.repeats):
         ours.append(regsearch_fit(X, y, args.epochs))
         theirs.append(keras_fit(X, y, args.epochs))
-        print(f"run {i + 1}: RegSearchClassifier {ours[-1]:.2f} s, SKLearnClassifier {theirs[-1]:.2f} s")
+        print(
+            f"run {i + 1}: RegSearchClassifier {ours[-1]:.2f} s, "
+            f"SKLearnClassifier {theirs[-1]:.2f} s"
+        )
     ratio = statistics.median(ours) / statistics.median(theirs)
     print(
         f"{args.samples} samples, {args.epochs} epochs, batch {BATCH_SIZE}, median of "

@@ -19,8 +19,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from regsearch._validation import check_float, check_int
 from regsearch.search import Objective, SearchSpace, best_model, pareto_front, results
 from regsearch.sklearn._mlp import mlp
-from regsearch.trim import trim as trim_model
 from regsearch.sklearn._tuner import RecordingHyperModel, make_oracle, make_tuner, user_objective
+from regsearch.trim import trim as trim_model
 
 # model.fit arguments the estimator sets itself, and the parameter to use instead.
 _RESERVED_FIT_KWARGS = {
@@ -52,8 +52,7 @@ def _check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | Non
         raise ValueError("Argument `sample_weight` must hold finite, non-negative numbers.")
     if not np.any(weights > 0):
         raise ValueError(
-            "Sample weights must contain at least one non-zero number; every "
-            "sample_weight is 0."
+            "Sample weights must contain at least one non-zero number; every sample_weight is 0."
         )
     return weights
 
@@ -68,7 +67,7 @@ def _split(n_samples: int, validation_split: float, seed: int | None) -> tuple[A
     everything = np.arange(n_samples)
     if validation_split == 0:
         return everything, None
-    n_val = int(round(n_samples * validation_split))
+    n_val = round(n_samples * validation_split)
     if n_val == 0 or n_val >= n_samples:
         return everything, everything
     order = np.random.default_rng(seed).permutation(n_samples)
@@ -370,7 +369,9 @@ class RegSearchBase(BaseEstimator):
             # (pickle) without a variable-count mismatch.
             model.optimizer.build(model.trainable_variables)
         metric = objective.metric if isinstance(objective, Objective) else objective.name
-        size = "trimmed_macs" if getattr(objective, "size", "params") == "macs" else "trimmed_params"
+        size = (
+            "trimmed_macs" if getattr(objective, "size", "params") == "macs" else "trimmed_params"
+        )
         self.model_ = model
         self.best_params_ = dict(best.hyperparameters.values)
         self.results_ = results(tuner)

@@ -32,6 +32,8 @@ _PARAMETERS = """
         tuner: ``"random"``, ``"bayesian"``, ``"hyperband"`` (``max_epochs=epochs``;
             ``max_trials`` does not apply), ``"grid"``, or a keras-tuner
             ``Oracle``, which is copied for every fit (never used itself).
+            keras-tuner oracles cannot be pickled, so neither can an estimator
+            holding one (``n_jobs > 1`` in scikit-learn's tools needs a name).
         max_trials: Number of trials (models trained) per fit.
         epochs: Epochs per trial.
         batch_size: Training batch size.
@@ -252,4 +254,3 @@ class RegSearchRegressor(RegressorMixin, RegSearchBase):
         """
         predictions = self._raw_predict(X) * self._y_scale + self._y_mean
         return predictions[:, 0] if self._y_ndim == 1 else predictions
-

@@ -65,9 +65,12 @@ def make_oracle(
 def user_objective(tuner: Any) -> keras_tuner.Objective | None:
     """The objective an oracle given as ``tuner`` was built with, if any."""
     objective = getattr(tuner, "objective", None)
-    if isinstance(tuner, keras_tuner.Oracle) and isinstance(objective, keras_tuner.Objective):
-        if type(objective).__name__ != "DefaultObjective":
-            return objective
+    if (
+        isinstance(tuner, keras_tuner.Oracle)
+        and isinstance(objective, keras_tuner.Objective)
+        and type(objective).__name__ != "DefaultObjective"
+    ):
+        return objective
     return None
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import keras
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from regsearch.search import SearchSpace
 from regsearch.sklearn import RegSearchClassifier, RegSearchRegressor
 
 # Checks that fail only because training is stochastic or runs in float32. Keras's
@@ -28,13 +30,42 @@ def _expected_failed_checks(estimator: object) -> dict[str, str]:
     return EXPECTED_FAILED_CHECKS[type(estimator).__name__]
 
 
-# One trial of one epoch: enough for every check, and the whole run stays short.
-# A seed makes each fit reproducible, so the idempotence checks run too.
+class SgdMlp:
+    """A small MLP compiled with SGD (cheaper to trace than Adam's update).
+
+    A class with a fixed repr, so that the check ids do not hold an address.
+    """
+
+    def __call__(self, X, y):
+        model = keras.Sequential(
+            [
+                keras.Input((X.shape[1],)),
+                keras.layers.Dense(8, activation="relu"),
+                keras.layers.Dense(y.shape[1]),
+            ]
+        )
+        model.compile(optimizer="sgd", loss="mse")
+        return model
+
+    def __repr__(self) -> str:
+        return "SgdMlp()"
+
+
+# One trial of one epoch over a one-choice space (keras-tuner builds the model
+# once more per conditional choice to declare the space): enough for every check,
+# and the whole run stays short. A seed makes each fit reproducible, so the
+# idempotence checks run too. The classifier uses the default model and a
+# validation split; the regressor a model function and the training loss.
+_SPACE = SearchSpace(kernel=["l2"], strength=(1e-4, 1e-3))
+
+
 @pytest.mark.slow
 @parametrize_with_checks(
     [
-        RegSearchClassifier(max_trials=1, epochs=1, seed=0),
-        RegSearchRegressor(max_trials=1, epochs=1, seed=0),
+        RegSearchClassifier(space=_SPACE, max_trials=1, epochs=1, seed=0),
+        RegSearchRegressor(
+            SgdMlp(), space=_SPACE, max_trials=1, epochs=1, validation_split=0.0, seed=0
+        ),
     ],
     expected_failed_checks=_expected_failed_checks,
 )

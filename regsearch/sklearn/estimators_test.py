@@ -126,7 +126,7 @@ def test_callable_model_gets_X_encoded_y_and_model_kwargs(blobs):
 def test_model_with_wrong_output_width_is_an_error(blobs):
     X, y = blobs
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
-    with pytest.raises(ValueError, match="has 2 outputs.*3 columns"):
+    with pytest.raises(ValueError, match=r"has 2 outputs.*3 columns"):
         RegSearchClassifier(model, **TINY).fit(X, y)
 
 
@@ -282,7 +282,9 @@ def test_predict_errors(blobs):
     with pytest.raises(NotFittedError):
         RegSearchRegressor().predict(X)
     clf.fit(X, y)
-    with pytest.raises(ValueError, match="X has 3 features, but RegSearchClassifier is expecting 4"):
+    with pytest.raises(
+        ValueError, match="X has 3 features, but RegSearchClassifier is expecting 4"
+    ):
         clf.predict(X[:, :3])
     with pytest.raises(ValueError, match="Input X contains NaN"):
         clf.predict_proba(np.full_like(X, np.nan))
@@ -306,7 +308,11 @@ def test_classifier_rejects_continuous_and_one_class_targets(blobs):
         ({"fit_kwargs": {"epochs": 3}}, ValueError, r"Use \['epochs'\]"),
         ({"space": {"kernel": ["l1"]}}, TypeError, "regsearch.SearchSpace"),
         ({"model_kwargs": {"units": 3}}, ValueError, "hidden_units"),
-        ({"validation_split": 0.0, "objective": regsearch.Objective("val_loss")}, ValueError, "validation_split > 0"),
+        (
+            {"validation_split": 0.0, "objective": regsearch.Objective("val_loss")},
+            ValueError,
+            "validation_split > 0",
+        ),
     ],
 )
 def test_bad_parameters_fail_at_fit(blobs, params, error, message):
