@@ -18,14 +18,28 @@ It also carries the messages of failed trials across (keras-tuner's protocol
 drops them), and, after a restart, gives every worker back the trial it was
 running (keras-tuner would queue those trials to run again, twice if their
 workers were still training).
+
+A trial ends once, whenever the chief dies (see ``restore_ongoing_trials`` and
+``_end_trial``):
+
+- keras-tuner's ``Oracle.end_trial`` saves ``oracle.json`` *before* it forgets
+  the ended trial's worker, so until the next save the file still lists a
+  finished trial as running. A chief killed in that window and restarted must
+  not hand that trial out again (keras-tuner's ``reload`` would queue it to run
+  again; its worker, asking for a trial, would get it back and run it twice).
+- A worker cannot know whether a chief that died during its ``EndTrial`` saved
+  the result, so it sends it again to the restarted chief. The chief records
+  the end of a trial that has already ended once, and ignores the repeat.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Callable
 from concurrent import futures
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -71,27 +85,94 @@ def _finished(oracle: Any) -> bool:
     return bool(oracle_chief.exit_chief(oracle)) and not oracle._retry_queue
 
 
+def _ended(oracle: Any, trial_id: str) -> bool:
+    """Whether the chief has recorded the end of ``trial_id`` (it ended, or awaits a retry).
+
+    The chief marks every trial it hands out RUNNING (``create_trial``,
+    ``restore_ongoing_trials``) until its end is recorded.
+    """
+    trial = oracle.trials.get(trial_id)
+    return trial is not None and trial.status != trial_module.TrialStatus.RUNNING
+
+
+def _forget_worker_of(oracle: Any, trial_id: str) -> None:
+    for tuner_id, trial in list(oracle.ongoing_trials.items()):
+        if trial.trial_id == trial_id:
+            oracle.ongoing_trials.pop(tuner_id)
+
+
 @synchronized
-def _end_trial(oracle: Any, trial: Any) -> None:
+def _end_trial(oracle: Any, trial: Any) -> bool:
+    """End ``trial`` once; ``False`` for a repeated ``EndTrial`` (nothing recorded)."""
+    if _ended(oracle, trial.trial_id):
+        # The worker sent it again: the chief died after saving the result and
+        # before answering. The first result stands.
+        _forget_worker_of(oracle, trial.trial_id)
+        return False
     # A result that arrives for a queued trial (its worker was thought missing,
     # or the chief restarted) ends it: it is not run again.
     if trial.trial_id in oracle._retry_queue:
         oracle._retry_queue.remove(trial.trial_id)
     oracle.end_trial(trial)
+    return True
+
+
+def _remove_last(queue: list[str], item: str) -> None:
+    for index in range(len(queue) - 1, -1, -1):
+        if queue[index] == item:
+            del queue[index]
+            return
 
 
 @synchronized
 def restore_ongoing_trials(oracle: Any, ongoing: dict[str, str]) -> None:
     """Give each worker back the trial it was running before the chief restarted.
 
-    ``Oracle.reload`` queues those trials to run again; a worker that kept
-    training through the restart would then report a trial that another worker
-    is running a second time.
+    ``ongoing`` is the ``ongoing_trials`` saved in ``oracle.json`` (worker id ->
+    trial id), which ``Oracle.reload`` has just queued to run again: a worker
+    that kept training through the restart would then report a trial that
+    another worker is running a second time.
+
+    A trial listed there may have ended already: ``Oracle.end_trial`` saves the
+    file before it forgets the trial's worker. Such a trial (in the saved
+    ``end_order``, or queued for a retry by ``end_trial``) is neither given back
+    nor queued again. A trial saved as running that the file does not mention
+    (the chief died inside ``create_trial``) is queued, so that it is run.
     """
+    for trial_id in ongoing.values():  # undo reload's queueing: the queue as it was saved
+        _remove_last(oracle._retry_queue, trial_id)
     for tuner_id, trial_id in ongoing.items():
-        if trial_id in oracle.trials and trial_id in oracle._retry_queue:
-            oracle._retry_queue.remove(trial_id)
-            oracle.ongoing_trials[tuner_id] = oracle.trials[trial_id]
+        trial = oracle.trials.get(trial_id)
+        if trial is None or trial_id in oracle.end_order or trial_id in oracle._retry_queue:
+            continue
+        # Running, also when its file says INVALID: create_trial does not save the
+        # trial it takes from the retry queue.
+        trial.status = trial_module.TrialStatus.RUNNING
+        oracle.ongoing_trials[tuner_id] = trial
+    for trial_id, trial in oracle.trials.items():
+        if (
+            trial.status == trial_module.TrialStatus.RUNNING
+            and trial_id not in ongoing.values()
+            and trial_id not in oracle._retry_queue
+            and trial_id not in oracle.end_order
+        ):
+            oracle._retry_queue.append(trial_id)
+    oracle.save()
+
+
+def _saved_ongoing_trials(oracle: Any) -> dict[str, str]:
+    path = Path(oracle._get_oracle_fname())
+    if not path.is_file():
+        return {}
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")).get("ongoing_trials", {}))
+    except (OSError, ValueError):
+        return {}
+
+
+def resume(oracle: Any) -> None:
+    """Take the search up where the chief's last ``oracle.json`` left it (a restart)."""
+    restore_ongoing_trials(oracle, _saved_ongoing_trials(oracle))
 
 
 class ChiefServicer(oracle_chief.OracleServicer):

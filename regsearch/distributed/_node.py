@@ -16,7 +16,6 @@ import os
 import signal
 import sys
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from regsearch._validation import check_float
@@ -50,16 +49,6 @@ def _write_status(path: str | None, **status: Any) -> None:
     os.replace(temporary, path)
 
 
-def _saved_ongoing_trials(oracle: Any) -> dict[str, str]:
-    path = Path(oracle._get_oracle_fname())
-    if not path.is_file():
-        return {}
-    try:
-        return dict(json.loads(path.read_text(encoding="utf-8")).get("ongoing_trials", {}))
-    except (OSError, ValueError):
-        return {}
-
-
 def _summary(oracle: Any) -> str:
     counts = Counter(str(trial.status) for trial in oracle.trials.values())
     parts = ", ".join(f"{n} {status.lower()}" for status, n in sorted(counts.items()))
@@ -84,7 +73,7 @@ def run_chief(
     oracle = tuner.oracle
     if "verbose" in search_kwargs:  # as BaseTuner.search does on the chief
         oracle.verbose = search_kwargs["verbose"]
-    _chief.restore_ongoing_trials(oracle, _saved_ongoing_trials(oracle))
+    _chief.resume(oracle)
     tuner.save()
     server, servicer = _chief.start_server(oracle, address)
     project_dir = str(tuner.project_dir)

@@ -22,7 +22,11 @@ class _PatientStub:
     keras-tuner's calls wait for the chief to be reachable (``wait_for_ready``),
     but a call in flight when the chief dies fails with ``UNAVAILABLE`` and ends
     the worker. Calling again is safe: a restarted chief gives a worker back
-    its running trial, and ending or updating a trial twice records it once.
+    its running trial (never one that has ended), and records the end of a
+    trial once however often ``EndTrial`` arrives (the worker cannot know
+    whether the chief saved it before dying); an ``UpdateTrial`` sent twice
+    adds the same value at the same step, which leaves the trial's metrics as
+    they were.
     """
 
     def __init__(self, stub: Any, patience: float) -> None:
