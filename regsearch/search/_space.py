@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,6 +9,7 @@ import keras
 import keras_tuner
 
 from regsearch import regularizers
+from regsearch._targeting import match_layers
 from regsearch._validation import check_float, check_int
 
 NONE = "none"
@@ -217,27 +217,16 @@ class SearchSpace:
 
     def matched_layers(self, model: keras.Model) -> list[keras.layers.Layer]:
         """The layers of ``model`` this space regularizes."""
-        with_kernel = [layer for layer in model.layers if _kernel_rank(layer) is not None]
         if self.layers is None:
+            with_kernel = [layer for layer in model.layers if _kernel_rank(layer) is not None]
             if not with_kernel:
                 raise ValueError(
                     "The model has no layer with a kernel to regularize; layers: "
                     f"{[layer.name for layer in model.layers]}."
                 )
             return with_kernel
-        names = [layer.name for layer in model.layers]
-        matched: list[keras.layers.Layer] = []
-        for pattern in self.layers:
-            hits = [layer for layer in model.layers if fnmatch.fnmatchcase(layer.name, pattern)]
-            if not hits:
-                from regsearch._validation import did_you_mean
-
-                raise ValueError(
-                    f"Layer pattern {pattern!r} in SearchSpace(layers=...) matches no layer. "
-                    f"Layers: {names}.{did_you_mean(pattern, names)}"
-                )
-            matched.extend(hit for hit in hits if hit not in matched)
-        return matched
+        names = match_layers(model, self.layers, argument="layers")
+        return [model.get_layer(name) for name in names]
 
     def plan(self, hp: keras_tuner.HyperParameters, model: keras.Model) -> dict[str, Any]:
         """Declare this space's hyperparameters on ``hp``; return ``regsearch.apply`` kwargs."""
