@@ -40,8 +40,7 @@ from regsearch.trim._analysis import (
     TrimmedSize,
     analyze,
     check_threshold,
-    snap,
-    understood_kernel_layer,
+    snap_layers,
 )
 from regsearch.trim._graph import model_graph
 from regsearch.trim._report import TrimReport
@@ -123,19 +122,14 @@ def snap_to_zero(model: keras.Model, threshold: float = 1e-3, *, relative: bool 
     """
     threshold = check_threshold(threshold, relative)
     graph = model_graph(model)
+    layers = {id(node.layer): node.layer for node in graph.nodes}
     changed = 0
-    seen: set[int] = set()
-    for node in graph.nodes:
-        layer = node.layer
-        if id(layer) in seen or understood_kernel_layer(layer, graph):
-            continue
-        seen.add(id(layer))
-        variable = layer.weights[0]  # the kernel (depthwise kernel for SeparableConv)
-        old = keras.ops.convert_to_numpy(variable)
-        new = snap(old, threshold, relative)
-        count = int(np.count_nonzero(old) - np.count_nonzero(new))
+    for key, (kernel,) in snap_layers(graph, threshold, relative).items():
+        variable = layers[key].weights[0]  # the kernel (depthwise kernel for SeparableConv)
+        count = int(np.count_nonzero(keras.ops.convert_to_numpy(variable)))
+        count -= int(np.count_nonzero(kernel))
         if count:
-            variable.assign(new)
+            variable.assign(kernel)
             changed += count
     return changed
 
@@ -175,9 +169,9 @@ def trim(
 
     >>> import keras, numpy as np, regsearch
     >>> model = keras.Sequential([keras.Input((16, 1)), keras.layers.Conv1D(4, 5)])
-    >>> kernel, bias = model.layers[0].get_weights()
-    >>> kernel[[0, -1]] = 0.0
-    >>> model.layers[0].set_weights([kernel, bias])
+    >>> kernel = np.full((5, 1, 4), 0.5, "float32")
+    >>> kernel[[0, -1]] = 0.0  # the first and last taps are zero
+    >>> model.layers[0].set_weights([kernel, np.zeros(4, "float32")])
     >>> small, report = regsearch.trim(model, sample=np.ones((2, 16, 1)))
     >>> small.count_params(), report.max_abs_error < 1e-5
     (16, True)

@@ -233,7 +233,7 @@ def _is_elementwise(fn: Any) -> bool:
     return module.startswith("keras.") and getattr(fn, "__name__", "") in ELEMENTWISE_ACTIVATIONS
 
 
-def understood_kernel_layer(layer: Any, graph: ModelGraph) -> str:
+def why_kernel_not_understood(layer: Any, graph: ModelGraph) -> str:
     """``""`` if trim analyses ``layer``'s kernel, else the reason it does not."""
     if type(layer) not in KERNEL_TYPES:
         return "not a layer trim understands"
@@ -258,7 +258,7 @@ def snap_layers(
     out: dict[int, tuple[np.ndarray, ...]] = {}
     for node in graph.nodes:
         layer = node.layer
-        if id(layer) in out or understood_kernel_layer(layer, graph):
+        if id(layer) in out or why_kernel_not_understood(layer, graph):
             continue
         # The first weight is the kernel trim reads (for SeparableConv, the depthwise
         # kernel; its pointwise kernel is left as it is).
@@ -376,7 +376,7 @@ def _kind(node: Any, graph: ModelGraph) -> tuple[str, str]:
     if graph.is_shared(layer):
         return "opaque", "kept: called more than once (shared layer)"
     if cls in KERNEL_TYPES:
-        reason = understood_kernel_layer(layer, graph)
+        reason = why_kernel_not_understood(layer, graph)
         if reason:
             return "opaque", f"kept: {reason}"
         if cls is L.Dense:
