@@ -35,6 +35,8 @@ class DataLoss(keras.metrics.Mean):
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         fn = self.loss.call if isinstance(self.loss, keras.losses.Loss) else self.loss
+        y_pred = keras.ops.convert_to_tensor(y_pred, dtype=self.dtype)
+        y_true = keras.ops.convert_to_tensor(y_true, dtype=y_pred.dtype)
         values = fn(y_true, y_pred)
         super().update_state(values, sample_weight=sample_weight)
 
