@@ -15,17 +15,19 @@ SCORE = "score"
 _SIZES = ("params", "macs")
 
 
-def _infer_direction(metric: str) -> str:
+# Objective parts regsearch logs; smaller is better for each.
+SIZE_PARTS = ("trimmed_params", "trimmed_macs", "size_ratio", "active_outputs")
+
+
+def infer_direction(metric: str) -> str | None:
+    """``"min"`` or ``"max"`` for a logged metric name, or ``None`` when unknown."""
     base = metric.removeprefix("val_")
+    if metric == SCORE or base in SIZE_PARTS:
+        return "min"
     if base in {"data_loss", "loss"} or base.endswith(("_loss", "_error")):
         return "min"
     direction = infer_metric_direction(metric)
-    if direction is None:
-        raise ValueError(
-            f"Cannot infer whether metric {metric!r} should be minimized or maximized; "
-            f"pass direction='min' or direction='max' to regsearch.Objective."
-        )
-    return str(direction)
+    return None if direction is None else str(direction)
 
 
 class Objective(keras_tuner.Objective):
@@ -87,11 +89,14 @@ class Objective(keras_tuner.Objective):
         if metric == SCORE:
             raise ValueError("Argument `metric` cannot be 'score': that is the objective itself.")
         self.metric = metric
-        self.metric_direction = (
-            _infer_direction(metric)
-            if direction is None
-            else check_choice("direction", direction, ("min", "max"))
-        )
+        if direction is None:
+            direction = infer_direction(metric)
+            if direction is None:
+                raise ValueError(
+                    f"Cannot infer whether metric {metric!r} should be minimized or "
+                    f"maximized; pass direction='min' or direction='max' to regsearch.Objective."
+                )
+        self.metric_direction = check_choice("direction", direction, ("min", "max"))
         self.size_weight = check_float("size_weight", size_weight)
         self.size = check_choice("size", size, _SIZES)
         self.max_active_outputs = (

@@ -9,12 +9,9 @@ from typing import Any
 
 import keras
 import keras_tuner
-from keras_tuner.src.engine.metrics_tracking import infer_metric_direction
 
 from regsearch._validation import did_you_mean
-
-PARTS = ("score", "val_data_loss", "val_loss", "trimmed_params", "trimmed_macs", "size_ratio")
-_MIN_ALWAYS = {"score", "trimmed_params", "trimmed_macs", "size_ratio", "active_outputs"}
+from regsearch.search._objective import SIZE_PARTS, infer_direction
 
 
 def _check_tuner(tuner: Any) -> keras_tuner.Tuner:
@@ -78,15 +75,13 @@ def _table(rows: list[dict[str, Any]]) -> Any:
 
 
 def _direction(name: str) -> str:
-    if name in _MIN_ALWAYS or name.removeprefix("val_") in {"data_loss", "loss"}:
-        return "min"
-    direction = infer_metric_direction(name)
+    direction = infer_direction(name)
     if direction is None:
         raise ValueError(
             f"Cannot tell whether {name!r} is minimized or maximized; use a loss, an "
-            f"accuracy-like metric, or one of {sorted(_MIN_ALWAYS)}."
+            f"accuracy-like metric, or one of {sorted(SIZE_PARTS)}."
         )
-    return str(direction)
+    return direction
 
 
 def pareto_front(
