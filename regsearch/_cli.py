@@ -90,6 +90,7 @@ def _add_report(parser: argparse.ArgumentParser) -> None:
 def _report(args: argparse.Namespace) -> int:
     from regsearch.distributed import open_search
     from regsearch.search import pareto_front, results
+    from regsearch.search._results import metric_column
 
     try:
         tuner = open_search(args.directory, project_name=args.project)
@@ -106,11 +107,7 @@ def _report(args: argparse.Namespace) -> int:
     if not rows:
         print("\nNo trial finished: there is no Pareto front.")
         return 0
-    keys = ["trial_id"]
-    for name in args.objectives:
-        data_key = name.replace("loss", "data_loss") if name in ("val_loss", "loss") else name
-        keys.append(data_key if rows[0].get(data_key) is not None else name)
-    keys.append("score")
+    keys = ["trial_id", *(metric_column(name, rows) for name in args.objectives), "score"]
     print(f"\nPareto front ({args.objectives[0]} vs {args.objectives[1]}):")
     print(format_table([{k: row.get(k) for k in dict.fromkeys(keys)} for row in rows]))
     try:

@@ -56,6 +56,7 @@ def plot_pareto(
         >>> fig.savefig("pareto.png")  # doctest: +SKIP
     """
     from regsearch.search import pareto_front, results
+    from regsearch.search._results import metric_column
 
     if len(objectives) != 2:
         raise ValueError(
@@ -63,10 +64,7 @@ def plot_pareto(
         )
     front = _as_rows(pareto_front(tuner, objectives))
     rows = [row for row in _as_rows(results(tuner)) if row["status"] == "COMPLETED"]
-    keys = []
-    for name in objectives:
-        data_key = name.replace("loss", "data_loss") if name in ("val_loss", "loss") else name
-        keys.append(data_key if any(row.get(data_key) is not None for row in rows) else name)
+    keys = [metric_column(name, rows) for name in objectives]
     plt = _pyplot()
     if ax is None:
         fig, ax = plt.subplots(figsize=(6, 4.5))

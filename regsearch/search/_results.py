@@ -74,6 +74,13 @@ def _table(rows: list[dict[str, Any]]) -> Any:
     return pd.DataFrame(rows, columns=[*(columns or ["trial_id", "status"]), "message"])
 
 
+def metric_column(name: str, rows: list[dict[str, Any]]) -> str:
+    """The results column that holds ``name``: ``val_loss`` is read from
+    ``val_data_loss`` (the loss without penalties) where the trials logged it."""
+    data_key = name.replace("loss", "data_loss") if name in ("val_loss", "loss") else name
+    return data_key if any(row.get(data_key) is not None for row in rows) else name
+
+
 def _direction(name: str) -> str:
     direction = infer_direction(name)
     if direction is None:
@@ -110,11 +117,7 @@ def pareto_front(
     rows = [row for row in _rows(tuner) if row["status"] == "COMPLETED"]
     keys = []
     for name in objectives:
-        key = name
-        if name in ("val_loss", "loss") and any(
-            row.get(name.replace("loss", "data_loss")) is not None for row in rows
-        ):
-            key = name.replace("loss", "data_loss")
+        key = metric_column(name, rows)
         available = sorted({k for row in rows for k, v in row.items() if isinstance(v, float)})
         if rows and not any(row.get(key) is not None for row in rows):
             raise ValueError(
