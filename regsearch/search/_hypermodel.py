@@ -12,7 +12,7 @@ import keras_tuner
 from keras_tuner.errors import FatalValueError
 
 from regsearch._apply import apply
-from regsearch._validation import check_float
+from regsearch._validation import check_float, did_you_mean
 from regsearch.metrics import ActiveOutputs
 from regsearch.search._callback import ScoreCallback
 from regsearch.search._data_loss import DataLoss
@@ -286,16 +286,14 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
                 f"The objective metric {objective.metric!r} needs validation data: pass "
                 f"validation_data=... or validation_split=... to tuner.search()."
             )
+        compiled = self._compiled_with.get(model, {})
         if objective.measures_outputs and not any(
-            isinstance(m, ActiveOutputs)
-            for m in self._compiled_with.get(model, {}).get("metrics", [])
+            isinstance(m, ActiveOutputs) for m in compiled.get("metrics", [])
         ):
-            compile_kwargs = dict(self._compiled_with.get(model, {}))
-            compile_kwargs["metrics"] = [*compile_kwargs.get("metrics", []), ActiveOutputs()]
-            model.compile(**compile_kwargs)
-        self._check_metric_is_logged(
-            self._compiled_with.get(model, {}), model, objective, validating
-        )
+            compiled = {**compiled, "metrics": [*compiled.get("metrics", []), ActiveOutputs()]}
+            model.compile(**compiled)
+            self._compiled_with[model] = compiled
+        self._check_metric_is_logged(compiled, model, objective, validating)
         n_outputs = int(model.outputs[0].shape[-1] or 1)
         score = ScoreCallback(
             objective,
@@ -326,8 +324,6 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
                 names.add(getattr(metric, "__name__", str(metric)))
         available = sorted(names | ({f"val_{n}" for n in names} if validating else set()))
         if objective.metric not in available:
-            from regsearch._validation import did_you_mean
-
             raise FatalValueError(
                 f"The objective metric {objective.metric!r} is not logged by this model; "
                 f"available: {available}.{did_you_mean(objective.metric, available)} "

@@ -304,3 +304,30 @@ def test_a_seeded_search_is_reproducible(tmp_path):
     import pandas as pd
 
     pd.testing.assert_frame_equal(run(tmp_path / "a"), run(tmp_path / "b"), rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_output_sparsity_is_measured_and_scored(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(96, 6)).astype("float32")
+    y = (x[:, :4] > 0.8).astype("float32")
+    model = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(4, activation="sigmoid", name="out")]
+    )
+    hypermodel = regsearch.RegSearchHyperModel(
+        model,
+        regsearch.SearchSpace(kernel=["none"], top_k=[1, 4]),
+        compile={"optimizer": "adam", "loss": "binary_crossentropy"},
+    )
+    objective = regsearch.Objective("val_loss", max_active_outputs=1, sparsity_weight=2.0)
+    tuner = keras_tuner.GridSearch(
+        hypermodel, objective=objective, max_trials=2, directory=str(tmp_path)
+    )
+    tuner.search(x, y, validation_split=0.25, epochs=1, verbose=0)
+    table = regsearch.results(tuner).set_index("top_k")
+    assert table.loc[1, "active_outputs"] <= 1.0
+    assert table.loc[4, "active_outputs"] > 1.0
+    for k in (1, 4):
+        row = table.loc[k]
+        excess = max(0.0, row["active_outputs"] - 1.0)
+        assert row["score"] == pytest.approx(row["val_data_loss"] + 2.0 * excess / 4, rel=1e-5)
