@@ -217,11 +217,19 @@ def best_model(
         model = tuner.load_model(trial)
     if not trimmed:
         return model
+    return trim_compiled(hypermodel, model)[0]
+
+
+def trim_compiled(hypermodel: Any, model: keras.Model) -> tuple[keras.Model, Any]:
+    """``regsearch.trim`` with the search's threshold, compiled as the search compiled.
+
+    Returns:
+        ``(trimmed_model, TrimReport)``.
+    """
     from regsearch.trim import trim
 
-    trimmed_model, _ = trim(
+    trimmed_model, report = trim(
         model, hypermodel.trim_threshold, relative=hypermodel.relative_threshold
     )
-    kwargs = hypermodel._compile_kwargs(model)
-    trimmed_model.compile(**kwargs)
-    return trimmed_model
+    trimmed_model.compile(**hypermodel._compile_kwargs(model))
+    return trimmed_model, report

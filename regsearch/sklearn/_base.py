@@ -6,7 +6,6 @@ import copy
 import os
 import shutil
 import tempfile
-import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,9 +17,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from regsearch._validation import check_float, check_int
 from regsearch.search import Objective, SearchSpace, best_model, pareto_front, results
+from regsearch.search._results import trim_compiled
 from regsearch.sklearn._mlp import mlp
 from regsearch.sklearn._tuner import RecordingHyperModel, make_oracle, make_tuner, user_objective
-from regsearch.trim import trim as trim_model
 
 # model.fit arguments the estimator sets itself, and the parameter to use instead.
 _RESERVED_FIT_KWARGS = {
@@ -348,22 +347,13 @@ class RegSearchBase(BaseEstimator):
         hypermodel: RecordingHyperModel,
         objective: keras_tuner.Objective,
     ) -> None:
-        with warnings.catch_warnings():
-            # keras-tuner's checkpoints carry optimizer state that the freshly built
-            # (untrained) model has no slots for; only the layer weights matter here.
-            warnings.filterwarnings(
-                "ignore", message="Skipping variable loading for optimizer", category=UserWarning
-            )
-            # Raises, quoting the reasons, when no trial finished.
-            trained = best_model(tuner, trimmed=False)
+        # Raises, quoting the reasons, when no trial finished.
+        trained = best_model(tuner, trimmed=False)
         best = tuner.oracle.get_best_trials(1)[0]
         report = None
         model = trained
         if self.trim:
-            model, report = trim_model(
-                trained, hypermodel.trim_threshold, relative=hypermodel.relative_threshold
-            )
-            model.compile(**hypermodel._compile_kwargs(trained))
+            model, report = trim_compiled(hypermodel, trained)
         if model.optimizer is not None and not model.optimizer.built:
             # Give the optimizer its slots now, so that the model saves and loads
             # (pickle) without a variable-count mismatch.
