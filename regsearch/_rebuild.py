@@ -71,6 +71,17 @@ def _input_layer(model: keras.Model) -> Any:
     return None
 
 
+def _fresh_input(input_layer: Any) -> Any:
+    """A new ``keras.Input`` shaped, typed and named like ``input_layer``."""
+    return keras.Input(
+        batch_shape=input_layer.batch_shape,
+        dtype=input_layer.dtype,
+        sparse=input_layer.sparse,
+        name=input_layer.name,
+        optional=getattr(input_layer, "optional", False),
+    )
+
+
 def _rebuild_sequential(
     model: keras.Sequential,
     edits: Edits,
@@ -93,19 +104,9 @@ def _rebuild_sequential(
     _check_names(model, [*(x for v in inserted.values() for x in v), *appended])
     new_layers.extend(appended)
     if not needs_functional:
-        head = []
-        if input_layer is not None:
-            head = [
-                keras.Input(
-                    batch_shape=input_layer.batch_shape,
-                    dtype=input_layer.dtype,
-                    name=input_layer.name,
-                )
-            ]
+        head = [] if input_layer is None else [_fresh_input(input_layer)]
         return keras.Sequential(head + new_layers, name=model.name, trainable=model.trainable)
-    inputs = keras.Input(
-        batch_shape=input_layer.batch_shape, dtype=input_layer.dtype, name=input_layer.name
-    )
+    inputs = _fresh_input(input_layer)
     produced: dict[str, Any] = {}
     x = inputs
     for layer in new_layers:
@@ -135,14 +136,7 @@ def _rebuild_functional(
     # Fresh inputs named like the original input layers (clone_model would name
     # them after the symbolic tensors, which breaks dict inputs keyed by name).
     def fresh_input(tensor: Any) -> Any:
-        layer = tensor._keras_history[0]
-        return keras.Input(
-            batch_shape=layer.batch_shape,
-            dtype=layer.dtype,
-            sparse=layer.sparse,
-            name=layer.name,
-            optional=getattr(layer, "optional", False),
-        )
+        return _fresh_input(tensor._keras_history[0])
 
     clone = keras.models.clone_model(
         model,
