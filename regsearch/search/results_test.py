@@ -93,3 +93,14 @@ def test_best_model_of_a_picked_trial(finished_tuner):
 def test_results_rejects_non_tuners():
     with pytest.raises(TypeError, match="keras_tuner Tuner"):
         regsearch.results("runs/")
+
+
+def test_without_pandas_tables_are_lists_of_dicts(finished_tuner, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pandas", None)  # `import pandas` raises ImportError
+    rows = regsearch.results(finished_tuner)
+    front = regsearch.pareto_front(finished_tuner)
+    assert isinstance(rows, list) and len(rows) == 4
+    assert {"trial_id", "status", "score", "trimmed_params"} <= set(rows[0])
+    assert isinstance(front, list) and 1 <= len(front) <= 4
