@@ -5,7 +5,7 @@ near-zero kernel edges and dead filters are trimmed, and by how sparse the
 outputs are.
 """
 
-from regsearch import constraints, distributed, layers, metrics, regularizers
+from regsearch import constraints, distributed, layers, metrics, regularizers, trimming
 from regsearch._apply import apply
 from regsearch._version import __version__
 from regsearch.distributed import run_distributed
@@ -21,7 +21,7 @@ from regsearch.search import (
     results,
 )
 from regsearch.sklearn import RegSearchClassifier, RegSearchRegressor
-from regsearch.trim import TrimReport, snap_to_zero, trim, trimmed_size
+from regsearch.trimming import TrimReport, snap_to_zero, trim, trimmed_size
 
 __all__ = [
     "CrossLayer",
@@ -47,4 +47,5 @@ __all__ = [
     "snap_to_zero",
     "trim",
     "trimmed_size",
+    "trimming",
 ]

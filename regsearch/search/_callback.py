@@ -9,7 +9,7 @@ import keras
 from keras_tuner.errors import FailedTrialError
 
 from regsearch.search._objective import Objective
-from regsearch.trim import snap_to_zero, trimmed_size
+from regsearch.trimming import snap_to_zero, trimmed_size
 
 
 class ScoreCallback(keras.callbacks.Callback):

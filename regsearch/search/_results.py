@@ -226,7 +226,7 @@ def trim_compiled(hypermodel: Any, model: keras.Model) -> tuple[keras.Model, Any
     Returns:
         ``(trimmed_model, TrimReport)``.
     """
-    from regsearch.trim import trim
+    from regsearch.trimming import trim
 
     trimmed_model, report = trim(
         model, hypermodel.trim_threshold, relative=hypermodel.relative_threshold

@@ -60,7 +60,7 @@ _ATTRIBUTES = """
         results_: ``regsearch.results`` of the search: one row per trial.
         pareto_front_: ``regsearch.pareto_front`` over the objective metric and
             the trimmed size.
-        trim_report_: The ``regsearch.trim.TrimReport`` of ``model_``; ``None``
+        trim_report_: The ``regsearch.trimming.TrimReport`` of ``model_``; ``None``
             when ``trim=False``.
         history_: The best trial's ``History.history`` (per-epoch logs).
         n_features_in_: Number of features seen in ``fit``.

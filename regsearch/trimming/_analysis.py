@@ -1,8 +1,8 @@
 """Weight analysis: what trimming would remove from each layer, from the weights alone.
 
 Pure numpy on ``layer.get_weights()``; nothing is built. The same analysis drives
-:func:`regsearch.trim.trimmed_size` (called at every epoch end of a search) and the
-surgery in :func:`regsearch.trim.trim`, so the two always agree.
+:func:`regsearch.trimming.trimmed_size` (called at every epoch end of a search) and the
+surgery in :func:`regsearch.trimming.trim`, so the two always agree.
 
 Outline:
 
@@ -31,7 +31,7 @@ import keras
 import numpy as np
 
 from regsearch._validation import check_float
-from regsearch.trim._graph import ModelGraph, model_graph
+from regsearch.trimming._graph import ModelGraph, model_graph
 
 L = keras.layers
 
@@ -177,7 +177,7 @@ class LayerTrim:
 class TrimmedSize:
     """Size of a model before and after trimming, from its weights alone.
 
-    Returned by :func:`regsearch.trim.trimmed_size`; ``params`` always equals
+    Returned by :func:`regsearch.trimming.trimmed_size`; ``params`` always equals
     ``trim(model, ...)[0].count_params()`` for the same arguments.
 
     Attributes:

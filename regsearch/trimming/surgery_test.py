@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import regsearch
-from regsearch.trim import snap_to_zero, trimmed_size
+from regsearch.trimming import snap_to_zero, trimmed_size
 
 L = keras.layers
 RNG = np.random.default_rng(0)

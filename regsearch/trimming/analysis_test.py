@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from regsearch.trim import trimmed_size
-from regsearch.trim._analysis import axis_pads
+from regsearch.trimming import trimmed_size
+from regsearch.trimming._analysis import axis_pads
 
 L = keras.layers
 

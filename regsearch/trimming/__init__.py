@@ -35,16 +35,16 @@ from typing import Any
 import keras
 import numpy as np
 
-from regsearch.trim._analysis import (
+from regsearch.trimming._analysis import (
     LayerTrim,
     TrimmedSize,
     analyze,
     check_threshold,
     snap_layers,
 )
-from regsearch.trim._graph import model_graph
-from regsearch.trim._report import TrimReport
-from regsearch.trim._surgery import build
+from regsearch.trimming._graph import model_graph
+from regsearch.trimming._report import TrimReport
+from regsearch.trimming._surgery import build
 
 __all__ = [
     "LayerTrim",
@@ -116,7 +116,7 @@ def snap_to_zero(model: keras.Model, threshold: float = 1e-3, *, relative: bool 
     >>> import keras, numpy as np, regsearch
     >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     >>> model.layers[0].set_weights([np.full((3, 2), 1e-4), np.zeros(2)])
-    >>> from regsearch.trim import snap_to_zero
+    >>> from regsearch.trimming import snap_to_zero
     >>> snap_to_zero(model)
     6
     """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from regsearch.trim._analysis import LayerTrim
+from regsearch.trimming._analysis import LayerTrim
 
 
 def _kernel(shape: tuple[int, ...] | None) -> str:
@@ -23,7 +23,7 @@ def _ratio(before: int, after: int) -> str:
 
 @dataclass(frozen=True)
 class TrimReport:
-    """What :func:`regsearch.trim.trim` did, per layer and in total.
+    """What :func:`regsearch.trimming.trim` did, per layer and in total.
 
     Attributes:
         layers: one :class:`LayerTrim` per layer, in execution order, with kernel

@@ -14,7 +14,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from regsearch.trim._analysis import LayerPlan, LayerTrim, TrimmedSize
+from regsearch.trimming._analysis import LayerPlan, LayerTrim, TrimmedSize
 
 L = keras.layers
 _PAD = {1: L.ZeroPadding1D, 2: L.ZeroPadding2D, 3: L.ZeroPadding3D}
