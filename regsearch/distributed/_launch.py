@@ -315,7 +315,7 @@ def run_distributed(
         wall_time=wall_time,
     )
     if verbose and table is not None:
-        from regsearch._cli import format_table
+        from regsearch.search._results import format_table
 
         print(format_table(table))
     return run

@@ -10,6 +10,7 @@ import tempfile
 import keras
 import keras_tuner
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.datasets import make_classification, make_multilabel_classification
@@ -58,7 +59,6 @@ def test_classifier_fitted_attributes(blobs):
 
 
 def test_feature_names_and_string_labels(blobs):
-    pd = pytest.importorskip("pandas")
     X, y = blobs
     frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
     labels = np.array(["cat", "dog"])[(y > 0).astype(int)]
