@@ -51,16 +51,38 @@ def _filter_axis(layer: keras.layers.Layer, weight_name: str) -> int:
     return -2 if weight_name == "kernel" and isinstance(layer, _TRANSPOSE) else -1
 
 
+def _regularizer_key(layer: keras.layers.Layer, argument: str) -> str | None:
+    """The constructor argument a ``kernel``/``bias``/``activity`` plan sets on ``layer``.
+
+    ``DepthwiseConv*`` and ``SeparableConv*`` take ``depthwise_regularizer`` for the
+    kernel: the depthwise kernel is the one ``trim`` shortens. A SeparableConv's
+    ``pointwise_regularizer`` is left as the layer has it (trim does not read the
+    pointwise kernel, so a penalty there would not shrink the trimmed model).
+    ``None`` when the layer takes no such regularizer.
+    """
+    if argument == "activity":
+        return "activity_regularizer"  # every Keras layer takes one (base Layer argument)
+    config = layer.get_config()
+    if f"{argument}_regularizer" in config:
+        return f"{argument}_regularizer"
+    if argument == "kernel" and "depthwise_regularizer" in config:
+        return "depthwise_regularizer"
+    return None
+
+
 def _regularizer_plan(
     model: keras.Model, argument: str, mapping: Mapping[Any, Any] | None
 ) -> dict[str, Any]:
-    key = f"{argument}_regularizer"
     plan = resolve_mapping(model, mapping, argument=argument)
     for name in plan:
         layer = model.get_layer(name)
-        # Every Keras layer takes an activity regularizer (base Layer argument).
-        if argument != "activity" and key not in layer.get_config():
-            supported = [other.name for other in target_layers(model) if key in other.get_config()]
+        if _regularizer_key(layer, argument) is None:
+            key = f"{argument}_regularizer"
+            supported = [
+                other.name
+                for other in target_layers(model)
+                if _regularizer_key(other, argument) is not None
+            ]
             raise ValueError(
                 f"Argument `{argument}`: layer {name!r} ({type(layer).__name__}) has no "
                 f"`{key}`. Layers that have one: {supported}. Narrow the pattern, or use "
@@ -136,6 +158,11 @@ def _add_freeze(
     indices: list[int],
 ) -> None:
     name = layer.name
+    if "depthwise_constraint" in layer.get_config():
+        raise ValueError(
+            f"Argument `freeze`: layer {name!r} is a {type(layer).__name__}; freeze applies "
+            "to the filters of Dense and Conv kernels, not to depthwise or separable ones."
+        )
     for weight_name in chosen:
         weight = getattr(layer, weight_name)
         axis = _filter_axis(layer, weight_name)
@@ -236,7 +263,10 @@ def apply(
     Args:
         model: a ``Sequential`` or functional Keras model.
         kernel: ``{pattern: regularizer}`` for ``kernel_regularizer`` (an instance,
-            a name such as ``"l2"`` or a config; ``None`` removes one).
+            a name such as ``"l2"`` or a config; ``None`` removes one). On
+            ``DepthwiseConv*`` and ``SeparableConv*`` layers it sets
+            ``depthwise_regularizer`` (the kernel ``trim`` shortens); a
+            SeparableConv's ``pointwise_regularizer`` stays as the layer has it.
         bias: same for ``bias_regularizer``.
         activity: same for ``activity_regularizer``.
         dropout: ``{pattern: rate}``: a ``Dropout`` after each matched layer.
@@ -301,7 +331,7 @@ def apply(
         for argument, plan in regularizer_plan.items():
             if layer.name in plan:
                 reg = _fresh(plan[layer.name])
-                config[f"{argument}_regularizer"] = (
+                config[str(_regularizer_key(layer, argument))] = (
                     keras.saving.serialize_keras_object(reg) if reg is not None else None
                 )
         return layer.__class__.from_config(config)

@@ -208,3 +208,31 @@ def test_top_k_is_appended_after_the_output():
     assert not any(isinstance(layer, TopK) for layer in model.layers)
     with pytest.raises(ValueError, match="`top_k` must be >= 1"):
         regsearch.apply(model, top_k=0)
+
+
+def _mobilenet_style():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu", name="dw")(inputs)
+    x = keras.layers.SeparableConv2D(
+        6, 3, padding="same", activation="relu", pointwise_regularizer="l2", name="sep"
+    )(x)
+    x = keras.layers.Conv2D(4, 1, activation="relu", name="pw")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    return keras.Model(inputs, keras.layers.Dense(2, name="out")(x))
+
+
+def test_kernel_plan_on_depthwise_and_separable_sets_the_depthwise_regularizer():
+    model = _mobilenet_style()
+    new = regsearch.apply(model, kernel={("dw", "sep", "pw"): "l1"})
+    dw, sep, pw = (new.get_layer(name) for name in ("dw", "sep", "pw"))
+    assert isinstance(dw.depthwise_regularizer, keras.regularizers.L1)
+    assert isinstance(sep.depthwise_regularizer, keras.regularizers.L1)
+    assert isinstance(sep.pointwise_regularizer, keras.regularizers.L2)  # the layer's own
+    assert isinstance(pw.kernel_regularizer, keras.regularizers.L1)
+    assert model.get_layer("dw").depthwise_regularizer is None
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype("float32")
+    np.testing.assert_allclose(new.predict(x, verbose=0), model.predict(x, verbose=0))
+    new(x)
+    assert len(new.losses) == 4  # dw, sep depthwise, sep pointwise, pw
+    with pytest.raises(ValueError, match=r"`freeze`: layer 'sep' is a SeparableConv2D"):
+        regsearch.apply(model, freeze={"sep": [0]})
