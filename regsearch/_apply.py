@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -13,6 +14,7 @@ from regsearch._targeting import match_layers, match_weights, resolve_mapping, t
 from regsearch._validation import check_float, check_int
 from regsearch.constraints import FreezeFilters
 from regsearch.layers import CrossLayer, TopK
+from regsearch.regularizers._get import RegularizerLike
 
 _TRANSPOSE = (
     keras.layers.Conv1DTranspose,
@@ -21,12 +23,14 @@ _TRANSPOSE = (
 )
 
 
-def _fresh(identifier: Any) -> keras.regularizers.Regularizer | None:
-    """Resolve a regularizer, never sharing the user's instance with the new model."""
-    reg = regularizers.get(identifier)
-    if reg is None:
-        return None
-    return reg.__class__.from_config(reg.get_config())
+def _private_copy(regularizer: RegularizerLike | None) -> RegularizerLike | None:
+    """A copy of a resolved regularizer, so the new model never shares the user's object.
+
+    ``copy.deepcopy`` rather than ``get_config``/``from_config``: a regularizer needs
+    neither a config nor a registration to train in Keras, so it needs none here. A
+    plain function deep-copies to itself (functions hold no per-model state).
+    """
+    return copy.deepcopy(regularizer)
 
 
 def _unique_name(base: str, taken: set[str]) -> str:
@@ -210,9 +214,12 @@ def _cross_layer_plan(
 def _cross_layer_hook(plan: list[tuple[CrossLayer, list[str]]], taken: set[str]) -> Any:
     layers = []
     for spec, names in plan:
-        config = spec.get_config()
-        config["name"] = _unique_name(spec.name, taken)
-        layers.append((CrossLayer.from_config(config), names))
+        name = _unique_name(spec.name, taken)
+        regularizer = _private_copy(spec.regularizer)
+        copied = CrossLayer(
+            spec.layer_patterns, regularizer, axis=spec.axis, name=name, dtype=spec.dtype_policy
+        )
+        layers.append((copied, names))
 
     def hook(outputs: list[Any], produced: Mapping[str, Any]) -> list[Any]:
         first = outputs[0]
@@ -262,8 +269,10 @@ def apply(
 
     Args:
         model: a ``Sequential`` or functional Keras model.
-        kernel: ``{pattern: regularizer}`` for ``kernel_regularizer`` (an instance,
-            a name such as ``"l2"`` or a config; ``None`` removes one). On
+        kernel: ``{pattern: regularizer}`` for ``kernel_regularizer``: anything a
+            Keras layer takes (a ``Regularizer`` instance, registered or not, or
+            any callable ``penalty(weight)``; each layer gets its own deep copy),
+            a name such as ``"l2"`` or a config; ``None`` removes one. On
             ``DepthwiseConv*`` and ``SeparableConv*`` layers it sets
             ``depthwise_regularizer`` (the kernel ``trim`` shortens); a
             SeparableConv's ``pointwise_regularizer`` stays as the layer has it.
@@ -330,10 +339,8 @@ def apply(
         config = layer.get_config()
         for argument, plan in regularizer_plan.items():
             if layer.name in plan:
-                reg = _fresh(plan[layer.name])
-                config[str(_regularizer_key(layer, argument))] = (
-                    keras.saving.serialize_keras_object(reg) if reg is not None else None
-                )
+                # The object itself, not its config: Keras layers take any regularizer.
+                config[str(_regularizer_key(layer, argument))] = _private_copy(plan[layer.name])
         return layer.__class__.from_config(config)
 
     taken = {layer.name for layer in model.layers}

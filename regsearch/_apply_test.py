@@ -236,3 +236,61 @@ def test_kernel_plan_on_depthwise_and_separable_sets_the_depthwise_regularizer()
     assert len(new.losses) == 4  # dw, sep depthwise, sep pointwise, pw
     with pytest.raises(ValueError, match=r"`freeze`: layer 'sep' is a SeparableConv2D"):
         regsearch.apply(model, freeze={"sep": [0]})
+
+
+class _Unregistered(keras.regularizers.Regularizer):
+    """Not registered with Keras; its config holds a Python object."""
+
+    def __init__(self, scale):
+        self.scale = {"value": scale}
+
+    def __call__(self, x):
+        return self.scale["value"] * keras.ops.sum(keras.ops.square(x))
+
+    def get_config(self):
+        return {"scale": self.scale["value"]}
+
+
+class _NoConfig(keras.regularizers.Regularizer):
+    def __call__(self, x):
+        return 0.5 * keras.ops.sum(keras.ops.abs(x))
+
+
+def _penalty(weight):
+    return 0.1 * keras.ops.sum(keras.ops.abs(weight))
+
+
+@pytest.mark.parametrize(
+    ("regularizer", "expected"),
+    [
+        (_penalty, lambda k: 0.1 * np.abs(k).sum()),
+        (_NoConfig(), lambda k: 0.5 * np.abs(k).sum()),
+        (_Unregistered(0.2), lambda k: 0.2 * np.square(k).sum()),
+    ],
+)
+def test_any_regularizer_keras_takes_works_in_apply(regularizer, expected):
+    model = _sequential()
+    new = regsearch.apply(model, kernel={"dense_1": regularizer}, bias={"out": regularizer})
+    copied = new.get_layer("dense_1").kernel_regularizer
+    if isinstance(regularizer, keras.regularizers.Regularizer):  # never shared with the user
+        assert copied is not regularizer and vars(copied) == vars(regularizer)
+    if isinstance(regularizer, _Unregistered):
+        assert copied.scale is not regularizer.scale
+    new(_x())
+    kernel, bias = new.get_layer("dense_1").kernel.numpy(), new.get_layer("out").bias.numpy()
+    np.testing.assert_allclose(
+        sorted(float(v) for v in new.losses), sorted([expected(kernel), expected(bias)]), rtol=1e-5
+    )
+    new.compile(optimizer="adam", loss="mse")
+    new.fit(_x(), np.zeros((8, 2), "float32"), epochs=1, verbose=0)
+    assert model.get_layer("dense_1").kernel_regularizer is None
+
+
+def test_cross_layer_with_a_plain_function_and_an_unregistered_instance():
+    for regularizer in (_penalty, _Unregistered(0.2)):
+        new = regsearch.apply(_branchy(), cross_layer=regsearch.CrossLayer("branch_*", regularizer))
+        new(_x())
+        kernels = [new.get_layer(f"branch_{c}").kernel.numpy() for c in "abc"]
+        assert new.layers[-1].regularizer is not regularizer or regularizer is _penalty
+        expected = regularizer(keras.ops.concatenate(kernels, axis=-1))
+        np.testing.assert_allclose(float(new.losses[0]), float(expected), rtol=1e-6)
