@@ -247,6 +247,35 @@ def _attach_freeze(model: keras.Model, plan: dict[str, dict[str, list[int]]]) ->
             variable.constraint = constraint  # used by the optimizer
 
 
+def _cloner(
+    regularizer_plan: Mapping[str, Mapping[str, Any]],
+) -> Callable[[keras.layers.Layer], keras.layers.Layer]:
+    """A ``rebuild`` clone function that attaches the planned regularizers."""
+
+    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+        config = layer.get_config()
+        for argument, plan in regularizer_plan.items():
+            if layer.name in plan:
+                # The object itself, not its config: Keras layers take any regularizer.
+                config[str(_regularizer_key(layer, argument))] = _private_copy(plan[layer.name])
+        return layer.__class__.from_config(config)
+
+    return clone
+
+
+def _insert_after(
+    edits: Edits,
+    plan: Mapping[str, float],
+    make: Callable[..., keras.layers.Layer],
+    suffix: str,
+    taken: set[str],
+) -> None:
+    """Plan a ``make(value)`` layer named ``<layer>_<suffix>`` after each planned layer."""
+    for name, value in plan.items():
+        new_name = _unique_name(f"{name}_{suffix}", taken)
+        edits.insert_after.setdefault(name, []).append(_factory(make, value, name=new_name))
+
+
 def apply(
     model: keras.Model,
     *,
@@ -335,26 +364,10 @@ def apply(
         top_k = check_int("top_k", top_k, minimum=1)
     cross_plan = _cross_layer_plan(model, cross_layer)
 
-    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
-        config = layer.get_config()
-        for argument, plan in regularizer_plan.items():
-            if layer.name in plan:
-                # The object itself, not its config: Keras layers take any regularizer.
-                config[str(_regularizer_key(layer, argument))] = _private_copy(plan[layer.name])
-        return layer.__class__.from_config(config)
-
     taken = {layer.name for layer in model.layers}
-    edits = Edits(clone=clone)
-    for name, stddev in noise_plan.items():
-        noise_name = _unique_name(f"{name}_noise", taken)
-        edits.insert_after.setdefault(name, []).append(
-            _factory(keras.layers.GaussianNoise, stddev, name=noise_name)
-        )
-    for name, rate in dropout_plan.items():
-        dropout_name = _unique_name(f"{name}_dropout", taken)
-        edits.insert_after.setdefault(name, []).append(
-            _factory(keras.layers.Dropout, rate, name=dropout_name)
-        )
+    edits = Edits(clone=_cloner(regularizer_plan))
+    _insert_after(edits, noise_plan, keras.layers.GaussianNoise, "noise", taken)
+    _insert_after(edits, dropout_plan, keras.layers.Dropout, "dropout", taken)
     if top_k is not None:
         k = top_k
         edits.append.append(

@@ -327,14 +327,7 @@ class RegSearchBase(BaseEstimator):
         X, y = self._validate_fit_data(X, y)
         weights = _check_sample_weight(sample_weight, X.shape[0])
         params = self._check_params()
-        targets = self._fit_target(y, weights)
-        inputs = np.asarray(X, dtype=np.float32)
-        if weights is not None:
-            keep = weights > 0
-            inputs, targets, weights = inputs[keep], targets[keep], weights[keep]
-            self._check_trained_targets(targets)
-            if np.all(weights == 1.0):
-                weights = None  # the same as unweighted, bit for bit
+        inputs, targets, weights = self._training_data(X, y, weights)
         seed = params["seed"]
         if seed is not None:
             keras.utils.set_random_seed(seed)
@@ -355,19 +348,9 @@ class RegSearchBase(BaseEstimator):
             epochs=params["epochs"],
             seed=seed,
         )
-        search_kwargs: dict[str, Any] = {
-            **dict(self.fit_kwargs or {}),
-            "epochs": params["epochs"],
-            "batch_size": params["batch_size"],
-            "verbose": params["verbose"],
-        }
+        search_kwargs = self._search_kwargs(params, inputs, targets, weights, val)
         if weights is not None:
             search_kwargs["sample_weight"] = weights[train]
-        if val is not None:
-            val_data = (inputs[val], targets[val])
-            search_kwargs["validation_data"] = (
-                val_data if weights is None else (*val_data, weights[val])
-            )
         directory, project_name = _search_directory(self.directory, type(self).__name__)
         try:
             tuner = make_tuner(oracle, hypermodel, directory=directory, project_name=project_name)
@@ -378,6 +361,42 @@ class RegSearchBase(BaseEstimator):
             if self.directory is None:
                 shutil.rmtree(directory, ignore_errors=True)
         return self
+
+    def _training_data(
+        self, X: np.ndarray, y: np.ndarray, weights: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """float32 inputs, encoded targets and weights; zero-weight samples left out."""
+        targets = self._fit_target(y, weights)
+        inputs = np.asarray(X, dtype=np.float32)
+        if weights is not None:
+            keep = weights > 0
+            inputs, targets, weights = inputs[keep], targets[keep], weights[keep]
+            self._check_trained_targets(targets)
+            if np.all(weights == 1.0):
+                weights = None  # the same as unweighted, bit for bit
+        return inputs, targets, weights
+
+    def _search_kwargs(
+        self,
+        params: dict[str, Any],
+        inputs: np.ndarray,
+        targets: np.ndarray,
+        weights: np.ndarray | None,
+        val: np.ndarray | None,
+    ) -> dict[str, Any]:
+        """``tuner.search`` arguments besides the training data and its weights."""
+        search_kwargs: dict[str, Any] = {
+            **dict(self.fit_kwargs or {}),
+            "epochs": params["epochs"],
+            "batch_size": params["batch_size"],
+            "verbose": params["verbose"],
+        }
+        if val is not None:
+            val_data = (inputs[val], targets[val])
+            search_kwargs["validation_data"] = (
+                val_data if weights is None else (*val_data, weights[val])
+            )
+        return search_kwargs
 
     def _keep_results(
         self,
