@@ -16,6 +16,7 @@ from regsearch._validation import check_float, did_you_mean
 from regsearch.metrics import ActiveOutputs
 from regsearch.search._callback import ScoreCallback
 from regsearch.search._data_loss import DataLoss
+from regsearch.search._failures import failure_reason
 from regsearch.search._objective import Objective
 from regsearch.search._space import SearchSpace
 
@@ -57,14 +58,12 @@ def _find_on_callbacks(callbacks: list[Any], attr: str, kind: type) -> Any:
 
 def _failures_message(tuner: keras_tuner.Tuner) -> str | None:
     """The error text when every ended trial failed, quoting the reasons; else None."""
-    from regsearch.search._results import _failure_reason
-
     ended = [
         t for t in tuner.oracle.trials.values() if t.status in ("COMPLETED", "FAILED", "INVALID")
     ]
     if not ended or any(t.status == "COMPLETED" for t in ended):
         return None
-    reasons = sorted({r for t in ended if (r := _failure_reason(t.message))})
+    reasons = sorted({r for t in ended if (r := failure_reason(t.message))})
     return f"Every trial of this search failed ({len(ended)} trials). Reasons: " + "; ".join(
         reasons
     )
