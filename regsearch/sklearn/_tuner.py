@@ -17,6 +17,7 @@ from keras_tuner.oracles import (
 from regsearch._compat.keras_tuner import LightBuild
 from regsearch._validation import check_choice
 from regsearch.search import RegSearchHyperModel
+from regsearch.search._failures import ReportsFailures
 
 TUNERS = ("random", "bayesian", "hyperband", "grid")
 
@@ -74,11 +75,11 @@ def user_objective(tuner: Any) -> keras_tuner.Objective | None:
     return None
 
 
-class _Tuner(LightBuild, keras_tuner.Tuner):
-    """keras-tuner's ``Tuner`` with :class:`LightBuild`."""
+class _Tuner(ReportsFailures, LightBuild, keras_tuner.Tuner):
+    """keras-tuner's ``Tuner`` with :class:`LightBuild` and :class:`ReportsFailures`."""
 
 
-class _HyperbandTuner(LightBuild, keras_tuner.Hyperband):
+class _HyperbandTuner(ReportsFailures, LightBuild, keras_tuner.Hyperband):
     """keras-tuner's Hyperband tuner (epochs per bracket, warm starts) on a given oracle."""
 
     def __init__(self, oracle: HyperbandOracle, hypermodel: Any, **kwargs: Any) -> None:
