@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 from regsearch._version import __version__
 
 if TYPE_CHECKING:
-    from regsearch import constraints, distributed, layers, metrics, regularizers, trimming
+    from regsearch import (
+        constraints,
+        distributed,
+        layers,
+        metrics,
+        regularizers,
+        trimming,
+    )
     from regsearch._apply import apply
     from regsearch.distributed import run_distributed
     from regsearch.layers import CrossLayer
@@ -51,9 +58,12 @@ _SOURCES = {
     "metrics": "regsearch.metrics",
     "pareto_front": "regsearch.search",
     "plot_pareto": "regsearch.plotting",
+    "plotting": "regsearch.plotting",
     "regularizers": "regsearch.regularizers",
     "results": "regsearch.search",
     "run_distributed": "regsearch.distributed",
+    "search": "regsearch.search",
+    "sklearn": "regsearch.sklearn",
     "snap_to_zero": "regsearch.trimming",
     "trim": "regsearch.trimming",
     "trimmed_size": "regsearch.trimming",

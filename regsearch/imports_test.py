@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import regsearch
 
 PACKAGE = Path(regsearch.__file__).parent
@@ -113,3 +115,13 @@ def test_help_does_not_import_tensorflow() -> None:
     assert "usage: regsearch" in result.stdout
     assert "demo" in result.stdout and "distributed" in result.stdout
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout
+
+
+def test_every_public_name_resolves() -> None:
+    for name in regsearch.__all__:
+        assert getattr(regsearch, name) is not None
+        assert name in dir(regsearch)
+    assert regsearch.trim is regsearch.trimming.trim  # the function, not the subpackage
+    assert regsearch.search.SearchSpace is regsearch.SearchSpace
+    with pytest.raises(AttributeError, match="no attribute 'SerchSpace'"):
+        _ = regsearch.SerchSpace  # type: ignore[attr-defined]
