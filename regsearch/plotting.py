@@ -62,7 +62,7 @@ def plot_pareto(
     front = pareto_front(tuner, objectives)
     table = results(tuner)
     finished = table[table["status"] == "COMPLETED"]
-    keys = [metric_column(name, finished) for name in objectives]
+    keys = [metric_column(name, finished.to_dict("records")) for name in objectives]
     plt = _pyplot()
     if ax is None:
         fig, ax = plt.subplots(figsize=(6, 4.5))

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import keras
 import keras_tuner
-import numpy as np
 import pandas as pd
 
 from regsearch._validation import did_you_mean
+from regsearch.search._failures import failure_reason
+from regsearch.search._hypermodel import RegSearchHyperModel
 from regsearch.search._objective import SIZE_PARTS, infer_direction
+from regsearch.trimming import trim
 
 
 def _check_tuner(tuner: Any) -> keras_tuner.Tuner:
@@ -24,11 +27,17 @@ def _check_tuner(tuner: Any) -> keras_tuner.Tuner:
     return tuner
 
 
-def _failure_reason(message: str | None) -> str | None:
-    if not message:
-        return None
-    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else None
+def _rows(tuner: keras_tuner.Tuner) -> list[dict[str, Any]]:
+    rows = []
+    for trial_id, trial in sorted(tuner.oracle.trials.items()):
+        row: dict[str, Any] = {"trial_id": trial_id, "status": trial.status}
+        row.update(trial.hyperparameters.values)
+        for name, history in trial.metrics.metrics.items():
+            value = history.get_last_value()
+            row[name] = None if value is None else float(value)
+        row["message"] = failure_reason(trial.message)
+        rows.append(row)
+    return rows
 
 
 def results(tuner: keras_tuner.Tuner) -> pd.DataFrame:
@@ -48,17 +57,15 @@ def results(tuner: keras_tuner.Tuner) -> pd.DataFrame:
         >>> table = regsearch.results(tuner)  # doctest: +SKIP
         >>> table.sort_values("score").head()  # doctest: +SKIP
     """
-    rows = []
-    for trial_id, trial in sorted(_check_tuner(tuner).oracle.trials.items()):
-        row: dict[str, Any] = {"trial_id": trial_id, "status": trial.status}
-        row.update(trial.hyperparameters.values)
-        for name, history in trial.metrics.metrics.items():
-            value = history.get_last_value()
-            row[name] = None if value is None else float(value)
-        row["message"] = _failure_reason(trial.message)
-        rows.append(row)
-    table = pd.DataFrame(rows, columns=None if rows else ["trial_id", "status", "message"])
-    return table[[*(c for c in table.columns if c != "message"), "message"]]
+    return _frame(_rows(_check_tuner(tuner)))
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows as a DataFrame: columns in first-seen order, ``message`` last, index 0..n-1."""
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(key for key in row if key not in columns and key != "message")
+    return pd.DataFrame(rows, columns=[*(columns or ["trial_id", "status"]), "message"])
 
 
 def format_table(table: pd.DataFrame) -> str:
@@ -68,11 +75,11 @@ def format_table(table: pd.DataFrame) -> str:
     return str(table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"))
 
 
-def metric_column(name: str, table: pd.DataFrame) -> str:
+def metric_column(name: str, rows: list[dict[str, Any]]) -> str:
     """The results column that holds ``name``: ``val_loss`` is read from
     ``val_data_loss`` (the loss without penalties) where the trials logged it."""
     data_key = name.replace("loss", "data_loss") if name in ("val_loss", "loss") else name
-    return data_key if data_key in table and table[data_key].notna().any() else name
+    return data_key if any(row.get(data_key) is not None for row in rows) else name
 
 
 def _direction(name: str) -> str:
@@ -83,23 +90,6 @@ def _direction(name: str) -> str:
             f"accuracy-like metric, or one of {sorted(SIZE_PARTS)}."
         )
     return direction
-
-
-def _points(table: pd.DataFrame, objectives: Sequence[str]) -> np.ndarray:
-    """One row per trial, one column per objective, all minimized; missing is ``inf``."""
-    columns = []
-    for name in objectives:
-        key = metric_column(name, table)
-        if len(table) and (key not in table or table[key].isna().all()):
-            available = sorted(table.select_dtypes("floating").columns)
-            raise ValueError(
-                f"Objective {name!r} was not logged by any finished trial; available: "
-                f"{available}.{did_you_mean(name, available)}"
-            )
-        sign = 1.0 if _direction(key) == "min" else -1.0
-        values = table.get(key, pd.Series(dtype=float)).to_numpy(dtype=float) * sign
-        columns.append(np.where(np.isnan(values), np.inf, values))
-    return np.stack(columns, axis=1)
 
 
 def pareto_front(
@@ -118,27 +108,46 @@ def pareto_front(
 
     Returns:
         The front's rows of :func:`results` (a ``pandas.DataFrame``), sorted by
-        the first objective, then the next ones.
+        the first objective.
     """
     tuner = _check_tuner(tuner)
     if isinstance(objectives, str) or len(objectives) < 2:
         raise ValueError(
             f"Argument `objectives` must name at least two metrics; received {objectives!r}."
         )
-    table = results(tuner)
-    finished = table[table["status"] == "COMPLETED"].reset_index(drop=True)
-    points = _points(finished, objectives)
-    on_front = np.array(
-        [not np.any(np.all(points <= p, axis=1) & np.any(points < p, axis=1)) for p in points],
-        dtype=bool,
-    )
-    order = np.lexsort(points[on_front].T[::-1])
-    return finished[on_front].iloc[order].reset_index(drop=True)
+    rows = [row for row in _rows(tuner) if row["status"] == "COMPLETED"]
+    keys = []
+    for name in objectives:
+        key = metric_column(name, rows)
+        available = sorted({k for row in rows for k, v in row.items() if isinstance(v, float)})
+        if rows and not any(row.get(key) is not None for row in rows):
+            raise ValueError(
+                f"Objective {name!r} was not logged by any finished trial; available: "
+                f"{available}.{did_you_mean(name, available)}"
+            )
+        keys.append((key, 1.0 if _direction(key) == "min" else -1.0))
+
+    def point(row: dict[str, Any]) -> tuple[float, ...]:
+        values = []
+        for key, sign in keys:
+            value = row.get(key)
+            values.append(math.inf if value is None or math.isnan(value) else sign * value)
+        return tuple(values)
+
+    points = [(point(row), row) for row in rows]
+    front = [
+        row
+        for p, row in points
+        if not any(
+            all(a <= b for a, b in zip(q, p)) and any(a < b for a, b in zip(q, p))
+            for q, _ in points
+        )
+    ]
+    front.sort(key=lambda row: point(row))
+    return _frame(front)
 
 
 def _regsearch_hypermodel(tuner: keras_tuner.Tuner) -> Any:
-    from regsearch.search._hypermodel import RegSearchHyperModel
-
     hypermodel = tuner.hypermodel
     if not isinstance(hypermodel, RegSearchHyperModel):
         raise TypeError(
@@ -181,7 +190,7 @@ def best_model(
                 {
                     reason
                     for trial in trials.values()
-                    if (reason := _failure_reason(trial.message)) is not None
+                    if (reason := failure_reason(trial.message)) is not None
                 }
             )
             raise RuntimeError(
@@ -216,8 +225,6 @@ def trim_compiled(hypermodel: Any, model: keras.Model) -> tuple[keras.Model, Any
     Returns:
         ``(trimmed_model, TrimReport)``.
     """
-    from regsearch.trimming import trim
-
     trimmed_model, report = trim(
         model, hypermodel.trim_threshold, relative=hypermodel.relative_threshold
     )
