@@ -19,6 +19,7 @@ from regsearch.search import (
     hp_regularizer,
     pareto_front,
     results,
+    select,
 )
 from regsearch.sklearn import RegSearchClassifier, RegSearchRegressor
 from regsearch.trimming import TrimReport, snap_to_zero, trim, trimmed_size
@@ -43,6 +44,7 @@ __all__ = [
     "plot_pareto",
     "regularizers",
     "results",
+    "select",
     "run_distributed",
     "snap_to_zero",
     "trim",

@@ -4,7 +4,7 @@ from regsearch.search._callback import ScoreCallback
 from regsearch.search._data_loss import DataLoss
 from regsearch.search._hypermodel import RegSearchHyperModel
 from regsearch.search._objective import Objective
-from regsearch.search._results import best_model, pareto_front, results
+from regsearch.search._results import best_model, pareto_front, results, select
 from regsearch.search._space import SearchSpace, hp_regularizer
 
 __all__ = [
@@ -17,4 +17,5 @@ __all__ = [
     "hp_regularizer",
     "pareto_front",
     "results",
+    "select",
 ]
