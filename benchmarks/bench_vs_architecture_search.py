@@ -51,6 +51,7 @@ from regsearch import _demo
 
 REFERENCE_ACCURACY = 0.90  # the hypervolume's reference point: (0.90, base MACs)
 POINT = 0.01  # "within one point of the base's test accuracy"
+METHODS = ("architecture", "regsearch")
 
 
 def macs(model: keras.Model) -> int:
@@ -162,7 +163,7 @@ def run_seed(seed: int, args: argparse.Namespace) -> dict[str, dict[str, float]]
     base_accuracy, base_macs = _demo.train_base(data, epochs=args.epochs, seed=seed)
     print(f"seed {seed}: base model test accuracy {base_accuracy:.4f}, {base_macs:,} MACs")
     rows = {}
-    for method in ("architecture", "regsearch"):
+    for method in args.methods:
         summary = summarize(run_method(method, seed, args, data), base_accuracy, base_macs)
         rows[method] = summary
         print(
@@ -171,6 +172,8 @@ def run_seed(seed: int, args: argparse.Namespace) -> dict[str, dict[str, float]]
             f"({summary['trials']:.0f} finished trials)",
             flush=True,
         )
+    if len(rows) < 2:
+        return rows
     rows["ratio"] = {
         key: ratio(rows["regsearch"][key], rows["architecture"][key])
         for key in ("macs", "hypervolume", "wall")
@@ -188,6 +191,13 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1")
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        choices=METHODS,
+        default=list(METHODS),
+        help="run only these (ratios need both)",
+    )
     args = parser.parse_args()
     print(
         f"digits, demo base model; BayesianOptimization, {args.trials} trials x "
@@ -198,7 +208,7 @@ def main() -> None:
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
         results = [run_seed(seed, args) for seed in range(args.seeds)]
     print("\nmedian over seeds:")
-    for method in ("architecture", "regsearch", "ratio"):
+    for method in results[0]:
         medians = {
             key: statistics.median(r[method][key] for r in results)
             for key in ("macs", "hypervolume", "wall")
@@ -207,6 +217,8 @@ def main() -> None:
             f"  {method:<12} MACs {medians['macs']:,.3f}  hypervolume "
             f"{medians['hypervolume']:.4f}  wall {medians['wall']:.3f}"
         )
+    if "ratio" not in results[0]:
+        return
     macs_ratio = statistics.median(r["ratio"]["macs"] for r in results)
     wall_ratio = statistics.median(r["ratio"]["wall"] for r in results)
     print(
