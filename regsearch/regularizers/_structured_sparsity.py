@@ -15,20 +15,23 @@ from regsearch.regularizers._group_lasso import safe_norm
 TERMS = ("filters", "channels", "shape")
 
 
-def group_axes(rank: int) -> dict[str, tuple[int, ...]]:
-    """For each term, the kernel axes summed over inside one group.
+def group_axes(shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+    """For each term of a kernel of ``shape``, the axes summed over inside one group.
 
     A kernel is ``(*spatial, in, out)``: a filter is one index of the last axis, an
     input channel one index of the second-to-last, a kernel position one index of
-    the spatial axes (none for a rank-2 Dense kernel).
+    the spatial axes (none for a rank-2 Dense kernel). A term whose groups would be
+    one group holding the whole kernel (a single input channel, filter or
+    position) is left out: it could only empty the whole layer.
     """
+    rank = len(shape)
     axes = {
         "filters": tuple(range(rank - 1)),
         "channels": tuple(i for i in range(rank) if i != rank - 2),
     }
     if rank > 2:
         axes["shape"] = (rank - 2, rank - 1)
-    return axes
+    return {term: a for term, a in axes.items() if group_size(shape, a) < math.prod(shape)}
 
 
 def group_size(shape: tuple[int, ...], axes: tuple[int, ...]) -> int:
@@ -56,10 +59,13 @@ class StructuredSparsity(Regularizer):
     are what ``regsearch.trim`` removes. The gradient is finite (zero) for an
     all-zero group; ``regsearch.search.ProximalStep`` makes emptied groups exactly 0.
 
-    For a ``DepthwiseConv`` kernel ``(*spatial, channels, depth_multiplier)`` the
+    A term that would make one group of the whole kernel is left out, as it could
+    only empty the layer: the channels term of a layer with one input channel
+    (the first Conv on a grayscale image), the shape term of a 1-tap kernel. For a
+    ``DepthwiseConv`` kernel ``(*spatial, channels, depth_multiplier)`` the
     channels term groups each channel (with ``depth_multiplier=1``, each output
-    channel) and the filters term each depth-multiplier slice; pass ``filters=0``
-    there unless whole slices should go.
+    channel; the filters term is then left out) and the filters term each
+    depth-multiplier slice.
 
     Args:
         strength: Non-negative multiplier of the whole penalty.
@@ -107,11 +113,12 @@ class StructuredSparsity(Regularizer):
         squares = ops.square(x)
         weights = self.term_weights()
         total = ops.zeros((), dtype=x.dtype)
-        for term, axes in group_axes(rank).items():
+        shape = tuple(int(d) for d in x.shape)
+        for term, axes in group_axes(shape).items():
             if weights[term] == 0.0:
                 continue
             norms = safe_norm(ops.sum(squares, axis=axes))
-            scale = weights[term] * math.sqrt(group_size(tuple(x.shape), axes))
+            scale = weights[term] * math.sqrt(group_size(shape, axes))
             total = total + scale * ops.sum(norms)
         return self.strength * total
 

@@ -50,11 +50,19 @@ def test_empty_groups_cost_nothing_and_one_weight_costs_each_term():
     np.testing.assert_allclose(float(StructuredSparsity(1.0)(kernel)), expected, rtol=1e-6)
 
 
-def test_depthwise_kernel_groups_channels():
+def test_depthwise_kernel_groups_channels_and_positions():
     kernel = np.zeros((3, 3, 4, 1), "float32")  # DepthwiseConv2D, depth_multiplier 1
     kernel[..., 1, 0] = 1.0  # channel 1 only: 9 ones
-    reg = StructuredSparsity(1.0, filters=0.0, shape=0.0)
-    np.testing.assert_allclose(float(reg(kernel)), 9**0.5 * 3.0, rtol=1e-6)
+    # No filters term: with one depth-multiplier slice it would group the whole kernel.
+    expected = 9**0.5 * 3.0 + 4**0.5 * 9 * 1.0
+    np.testing.assert_allclose(float(StructuredSparsity(1.0)(kernel)), expected, rtol=1e-6)
+
+
+def test_a_single_input_channel_gets_no_channels_term():
+    kernel = np.ones((5, 5, 1, 2), "float32")  # the first Conv2D on a grayscale image
+    filters = 25**0.5 * 2 * 5.0
+    shape = 2**0.5 * 25 * 2**0.5
+    np.testing.assert_allclose(float(StructuredSparsity(1.0)(kernel)), filters + shape, rtol=1e-6)
 
 
 def test_gradient_finite_at_zero():
