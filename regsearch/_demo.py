@@ -168,7 +168,7 @@ def demo_tuner(
     hypermodel = regsearch.RegSearchHyperModel(
         demo_model(),
         regsearch.SearchSpace(
-            "conv*", kernel=["structured_sparsity"], strength=(1e-4, 3e-3), per_layer=True
+            "conv*", kernel=["structured_sparsity"], strength=(3e-4, 3e-3), per_layer=True
         ),
         compile=demo_compile(),
         trim_threshold=TRIM_THRESHOLD,
