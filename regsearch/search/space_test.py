@@ -100,3 +100,18 @@ def test_plan_applies_to_a_model():
     assert isinstance(model.get_layer("conv1").kernel_regularizer, keras.regularizers.L2)
     assert model.get_layer("head").kernel_regularizer is None
     assert sum(isinstance(layer, keras.layers.Dropout) for layer in model.layers) == 2
+
+
+def test_for_size_gives_every_matched_layer_its_own_structured_sparsity():
+    space = SearchSpace.for_size("conv*", strength=(1e-3, 2e-3))
+    assert SearchSpace.from_config(space.get_config()) == space
+    hp = keras_tuner.HyperParameters()
+    plan = space.plan(hp, _conv_model())
+    assert set(plan["kernel"]) == {"conv1", "conv2"}
+    for name, reg in plan["kernel"].items():
+        assert isinstance(reg, regsearch.regularizers.StructuredSparsity)
+        key = f"{name}_kernel_structured_sparsity_strength"
+        assert reg.strength == pytest.approx(hp.values[key])
+        assert 1e-3 <= reg.strength <= 2e-3
+    with pytest.raises(ValueError, match="`strength"):
+        SearchSpace.for_size(strength=(1e-2, 1e-3))
