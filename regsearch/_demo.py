@@ -18,7 +18,12 @@ import math
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import keras_tuner
+
+    import regsearch
 
 QUICK = {"trials": 3, "epochs": 3, "finetune_epochs": 1}
 FULL = {"trials": 12, "epochs": 10, "finetune_epochs": 5}
@@ -29,7 +34,7 @@ TOLERANCE = 0.01
 OBJECTIVES = ("val_accuracy", "trimmed_macs")
 
 
-def demo_objective() -> Any:
+def demo_objective() -> regsearch.Objective:
     """The demo's ``regsearch.Objective``: validation accuracy against trimmed MACs."""
     import regsearch
 
@@ -44,13 +49,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--trials", type=int, default=None, help=f"trials (default {FULL['trials']})"
     )
     parser.add_argument(
-        "--epochs", type=int, default=None, help=f"epochs per trial (default {FULL['epochs']})"
+        "--epochs",
+        type=int,
+        default=None,
+        help=f"penalized epochs per trial (default {FULL['epochs']}), then "
+        f"{FULL['finetune_epochs']} epochs of fine-tuning",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     parser.add_argument(
         "--quick",
         action="store_true",
-        help=f"a smoke test: {QUICK['trials']} trials of {QUICK['epochs']} epochs (under 30 s)",
+        help=f"a smoke test: {QUICK['trials']} trials of {QUICK['epochs']} + "
+        f"{QUICK['finetune_epochs']} epochs (about 30 s)",
     )
 
 
@@ -158,7 +168,7 @@ def demo_tuner(
     seed: int,
     finetune_epochs: int = FULL["finetune_epochs"],
     project_name: str = "search",
-):
+) -> keras_tuner.Tuner:
     """The demo's search: a ``BayesianOptimization`` tuner over the demo model's regularizers.
 
     Each trial trains with a ``StructuredSparsity`` penalty of its own strength on
