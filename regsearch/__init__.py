@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         hp_regularizer,
         pareto_front,
         results,
+        select,
     )
     from regsearch.sklearn import RegSearchClassifier, RegSearchRegressor
     from regsearch.trimming import TrimReport, snap_to_zero, trim, trimmed_size
@@ -62,6 +63,7 @@ _SOURCES = {
     "regularizers": "regsearch.regularizers",
     "results": "regsearch.search",
     "run_distributed": "regsearch.distributed",
+    "select": "regsearch.search",
     "search": "regsearch.search",
     "sklearn": "regsearch.sklearn",
     "snap_to_zero": "regsearch.trimming",
@@ -106,6 +108,7 @@ __all__ = [
     "regularizers",
     "results",
     "run_distributed",
+    "select",
     "snap_to_zero",
     "trim",
     "trimmed_size",

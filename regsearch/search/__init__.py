@@ -2,13 +2,17 @@
 
 from regsearch.search._callback import ScoreCallback
 from regsearch.search._data_loss import DataLoss
+from regsearch.search._exact_zeros import ExactZeros
+from regsearch.search._finetune import HoldZeros
 from regsearch.search._hypermodel import RegSearchHyperModel
 from regsearch.search._objective import Objective
-from regsearch.search._results import best_model, pareto_front, results
+from regsearch.search._results import best_model, pareto_front, results, select
 from regsearch.search._space import SearchSpace, hp_regularizer
 
 __all__ = [
     "DataLoss",
+    "ExactZeros",
+    "HoldZeros",
     "Objective",
     "RegSearchHyperModel",
     "ScoreCallback",
@@ -17,4 +21,5 @@ __all__ = [
     "hp_regularizer",
     "pareto_front",
     "results",
+    "select",
 ]
