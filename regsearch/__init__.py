@@ -5,18 +5,20 @@ near-zero kernel edges and dead filters are trimmed, and by how sparse the
 outputs are.
 """
 
-from regsearch import constraints, distributed, layers, metrics, regularizers, trimming
+from regsearch import constraints, distributed, layers, metrics, oracles, regularizers, trimming
 from regsearch._apply import apply
 from regsearch._version import __version__
 from regsearch.distributed import run_distributed
 from regsearch.layers import CrossLayer
-from regsearch.plotting import plot_pareto
+from regsearch.oracles import ParetoOracle, ParetoSearch
+from regsearch.plotting import plot_hypervolume, plot_pareto
 from regsearch.search import (
     Objective,
     RegSearchHyperModel,
     SearchSpace,
     best_model,
     hp_regularizer,
+    hypervolume,
     pareto_front,
     results,
 )
@@ -26,6 +28,8 @@ from regsearch.trimming import TrimReport, snap_to_zero, trim, trimmed_size
 __all__ = [
     "CrossLayer",
     "Objective",
+    "ParetoOracle",
+    "ParetoSearch",
     "RegSearchClassifier",
     "RegSearchHyperModel",
     "RegSearchRegressor",
@@ -37,9 +41,12 @@ __all__ = [
     "constraints",
     "distributed",
     "hp_regularizer",
+    "hypervolume",
     "layers",
     "metrics",
+    "oracles",
     "pareto_front",
+    "plot_hypervolume",
     "plot_pareto",
     "regularizers",
     "results",
