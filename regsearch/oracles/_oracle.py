@@ -226,10 +226,11 @@ class ParetoOracle(keras_tuner.Oracle):
 
     @keras_tuner.synchronized
     def end_trial(self, trial: keras_tuner.engine.trial.Trial) -> None:
+        study = self.study  # reconciled after a restart before this trial is recorded
         super().end_trial(trial)
         ended = self.trials[trial.trial_id]
         if ended.status in _ENDED:  # not queued for a retry
-            self._tell(self.study, ended)
+            self._tell(study, ended)
 
     def _tell(self, study: optuna.Study, trial: keras_tuner.engine.trial.Trial) -> None:
         twin = self._twins.pop(trial.trial_id, None) or self._revive(study, trial)
