@@ -192,7 +192,12 @@ _COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command's parser, with the arguments of subcommand ``command`` only.
+
+    The other subcommands are listed with their help line: adding their arguments
+    imports their modules (and Keras), which ``regsearch --help`` does not need.
+    """
     parser = argparse.ArgumentParser(
         prog=_PROG,
         description="Search which regularizers to put on which Keras layers.",
@@ -200,14 +205,17 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (add, run, help_text) in _COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
-        add(sub)
+        if name == command:
+            add(sub)
         sub.set_defaults(run=run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``regsearch`` command; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
     return int(args.run(args))
 
 

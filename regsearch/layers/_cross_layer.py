@@ -10,6 +10,7 @@ import keras
 from keras import ops
 
 from regsearch import regularizers
+from regsearch._compat.keras import producing_layer
 from regsearch._targeting import _as_patterns
 from regsearch._validation import check_int
 
@@ -91,8 +92,7 @@ class CrossLayer(keras.layers.Layer):
     def _bind(self, tensors: Sequence[Any]) -> None:
         bound = []
         for tensor in tensors:
-            history = getattr(tensor, "_keras_history", None)
-            layer = history[0] if history else None
+            layer = producing_layer(tensor)
             if layer is None or not hasattr(layer, "kernel"):
                 raise ValueError(
                     f"CrossLayer {self.name!r}: every input after the first must be the "

@@ -7,11 +7,13 @@ from typing import Any
 import keras_tuner
 import optuna
 
+from regsearch._compat.keras_tuner import LightBuild
 from regsearch.oracles._oracle import ParetoOracle
 from regsearch.search import Objective
+from regsearch.search._failures import ReportsFailures
 
 
-class ParetoSearch(keras_tuner.Tuner):
+class ParetoSearch(ReportsFailures, LightBuild, keras_tuner.Tuner):
     """A keras-tuner tuner that searches for the Pareto front of accuracy and size.
 
     ``RandomSearch`` / ``BayesianOptimization`` minimize the single weighted
@@ -20,6 +22,9 @@ class ParetoSearch(keras_tuner.Tuner):
     of the validation metric against the trimmed size (and active outputs).
     Everything else is keras-tuner's: ``search``, checkpoints, ``overwrite=False``
     resume, distributed chief/worker, ``get_best_models`` (ranked by ``score``).
+    A search where every trial failed ends with one error quoting the reasons
+    (``ReportsFailures``); models are built without keras-tuner's forced garbage
+    collections (``LightBuild``).
 
     Args:
         hypermodel: A ``regsearch.RegSearchHyperModel`` (or any HyperModel whose

@@ -11,7 +11,10 @@ import keras
 import keras_tuner
 
 from regsearch._validation import did_you_mean
+from regsearch.search._failures import failure_reason
+from regsearch.search._hypermodel import RegSearchHyperModel
 from regsearch.search._objective import SIZE_PARTS, infer_direction
+from regsearch.trimming import trim
 
 
 def _check_tuner(tuner: Any) -> keras_tuner.Tuner:
@@ -23,13 +26,6 @@ def _check_tuner(tuner: Any) -> keras_tuner.Tuner:
     return tuner
 
 
-def _failure_reason(message: str | None) -> str | None:
-    if not message:
-        return None
-    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else None
-
-
 def _rows(tuner: keras_tuner.Tuner) -> list[dict[str, Any]]:
     rows = []
     for trial_id, trial in sorted(tuner.oracle.trials.items()):
@@ -38,7 +34,7 @@ def _rows(tuner: keras_tuner.Tuner) -> list[dict[str, Any]]:
         for name, history in trial.metrics.metrics.items():
             value = history.get_last_value()
             row[name] = None if value is None else float(value)
-        row["message"] = _failure_reason(trial.message)
+        row["message"] = failure_reason(trial.message)
         rows.append(row)
     return rows
 
@@ -158,8 +154,6 @@ def pareto_front(
 
 
 def _regsearch_hypermodel(tuner: keras_tuner.Tuner) -> Any:
-    from regsearch.search._hypermodel import RegSearchHyperModel
-
     hypermodel = tuner.hypermodel
     if not isinstance(hypermodel, RegSearchHyperModel):
         raise TypeError(
@@ -202,7 +196,7 @@ def best_model(
                 {
                     reason
                     for trial in trials.values()
-                    if (reason := _failure_reason(trial.message)) is not None
+                    if (reason := failure_reason(trial.message)) is not None
                 }
             )
             raise RuntimeError(
@@ -237,8 +231,6 @@ def trim_compiled(hypermodel: Any, model: keras.Model) -> tuple[keras.Model, Any
     Returns:
         ``(trimmed_model, TrimReport)``.
     """
-    from regsearch.trimming import trim
-
     trimmed_model, report = trim(
         model, hypermodel.trim_threshold, relative=hypermodel.relative_threshold
     )

@@ -9,6 +9,7 @@ import keras
 import keras_tuner
 
 from regsearch import regularizers
+from regsearch._compat.keras import producing_layer
 from regsearch._targeting import match_layers
 from regsearch._validation import check_float, check_int
 
@@ -231,7 +232,7 @@ class SearchSpace:
     def plan(self, hp: keras_tuner.HyperParameters, model: keras.Model) -> dict[str, Any]:
         """Declare this space's hyperparameters on ``hp``; return ``regsearch.apply`` kwargs."""
         layers = self.matched_layers(model)
-        output_layers = {t._keras_history[0].name for t in model.outputs}
+        output_layers = {producing_layer(t).name for t in model.outputs}  # type: ignore[union-attr]
         kernel: dict[str, Any] = {}
         activity: dict[str, Any] = {}
         dropout: dict[str, float] = {}
