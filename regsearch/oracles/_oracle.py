@@ -12,6 +12,7 @@ from typing import Any
 import keras_tuner
 import optuna
 
+from regsearch._compat.keras_tuner import oracle_file, retry_queue
 from regsearch.oracles._samplers import (
     CONSTRAINT_ATTR,
     SAMPLERS,
@@ -165,7 +166,7 @@ class ParetoOracle(keras_tuner.Oracle):
         return self._study
 
     def _open_study(self) -> optuna.Study:
-        path = os.path.join(self._project_dir, STUDY_FILE)
+        path = os.path.join(os.path.dirname(oracle_file(self)), STUDY_FILE)
         storage = optuna.storages.RDBStorage(f"sqlite:///{os.path.abspath(path)}")
         directions = ["maximize" if d == "max" else "minimize" for _, d in self.objective_parts]
         with _quiet():
@@ -283,17 +284,14 @@ class ParetoOracle(keras_tuner.Oracle):
         """
         super().reload()
         self._resumed = True
+        queue = retry_queue(self)
         for trial_id, trial in self.trials.items():
-            if trial.status in _ENDED and trial_id in self._retry_queue:
-                self._retry_queue.remove(trial_id)
+            if trial.status in _ENDED and trial_id in queue:
+                queue.remove(trial_id)
                 if trial_id not in self.end_order:
                     self.end_order.append(trial_id)
-            elif (
-                trial.status == _RUNNING
-                and trial_id not in self._retry_queue
-                and trial_id not in self.end_order
-            ):
-                self._retry_queue.append(trial_id)
+            elif trial.status == _RUNNING and trial_id not in queue + self.end_order:
+                queue.append(trial_id)
 
     def __getstate__(self) -> dict[str, Any]:
         # The study holds a database connection: copies and pickles reopen it.
