@@ -139,6 +139,10 @@ def test_tools_work_strengths_follow_their_regularizer_and_best_is_the_best_scor
     assert volume == pytest.approx(
         regsearch.search._hypervolume.dominated_volume(points, (0.0, 1e6))
     )
+    fig = regsearch.plot_hypervolume(tuner, reference=(0.0, 1e6))
+    heights = list(fig.axes[0].lines[0].get_ydata())
+    assert len(heights) == 4 and heights[-1] == pytest.approx(volume)
+    assert heights == sorted(heights)  # the front only grows
 
 
 @pytest.mark.slow
