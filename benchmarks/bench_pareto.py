@@ -8,9 +8,9 @@ budget on the same data split:
 - ``RandomSearch``.
 
 The hypervolume of each search's front uses one fixed reference point: accuracy 0
-and 1.1x the untrimmed model's MACs (so that an untrimmed trial still counts). Targets: ParetoSearch's median hypervolume >= 1.1x
-the better of the other two medians; per-trial time (wall and oracle) <= 1.05x
-BayesianOptimization's.
+and 1.1x the untrimmed model's MACs (so that an untrimmed trial still counts).
+Targets: ParetoSearch's median hypervolume >= 1.1x the better of the other two
+medians; per-trial time (wall and oracle) <= 1.05x BayesianOptimization's.
 
     nice -n 5 python benchmarks/bench_pareto.py [--trials 16] [--epochs 10] [--seeds 3]
 """
@@ -93,9 +93,7 @@ def _run(name: str, args: argparse.Namespace, seed: int, data: tuple, root: str)
     tuner = _tuner(name, args.trials, seed, root)
     spent = _timed_oracle(tuner.oracle)
     start = time.perf_counter()
-    tuner.search(
-        x_train, y_train, validation_data=(x_val, y_val), epochs=args.epochs, verbose=0
-    )
+    tuner.search(x_train, y_train, validation_data=(x_val, y_val), epochs=args.epochs, verbose=0)
     wall = time.perf_counter() - start
     trials = len(tuner.oracle.trials)
     macs = regsearch.trimmed_size(demo_model(), 0.0).macs_before

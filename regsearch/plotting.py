@@ -127,7 +127,7 @@ def plot_hypervolume(
         The matplotlib ``Figure``.
 
     Example:
-        >>> fig = regsearch.plot_hypervolume(tuner, ("val_accuracy", "trimmed_macs"))  # doctest: +SKIP
+        >>> fig = regsearch.plot_hypervolume(tuner)  # doctest: +SKIP
     """
     from regsearch.search._hypervolume import hypervolume_history
 

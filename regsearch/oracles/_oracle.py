@@ -7,7 +7,7 @@ import importlib.util
 import math
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import keras_tuner
 import optuna
@@ -168,7 +168,9 @@ class ParetoOracle(keras_tuner.Oracle):
     def _open_study(self) -> optuna.Study:
         path = os.path.join(os.path.dirname(oracle_file(self)), STUDY_FILE)
         storage = optuna.storages.RDBStorage(f"sqlite:///{os.path.abspath(path)}")
-        directions = ["maximize" if d == "max" else "minimize" for _, d in self.objective_parts]
+        directions: list[Literal["minimize", "maximize"]] = [
+            "maximize" if d == "max" else "minimize" for _, d in self.objective_parts
+        ]
         with _quiet():
             if not self._resumed and STUDY_NAME in optuna.get_all_study_names(storage):
                 # A run that died before keras-tuner saved anything: start afresh too.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+
 import optuna
 
 from regsearch._validation import check_choice
@@ -40,12 +41,11 @@ def make_sampler(
                 multivariate=True,
                 group=True,  # conditional strengths: one group per active set
                 n_startup_trials=startup,
-                seed=seed
+                seed=seed,
             )
         if name == "nsga2":
             population = max(4, min(50, (max_trials or 200) // 4))
-            return optuna.samplers.NSGAIISampler(
-                population_size=population, seed=seed)
+            return optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
         if name == "gp":
             return optuna.samplers.GPSampler(n_startup_trials=startup, seed=seed)
     return optuna.samplers.RandomSampler(seed=seed)

@@ -57,9 +57,7 @@ def suggest(trial: optuna.Trial, hp: Any) -> Any:
     )
 
 
-def suggest_values(
-    trial: optuna.Trial, space: keras_tuner.HyperParameters
-) -> dict[str, Any]:
+def suggest_values(trial: optuna.Trial, space: keras_tuner.HyperParameters) -> dict[str, Any]:
     """Values for the active hyperparameters of ``space``, asked in declaration order.
 
     A conditional hyperparameter (declared in a ``conditional_scope``) is asked
@@ -72,4 +70,3 @@ def suggest_values(
         if hps.is_active(hp):
             hps.values[hp.name] = suggest(trial, hp)
     return dict(hps.values)
-

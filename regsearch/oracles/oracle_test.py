@@ -13,7 +13,7 @@ import optuna
 import pytest
 
 import regsearch
-from regsearch.oracles._oracle import STATUS_ATTR, TRIAL_ATTR
+from regsearch.oracles._oracle import TRIAL_ATTR
 
 
 def _data():
@@ -202,7 +202,7 @@ def test_unfinite_parts_fail_a_trial_with_a_message():
 
 
 def test_arguments_are_checked():
-    with pytest.raises(TypeError, match="regsearch.Objective"):
+    with pytest.raises(TypeError, match=r"regsearch\.Objective"):
         regsearch.ParetoOracle(keras_tuner.Objective("val_loss", "min"))
     with pytest.raises(ValueError, match="Did you mean 'nsga2'"):
         regsearch.ParetoOracle(sampler="nsga")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+
 import keras_tuner
 
 from regsearch.search._results import _check_tuner, _rows, front_points, objective_keys
@@ -120,4 +121,3 @@ def hypervolume_history(
         (trial_id, dominated_volume(points[: index + 1], fixed))
         for index, trial_id in enumerate(trial_ids)
     ]
-

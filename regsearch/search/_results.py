@@ -87,7 +87,9 @@ def _direction(name: str) -> str:
     return direction
 
 
-def objective_keys(objectives: Sequence[str], rows: list[dict[str, Any]]) -> list[tuple[str, float]]:
+def objective_keys(
+    objectives: Sequence[str], rows: list[dict[str, Any]]
+) -> list[tuple[str, float]]:
     """``(results column, sign)`` per objective; the sign makes every objective minimized."""
     if isinstance(objectives, str) or len(objectives) < 2:
         raise ValueError(
