@@ -1,53 +1,16 @@
 """A ParetoSearch killed (SIGKILL) mid-trial resumes with overwrite=False, Optuna study included."""
 
-import os
 import signal
-import subprocess
-import sys
-import textwrap
 import time
 
 import optuna
 import pytest
 
-SCRIPT = textwrap.dedent(
-    """
-    import os, sys, time
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import keras, numpy as np
-    import regsearch
-
-    directory, log_path, stall_on = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    keras.utils.set_random_seed(0)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(96, 8)).astype("float32")
-    y = x[:, :2].sum(axis=1, keepdims=True).astype("float32")
-    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, name="hidden"),
-                              keras.layers.Dense(1, name="out")])
-    hypermodel = regsearch.RegSearchHyperModel(
-        model, regsearch.SearchSpace(kernel=["none", "l1", "l2"]),
-        compile={"optimizer": "adam", "loss": "mse"})
-    tuner = regsearch.ParetoSearch(
-        hypermodel, objective=regsearch.Objective("val_loss"), max_trials=3, seed=1,
-        directory=directory, project_name="resume", overwrite=False)
-
-    class Log(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            (trial,) = list(tuner.oracle.ongoing_trials.values())
-            with open(log_path, "a") as f:
-                f.write(trial.trial_id + "\\n")
-            if int(trial.trial_id) == stall_on:
-                while True:  # stands for a long trial; the test kills us here
-                    time.sleep(0.1)
-
-    tuner.search(x, y, validation_split=0.25, epochs=1, verbose=0, callbacks=[Log()])
-    """
-)
+from tests.test_search_resume import _run as run_search
 
 
 def _run(*args):
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.Popen([sys.executable, "-c", SCRIPT, *map(str, args)], env=env)
+    return run_search([*map(str, args), "pareto"])
 
 
 def _study(project):
