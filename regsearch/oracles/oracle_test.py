@@ -13,7 +13,7 @@ import optuna
 import pytest
 
 import regsearch
-from regsearch.oracles._oracle import TRIAL_ATTR
+from regsearch.oracles._oracle import STATUS_ATTR, TRIAL_ATTR
 
 
 def _data():
@@ -231,3 +231,46 @@ def test_a_sampler_instance_is_used_as_given(tmp_path):
     oracle = regsearch.ParetoOracle(sampler=sampler)
     oracle._set_project_dir(str(tmp_path), "p")
     assert oracle.study.sampler is sampler
+
+
+def _oracle_in(tmp_path, space):
+    oracle = regsearch.ParetoOracle(
+        regsearch.Objective("val_accuracy", size="macs"), max_trials=3, sampler="random", seed=0
+    )
+    oracle._set_project_dir(str(tmp_path), "p")
+    oracle.update_space(space)
+    return oracle
+
+
+def _report(oracle, trial, accuracy):
+    metrics = {"score": -accuracy, "val_accuracy": accuracy, "trimmed_macs": 10.0}
+    oracle.update_trial(trial.trial_id, metrics)
+    trial.status = "COMPLETED"
+
+
+def test_a_kill_between_the_trial_file_and_oracle_json_neither_loses_nor_repeats(tmp_path):
+    space = _space()[0]
+    oracle = _oracle_in(tmp_path, space)
+    first = oracle.create_trial("tuner0")
+    _report(oracle, first, 0.5)
+    oracle.end_trial(first)
+    oracle_json = tmp_path / "p" / "oracle.json"
+    second = oracle.create_trial("tuner0")
+    while_running = oracle_json.read_text()
+    _report(oracle, second, 0.6)
+    # The kill: keras-tuner saved trial.json (COMPLETED); oracle.json still lists the
+    # trial as running; the Optuna trial was never told.
+    keras_tuner.Oracle.end_trial(oracle, second)
+    oracle_json.write_text(while_running)
+
+    resumed = _oracle_in(tmp_path, space)
+    resumed.reload()
+    assert resumed.trials["1"].status == "COMPLETED" and "1" in resumed.end_order
+    assert resumed.create_trial("tuner0").trial_id == "2"  # trial 1 is not run again
+    trials = resumed.study.get_trials()
+    told = [t for t in trials if STATUS_ATTR in t.user_attrs]
+    assert sorted(t.user_attrs[TRIAL_ATTR] for t in told) == ["0", "1"]
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in told)
+    assert trials[1].state == optuna.trial.TrialState.FAIL  # the killed run's twin
+    (again,) = [t for t in told if t.user_attrs[TRIAL_ATTR] == "1"]
+    assert again.params == trials[1].params and again.values == [0.6, 10.0]
