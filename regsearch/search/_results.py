@@ -100,6 +100,36 @@ def _direction(name: str) -> str:
     return direction
 
 
+def objective_keys(
+    objectives: Sequence[str], rows: list[dict[str, Any]]
+) -> list[tuple[str, float]]:
+    """``(results column, sign)`` per objective; the sign makes every objective minimized."""
+    if isinstance(objectives, str) or len(objectives) < 2:
+        raise ValueError(
+            f"Argument `objectives` must name at least two metrics; received {objectives!r}."
+        )
+    keys = []
+    for name in objectives:
+        key = metric_column(name, rows)
+        available = sorted({k for row in rows for k, v in row.items() if isinstance(v, float)})
+        if rows and not any(row.get(key) is not None for row in rows):
+            raise ValueError(
+                f"Objective {name!r} was not logged by any finished trial; available: "
+                f"{available}.{did_you_mean(name, available)}"
+            )
+        keys.append((key, 1.0 if _direction(key) == "min" else -1.0))
+    return keys
+
+
+def front_points(row: dict[str, Any], keys: list[tuple[str, float]]) -> tuple[float, ...]:
+    """A results row as a point to minimize; a missing or NaN value is +inf."""
+    values = []
+    for key, sign in keys:
+        value = row.get(key)
+        values.append(math.inf if value is None or math.isnan(value) else sign * value)
+    return tuple(values)
+
+
 def pareto_front(
     tuner: keras_tuner.Tuner,
     objectives: Sequence[str] = ("val_loss", "trimmed_params"),
@@ -119,28 +149,11 @@ def pareto_front(
         the first objective.
     """
     tuner = _check_tuner(tuner)
-    if isinstance(objectives, str) or len(objectives) < 2:
-        raise ValueError(
-            f"Argument `objectives` must name at least two metrics; received {objectives!r}."
-        )
     rows = [row for row in _rows(tuner) if row["status"] == "COMPLETED"]
-    keys = []
-    for name in objectives:
-        key = metric_column(name, rows)
-        available = sorted({k for row in rows for k, v in row.items() if isinstance(v, float)})
-        if rows and not any(row.get(key) is not None for row in rows):
-            raise ValueError(
-                f"Objective {name!r} was not logged by any finished trial; available: "
-                f"{available}.{did_you_mean(name, available)}"
-            )
-        keys.append((key, 1.0 if _direction(key) == "min" else -1.0))
+    keys = objective_keys(objectives, rows)
 
     def point(row: dict[str, Any]) -> tuple[float, ...]:
-        values = []
-        for key, sign in keys:
-            value = row.get(key)
-            values.append(math.inf if value is None or math.isnan(value) else sign * value)
-        return tuple(values)
+        return front_points(row, keys)
 
     points = [(point(row), row) for row in rows]
     front = [
