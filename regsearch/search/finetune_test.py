@@ -31,6 +31,7 @@ def _regularized(strength=0.05):
     return model
 
 
+@pytest.mark.slow
 def test_removing_the_penalties_takes_them_out_of_the_trained_loss():
     keras.utils.set_random_seed(0)
     x, y = _data()
@@ -43,6 +44,7 @@ def test_removing_the_penalties_takes_them_out_of_the_trained_loss():
     np.testing.assert_allclose(logs["loss"][0], logs["data_loss"][0], rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_hold_zeros_keeps_exact_zeros_under_adam():
     keras.utils.set_random_seed(0)
     x, y = _data()
