@@ -18,6 +18,7 @@ from regsearch.metrics import ActiveOutputs
 from regsearch.search._callback import ScoreCallback
 from regsearch.search._data_loss import DataLoss
 from regsearch.search._exact_zeros import ExactZeros
+from regsearch.search._failures import report_failures
 from regsearch.search._finetune import HoldZeros, remove_weight_penalties, scale_learning_rate
 from regsearch.search._objective import Objective
 from regsearch.search._space import SearchSpace
@@ -57,63 +58,6 @@ def _find_on_callbacks(callbacks: list[Any], attr: str, kind: type) -> Any:
         if isinstance(value, kind):
             return value
     return None
-
-
-def _failures_message(tuner: keras_tuner.Tuner) -> str | None:
-    """The error text when every ended trial failed, quoting the reasons; else None."""
-    from regsearch.search._results import _failure_reason
-
-    ended = [
-        t for t in tuner.oracle.trials.values() if t.status in ("COMPLETED", "FAILED", "INVALID")
-    ]
-    if not ended or any(t.status == "COMPLETED" for t in ended):
-        return None
-    reasons = sorted({r for t in ended if (r := _failure_reason(t.message))})
-    return f"Every trial of this search failed ({len(ended)} trials). Reasons: " + "; ".join(
-        reasons
-    )
-
-
-def _raise_when_every_trial_failed(tuner: keras_tuner.Tuner) -> None:
-    """Make ``tuner.search`` end with one clear error when no trial finished.
-
-    keras-tuner ends a search quietly when fewer trials than its
-    ``max_consecutive_failed_trials`` failed (the caller only learns of it when
-    ``best_model`` finds nothing), and otherwise stops with a traceback of the last
-    failure only. This wraps ``on_search_end`` and the local oracle's ``end_trial``
-    of this tuner instance (not the class), once, so that both cases end with one
-    error that quotes every distinct reason.
-    """
-    if getattr(tuner, "_regsearch_checks_failures", False):
-        return
-    if not isinstance(tuner.oracle, keras_tuner.Oracle):
-        return  # a distributed worker: the trials are the chief's
-    on_search_end = tuner.on_search_end
-
-    def checked_on_search_end() -> None:
-        on_search_end()
-        message = _failures_message(tuner)
-        if message is not None:
-            raise RuntimeError(message)
-
-    tuner.on_search_end = checked_on_search_end
-    oracle = tuner.oracle
-    end_trial = oracle.end_trial
-
-    def checked_end_trial(trial: keras_tuner.engine.trial.Trial) -> Any:
-        try:
-            return end_trial(trial)
-        except RuntimeError as error:
-            message = _failures_message(tuner)
-            if message is None or "consecutive failures" not in str(error):
-                raise
-            raise RuntimeError(
-                f"{message} (the search stopped after "
-                f"{oracle.max_consecutive_failed_trials} consecutive failures)"
-            ) from error
-
-    oracle.end_trial = checked_end_trial
-    tuner._regsearch_checks_failures = True
 
 
 def _build_arguments(model: Any) -> int | None:
@@ -329,7 +273,7 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
         objective = self.objective_for(callbacks)
         tuner = _find_on_callbacks(callbacks, "tuner", keras_tuner.Tuner)
         if tuner is not None:
-            _raise_when_every_trial_failed(tuner)
+            report_failures(tuner)
         validating = bool(
             kwargs.get("validation_data") is not None or kwargs.get("validation_split")
         )

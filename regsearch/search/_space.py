@@ -9,6 +9,7 @@ import keras
 import keras_tuner
 
 from regsearch import regularizers
+from regsearch._compat.keras import producing_layer
 from regsearch._targeting import match_layers
 from regsearch._validation import check_float, check_int
 
@@ -24,7 +25,7 @@ def with_strength(name: str, strength: float) -> keras.regularizers.Regularizer:
     Keras's ``L1``/``L2``/``L1L2`` take ``l1``/``l2``; regsearch's take ``strength``.
     """
     default = regularizers.get(name)
-    if default is None:
+    if not isinstance(default, keras.regularizers.Regularizer):
         raise ValueError(f"Regularizer {name!r} has no strength.")
     config = default.get_config()
     for key in _STRENGTH_KEYS:
@@ -44,7 +45,11 @@ def _check_choices(argument: str, choices: Any) -> tuple[str, ...]:
     for name in choices:
         if not isinstance(name, str):
             raise TypeError(
-                f"Argument `{argument}` must hold regularizer names; received {name!r}."
+                f"Argument `{argument}` must hold regularizer names (a search space is saved "
+                f"with the tuner, and keras-tuner choices are strings); received {name!r}. "
+                "To search your own Regularizer class (one taking `strength`), register "
+                "it: regsearch.regularizers.register('my_name', MyRegularizer), then "
+                "pass 'my_name'."
             )
         if name != NONE:
             regularizers.get(name)  # unknown names raise with a suggestion
@@ -280,7 +285,7 @@ class SearchSpace:
     def plan(self, hp: keras_tuner.HyperParameters, model: keras.Model) -> dict[str, Any]:
         """Declare this space's hyperparameters on ``hp``; return ``regsearch.apply`` kwargs."""
         layers = self.matched_layers(model)
-        output_layers = {t._keras_history[0].name for t in model.outputs}
+        output_layers = {producing_layer(t).name for t in model.outputs}  # type: ignore[union-attr]
         kernel: dict[str, Any] = {}
         activity: dict[str, Any] = {}
         dropout: dict[str, float] = {}
