@@ -92,3 +92,40 @@ def plot_pareto(
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def plot_hypervolume(
+    tuner: Any,
+    objectives: Sequence[str] = ("val_accuracy", "trimmed_macs"),
+    reference: Sequence[float] | None = None,
+    *,
+    ax: Any = None,
+) -> Any:
+    """Plot the hypervolume of the front after each finished trial, in the order they ended.
+
+    Args:
+        tuner: The tuner of a regsearch search.
+        objectives: Two or more metric names, as for ``regsearch.hypervolume``.
+        reference: The reference point, as for ``regsearch.hypervolume``.
+        ax: A matplotlib Axes to draw on; a new figure when ``None``.
+
+    Returns:
+        The matplotlib ``Figure``.
+
+    Example:
+        >>> fig = regsearch.plot_hypervolume(tuner)  # doctest: +SKIP
+    """
+    from regsearch.search._hypervolume import hypervolume_history
+
+    history = hypervolume_history(tuner, objectives, reference)
+    plt = _pyplot()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+    else:
+        fig = ax.figure
+    ax.step(range(1, len(history) + 1), [volume for _, volume in history], "o-", where="post")
+    ax.set_xlabel("finished trials")
+    ax.set_ylabel("hypervolume")
+    ax.set_title(f"regsearch: hypervolume of the front ({', '.join(objectives)})")
+    fig.tight_layout()
+    return fig

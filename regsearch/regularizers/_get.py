@@ -15,6 +15,7 @@ from regsearch.regularizers._group_lasso import GroupLasso
 from regsearch.regularizers._kernel_length import KernelLength
 from regsearch.regularizers._orthogonal import Orthogonal
 from regsearch.regularizers._output_sparsity import OutputSparsity
+from regsearch.regularizers._structured_sparsity import StructuredSparsity
 
 #: What Keras accepts as a layer's regularizer: a ``Regularizer`` instance or any
 #: callable mapping a weight tensor to a scalar penalty.
@@ -27,6 +28,7 @@ _REGISTRY: dict[str, type[keras.regularizers.Regularizer]] = {
     "l1_l2": keras.regularizers.L1L2,
     "kernel_length": KernelLength,
     "group_lasso": GroupLasso,
+    "structured_sparsity": StructuredSparsity,
     "orthogonal": Orthogonal,
     "hidden_l1": HiddenL1,
     "recurrent_state": RecurrentState,

@@ -126,3 +126,18 @@ def test_a_registered_user_regularizer_is_searched_by_name():
     new = regsearch.apply(model, **plan)
     reg = new.get_layer("dense").kernel_regularizer
     assert type(reg) is _Scaled and 0.1 <= reg.strength <= 0.2
+
+
+def test_for_size_gives_every_matched_layer_its_own_structured_sparsity():
+    space = SearchSpace.for_size("conv*", strength=(1e-3, 2e-3))
+    assert SearchSpace.from_config(space.get_config()) == space
+    hp = keras_tuner.HyperParameters()
+    plan = space.plan(hp, _conv_model())
+    assert set(plan["kernel"]) == {"conv1", "conv2"}
+    for name, reg in plan["kernel"].items():
+        assert isinstance(reg, regsearch.regularizers.StructuredSparsity)
+        key = f"{name}_kernel_structured_sparsity_strength"
+        assert reg.strength == pytest.approx(hp.values[key])
+        assert 1e-3 <= reg.strength <= 2e-3
+    with pytest.raises(ValueError, match="`strength"):
+        SearchSpace.for_size(strength=(1e-2, 1e-3))

@@ -30,7 +30,8 @@ _PARAMETERS = """
             ``validation_split=0``). Overrides the objective of an oracle given as
             ``tuner``.
         tuner: ``"random"``, ``"bayesian"``, ``"hyperband"`` (``max_epochs=epochs``;
-            ``max_trials`` does not apply), ``"grid"``, or a keras-tuner
+            ``max_trials`` does not apply), ``"grid"``, ``"pareto"`` (a
+            ``regsearch.ParetoOracle``, Optuna's multi-objective TPE), or a keras-tuner
             ``Oracle``, which is copied for every fit (never used itself).
             keras-tuner oracles cannot be pickled, so neither can an estimator
             holding one (``n_jobs > 1`` in scikit-learn's tools needs a name).

@@ -142,7 +142,7 @@ def test_oracle_is_copied_never_used(blobs):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("tuner", ["bayesian", "hyperband", "grid"])
+@pytest.mark.parametrize("tuner", ["bayesian", "hyperband", "grid", "pareto"])
 def test_every_tuner_name_runs(blobs, tuner):
     X, y = blobs
     space = regsearch.SearchSpace(kernel=["none", "l2"], strength=(1e-4, 1e-3))
