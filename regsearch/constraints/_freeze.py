@@ -79,8 +79,7 @@ class FreezeFilters(keras.constraints.Constraint):
         Raises:
             ValueError: if an index is out of range for the weight's filter axis.
         """
-        # A Keras Variable converts through .numpy() on every backend.
-        array = np.array(weight.numpy() if hasattr(weight, "numpy") else weight)
+        array = np.array(ops.convert_to_numpy(weight))
         filters = array.shape[axis]
         bad = [i for i in indices if not 0 <= i < filters]
         if bad:
@@ -117,6 +116,8 @@ class FreezeFilters(keras.constraints.Constraint):
         return self._cache[key]
 
     def __call__(self, w: Any) -> Any:
+        # The optimizer passes the Keras Variable itself; jax ops reject it inside jit.
+        w = ops.convert_to_tensor(w)
         if self.constraint is not None:
             w = self.constraint(w)
         shape = tuple(int(d) for d in w.shape)
