@@ -51,10 +51,10 @@ class TopK(keras.layers.Layer):
         **kwargs: Base layer arguments (``name``, ``dtype``, ...).
 
     Example:
-        >>> import numpy as np
+        >>> import keras, numpy as np
         >>> from regsearch.layers import TopK
         >>> x = np.array([[0.1, 0.9, 0.3, 0.7], [0.5, 0.2, 0.8, 0.0]], "float32")
-        >>> TopK(2)(x).numpy()
+        >>> keras.ops.convert_to_numpy(TopK(2)(x))
         array([[0. , 0.9, 0. , 0.7],
                [0.5, 0. , 0.8, 0. ]], dtype=float32)
     """

@@ -67,7 +67,7 @@ class ExactZeros(keras.callbacks.Callback):
         >>> callback = regsearch.search.ExactZeros(1e-3)
         >>> callback.set_model(model)
         >>> callback.on_train_batch_end(0)
-        >>> model.layers[0].kernel.numpy()[:, 1].tolist()
+        >>> keras.ops.convert_to_numpy(model.layers[0].kernel)[:, 1].tolist()
         [0.0, 0.0, 0.0, 0.0]
     """
 
@@ -95,6 +95,9 @@ class ExactZeros(keras.callbacks.Callback):
         self._groups = self._penalized()
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        # Reading `self.model` makes JAX's trainer write its mid-epoch state back into
+        # the variables (and read them again before the next step), so the edit sticks.
+        _ = self.model
         if not hasattr(self, "_groups"):
             self._groups = self._penalized()
         for penalized in self._groups:
@@ -109,4 +112,5 @@ class ExactZeros(keras.callbacks.Callback):
             penalized.variable.assign(value)
             if penalized.bias is not None:
                 alive = ops.any(ops.reshape(value, (-1, value.shape[-1])) != 0, axis=0)
-                penalized.bias.assign(ops.where(alive, penalized.bias, zero))
+                bias = ops.convert_to_tensor(penalized.bias)
+                penalized.bias.assign(ops.where(alive, bias, zero))
