@@ -2,10 +2,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+JAX_STAMP := $(VENV)/.installed-jax
 export KERAS_BACKEND ?= tensorflow
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-jax lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +21,14 @@ demo: $(STAMP)
 ## test: set up .venv and run the whole test suite
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(ARGS)
+
+$(JAX_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,jax]"
+	touch $(JAX_STAMP)
+
+## test-jax: the fast tests (not marked slow) on KERAS_BACKEND=jax
+test-jax: $(JAX_STAMP)
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -q -m "not slow" $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check regsearch tests benchmarks
