@@ -26,9 +26,9 @@ $(JAX_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[dev,jax]"
 	touch $(JAX_STAMP)
 
-## test-jax: the fast tests (not marked slow) on KERAS_BACKEND=jax
+## test-jax: the fast tests (not marked slow) and the TF<->JAX .keras test on KERAS_BACKEND=jax
 test-jax: $(JAX_STAMP)
-	KERAS_BACKEND=jax $(BIN)/python -m pytest -q -m "not slow" $(ARGS)
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -q -m "not slow or cross_backend" $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check regsearch tests benchmarks
