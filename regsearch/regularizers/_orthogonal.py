@@ -19,8 +19,8 @@ class Orthogonal(Regularizer):
     rank-2 weights). The penalty is 0 for orthogonal filters and ``strength`` for
     identical ones; it is the value Keras's
     ``OrthogonalRegularizer(factor=strength, mode="columns")`` computes on the
-    reshaped kernel, which it delegates to. An all-zero filter counts as orthogonal
-    to every other (with a finite gradient); a kernel with a single filter costs 0.
+    reshaped kernel. An all-zero filter counts as orthogonal to every other (with a
+    finite gradient on every backend); a kernel with a single filter costs 0.
 
     Args:
         strength: Non-negative penalty multiplier.
@@ -34,9 +34,6 @@ class Orthogonal(Regularizer):
 
     def __init__(self, strength: float = 0.01) -> None:
         super().__init__(strength)
-        self._columns = keras.regularizers.OrthogonalRegularizer(
-            factor=self.strength, mode="columns"
-        )
 
     def __call__(self, x: Any) -> Any:
         if len(x.shape) < 2:
@@ -47,4 +44,13 @@ class Orthogonal(Regularizer):
         filters = x.shape[-1]
         if filters < 2:
             return ops.zeros((), dtype=x.dtype)
-        return self._columns(ops.reshape(x, (-1, filters)))
+        columns = ops.reshape(x, (-1, filters))
+        # Keras's normalize takes min(rsqrt(s), 1/eps), whose gradient at an all-zero
+        # filter is 0 * inf = NaN on JAX; max(s, eps**2) first gives the same values.
+        squares = ops.sum(ops.square(columns), axis=0, keepdims=True)
+        epsilon = keras.config.epsilon()
+        unit = columns * ops.rsqrt(ops.maximum(squares, epsilon**2))
+        cosines = ops.matmul(ops.transpose(unit), unit)
+        off_diagonal = cosines * (1.0 - ops.eye(filters, dtype=cosines.dtype))
+        pairs = filters * (filters - 1) / 2
+        return self.strength * 0.5 * ops.sum(ops.abs(off_diagonal)) / pairs

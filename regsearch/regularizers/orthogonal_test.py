@@ -54,3 +54,14 @@ def test_keras_round_trip(keras_round_trip):
         ]
     )
     keras_round_trip(model, np.ones((2, 10, 2), "float32"))
+
+
+def test_value_is_keras_orthogonal_regularizer_on_the_reshaped_kernel():
+    kernel = np.random.default_rng(1).normal(size=(3, 2, 5)).astype("float32")
+    kernel[..., 2] = 0.0  # an emptied filter
+    keras_value = keras.regularizers.OrthogonalRegularizer(0.4, mode="columns")
+    np.testing.assert_allclose(
+        float(Orthogonal(0.4)(kernel)),
+        float(keras_value(keras.ops.convert_to_tensor(kernel.reshape(-1, 5)))),
+        rtol=1e-6,
+    )
