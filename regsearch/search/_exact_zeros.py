@@ -28,6 +28,17 @@ class _Penalized(NamedTuple):
     bias: Any  # the layer's bias when one entry belongs to each filter, else None
 
 
+def sync_weights(callback: keras.callbacks.Callback) -> None:
+    """Make the model's variables hold the weights being trained, mid-epoch too.
+
+    JAX's trainer keeps the weights outside the variables during an epoch; reading
+    ``callback.model`` writes them back (and the next step reads the variables
+    again), so an edit a batch callback makes to the variables sticks. Other
+    backends train the variables themselves.
+    """
+    _ = callback.model
+
+
 class ExactZeros(keras.callbacks.Callback):
     """After every batch, set the groups a group penalty has emptied to exactly 0.
 
@@ -95,9 +106,7 @@ class ExactZeros(keras.callbacks.Callback):
         self._groups = self._penalized()
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        # Reading `self.model` makes JAX's trainer write its mid-epoch state back into
-        # the variables (and read them again before the next step), so the edit sticks.
-        _ = self.model
+        sync_weights(self)
         if not hasattr(self, "_groups"):
             self._groups = self._penalized()
         for penalized in self._groups:

@@ -9,6 +9,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from regsearch.search._exact_zeros import sync_weights
+
 # The weights trimming reads: kernels, and the biases that make a dead filter's
 # constant output (0 keeps it removable).
 _HELD_WEIGHTS = ("kernel", "depthwise_kernel", "bias")
@@ -49,8 +51,10 @@ class HoldZeros(keras.callbacks.Callback):
         return cls(masks)
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        sync_weights(self)
         for variable, keep in self.masks:
-            variable.assign(ops.where(keep, variable, ops.zeros((), variable.dtype)))
+            value = ops.convert_to_tensor(variable)
+            variable.assign(ops.where(keep, value, ops.zeros((), variable.dtype)))
 
 
 def remove_weight_penalties(model: keras.Model) -> int:
