@@ -6,6 +6,7 @@ compiled train steps of each model, in an order rotated from round to round; the
 script prints the median time per step and its ratio to Keras's L2 (target: <= 1.05).
 
     KERAS_BACKEND=tensorflow python benchmarks/bench_regularizers.py [--rounds 7]
+    KERAS_BACKEND=jax python benchmarks/bench_regularizers.py  # pip install "regsearch[jax]"
 """
 
 from __future__ import annotations
