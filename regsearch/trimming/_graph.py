@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import keras
 
@@ -18,13 +17,11 @@ class GraphNode:
         layer: the layer that was called.
         inputs: the symbolic tensors it was called on (flattened).
         outputs: the symbolic tensors it returned (flattened).
-        keras_node: the Keras node, used to replay the call with new tensors.
     """
 
     layer: keras.layers.Layer
-    inputs: tuple[Any, ...]
-    outputs: tuple[Any, ...]
-    keras_node: Any
+    inputs: tuple[keras.KerasTensor, ...]
+    outputs: tuple[keras.KerasTensor, ...]
 
 
 @dataclass(frozen=True)
@@ -33,8 +30,8 @@ class ModelGraph:
 
     model: keras.Model
     nodes: tuple[GraphNode, ...]
-    inputs: tuple[Any, ...]
-    outputs: tuple[Any, ...]
+    inputs: tuple[keras.KerasTensor, ...]
+    outputs: tuple[keras.KerasTensor, ...]
     call_counts: dict[int, int]
 
     def is_shared(self, layer: keras.layers.Layer) -> bool:
@@ -42,7 +39,7 @@ class ModelGraph:
         return self.call_counts.get(id(layer), 0) > 1
 
 
-def check_built(model: Any) -> None:
+def check_built(model: object) -> None:
     """Raise a clear error for anything that is not a built Sequential/functional model."""
     if not isinstance(model, keras.Model):
         raise TypeError(
@@ -75,7 +72,6 @@ def model_graph(model: keras.Model) -> ModelGraph:
                     layer=layer,
                     inputs=tuple(node.input_tensors),
                     outputs=tuple(node.output_tensors),
-                    keras_node=node,
                 )
             )
     return ModelGraph(
