@@ -30,19 +30,12 @@ as one position.
 
 from __future__ import annotations
 
-from typing import Any
-
 import keras
 import numpy as np
 
-from regsearch.trimming._analysis import (
-    LayerTrim,
-    TrimmedSize,
-    analyze,
-    check_threshold,
-    snap_layers,
-)
+from regsearch.trimming._analysis import analyze, check_threshold, snap_layers
 from regsearch.trimming._graph import model_graph
+from regsearch.trimming._plan import LayerTrim, TrimmedSize
 from regsearch.trimming._report import TrimReport
 from regsearch.trimming._surgery import build
 
@@ -139,7 +132,7 @@ def trim(
     threshold: float = 1e-3,
     *,
     relative: bool = False,
-    sample: Any = None,
+    sample: object = None,
 ) -> tuple[keras.Model, TrimReport]:
     """Build a smaller model that computes what ``model`` computes.
 
@@ -178,14 +171,7 @@ def trim(
     """
     size = analyze(model, threshold, relative=relative)
     trimmed = build(size)
-    error = None
-    if sample is not None:
-        expected = keras.tree.flatten(model(sample, training=False))
-        got = keras.tree.flatten(trimmed(sample, training=False))
-        error = max(
-            float(np.max(np.abs(keras.ops.convert_to_numpy(a) - keras.ops.convert_to_numpy(b))))
-            for a, b in zip(expected, got, strict=True)
-        )
+    error = None if sample is None else _max_abs_error(model, trimmed, sample)
     report = TrimReport(
         layers=size.layers,
         params_before=size.params_before,
@@ -197,3 +183,13 @@ def trim(
         relative=size.relative,
     )
     return trimmed, report
+
+
+def _max_abs_error(model: keras.Model, trimmed: keras.Model, sample: object) -> float:
+    """The largest absolute difference between the two models' outputs on ``sample``."""
+    expected = keras.tree.flatten(model(sample, training=False))
+    got = keras.tree.flatten(trimmed(sample, training=False))
+    return max(
+        float(np.max(np.abs(keras.ops.convert_to_numpy(a) - keras.ops.convert_to_numpy(b))))
+        for a, b in zip(expected, got, strict=True)
+    )

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from regsearch._rebuild import Edits, LayerFactory, rebuild
-from regsearch.trimming._analysis import LayerPlan, LayerTrim, TrimmedSize
+from regsearch.trimming._plan import LayerPlan, LayerTrim, TrimmedSize
 
 L = keras.layers
 _PAD = {1: L.ZeroPadding1D, 2: L.ZeroPadding2D, 3: L.ZeroPadding3D}

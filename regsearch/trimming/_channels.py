@@ -1,0 +1,192 @@
+"""Channel analysis: which output channels are constant, and which can be removed exactly.
+
+A dead output channel (its whole kernel slice is zero) outputs the constant
+``activation(bias)``; that constant is carried forward through channel-wise layers.
+A channel is removed only if it is constant everywhere it flows, every branch of a
+merge agrees, it never reaches a model output or a layer trim does not understand,
+and every consumer can absorb it exactly (the constant is 0, or a Dense / ``valid``
+convolution folds it into its bias).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+import numpy as np
+
+from regsearch.trimming._graph import GraphNode, ModelGraph
+from regsearch.trimming._kinds import MERGE_OPS, channels_last, is_elementwise
+
+
+def channel_count(tensor: keras.KerasTensor) -> int:
+    last = tensor.shape[-1] if len(tensor.shape) > 1 else None
+    return int(last) if last is not None else 0
+
+
+def _activation_values(
+    fn: Callable[[keras.KerasTensor], keras.KerasTensor], values: np.ndarray
+) -> np.ndarray:
+    """Apply an elementwise function to the finite entries of ``values``."""
+    finite = np.isfinite(values)
+    if not finite.any():
+        return values
+    x = np.where(finite, values, 0.0).astype("float32")
+    y = keras.ops.convert_to_numpy(fn(keras.ops.convert_to_tensor(x))).astype("float64")
+    return np.where(finite, y, np.nan)
+
+
+def _producer_values(layer: keras.layers.Layer, kernels: tuple[np.ndarray, ...]) -> np.ndarray:
+    kernel = kernels[0]
+    dead = ~np.any(kernel.reshape(-1, kernel.shape[-1]) != 0, axis=0)
+    values = np.full(kernel.shape[-1], np.nan)
+    if not dead.any() or not is_elementwise(layer.activation):
+        return values
+    if getattr(layer, "groups", 1) != 1 or not channels_last(layer):
+        return values
+    bias = layer.get_weights()[-1] if layer.use_bias else np.zeros(kernel.shape[-1])
+    values[dead] = bias[dead]
+    return _activation_values(layer.activation, values)
+
+
+def forward_constants(
+    graph: ModelGraph, kinds: list[tuple[str, str]], kernels: dict[int, tuple[np.ndarray, ...]]
+) -> dict[int, np.ndarray]:
+    values: dict[int, np.ndarray] = {}
+    for t in graph.inputs:
+        values[id(t)] = np.full(channel_count(t), np.nan)
+    for node, (kind, _) in zip(graph.nodes, kinds, strict=True):
+        layer = node.layer
+        ins = [values.get(id(t), np.full(channel_count(t), np.nan)) for t in node.inputs]
+        outs: list[np.ndarray | None]
+        if kind in ("conv", "dense"):
+            outs = [_producer_values(layer, kernels[id(layer)])]
+        elif kind == "identity":
+            outs = [ins[0]]
+        elif kind == "zeropad":
+            outs = [np.where(ins[0] == 0, 0.0, np.nan)]
+        elif kind == "activation":
+            outs = [_activation_values(layer, ins[0].reshape(1, -1)).reshape(-1)]
+        elif kind == "channelwise":  # BatchNormalization at inference
+            v = ins[0]
+            gamma = keras.ops.convert_to_numpy(layer.gamma) if layer.scale else 1.0
+            beta = keras.ops.convert_to_numpy(layer.beta) if layer.center else 0.0
+            mean = keras.ops.convert_to_numpy(layer.moving_mean)
+            var = keras.ops.convert_to_numpy(layer.moving_variance)
+            outs = [(v - mean) / np.sqrt(var + layer.epsilon) * gamma + beta]
+        elif kind == "flatten":
+            c_out = channel_count(node.outputs[0])
+            c_in = len(ins[0])
+            outs = [np.tile(ins[0], c_out // c_in) if c_in and c_out % c_in == 0 else None]
+        elif kind == "merge":
+            outs = [MERGE_OPS[type(layer)](ins)]
+        elif kind == "concat":
+            outs = [np.concatenate(ins)]
+        else:
+            outs = [None] * len(node.outputs)
+        for t, out in zip(node.outputs, outs, strict=True):
+            values[id(t)] = out if out is not None else np.full(channel_count(t), np.nan)
+    return values
+
+
+def _sink_accepts(layer: keras.layers.Layer, kind: str, values: np.ndarray) -> np.ndarray:
+    """Which constant input channels ``layer`` can lose, folding them into its bias."""
+    if kind not in ("conv", "dense") or not channels_last(layer):
+        return np.zeros(len(values), bool)
+    if getattr(layer, "groups", 1) != 1:
+        return np.zeros(len(values), bool)
+    zero = values == 0
+    if layer.use_bias and (kind == "dense" or layer.padding == "valid"):
+        return np.isfinite(values)
+    return zero
+
+
+PASSTHROUGH_KINDS = (
+    "identity",
+    "zeropad",
+    "activation",
+    "channelwise",
+    "flatten",
+    "merge",
+    "concat",
+)
+
+
+Removable = dict[int, np.ndarray]  # id(tensor) -> which of its channels can be removed
+
+
+def _join_all(node: GraphNode, removable: Removable) -> bool:
+    """Channel-wise layers and merges: a channel goes everywhere or nowhere."""
+    tensors = [*node.inputs, *node.outputs]
+    joint = np.logical_and.reduce([removable[id(t)] for t in tensors])
+    changed = False
+    for t in tensors:
+        if not np.array_equal(removable[id(t)], joint):
+            removable[id(t)] = joint.copy()
+            changed = True
+    return changed
+
+
+def _join_flatten(node: GraphNode, removable: Removable) -> bool:
+    src, dst = removable[id(node.inputs[0])], removable[id(node.outputs[0])]
+    if len(src) == 0 or len(dst) % len(src):
+        joint = np.zeros(len(src), bool)
+        new_dst = np.zeros(len(dst), bool)
+    else:
+        joint = src & dst.reshape(-1, len(src)).all(axis=0)
+        new_dst = np.tile(joint, len(dst) // len(src))
+    if np.array_equal(src, joint) and np.array_equal(dst, new_dst):
+        return False
+    removable[id(node.inputs[0])] = joint
+    removable[id(node.outputs[0])] = new_dst
+    return True
+
+
+def _join_concat(node: GraphNode, removable: Removable) -> bool:
+    dst = removable[id(node.outputs[0])]
+    offset = 0
+    new_dst = dst.copy()
+    changed = False
+    for t in node.inputs:
+        c = len(removable[id(t)])
+        joint = removable[id(t)] & dst[offset : offset + c]
+        if not np.array_equal(joint, removable[id(t)]):
+            removable[id(t)] = joint
+            changed = True
+        new_dst[offset : offset + c] = joint
+        offset += c
+    if not np.array_equal(new_dst, dst):
+        removable[id(node.outputs[0])] = new_dst
+        changed = True
+    return changed
+
+
+_JOINS: dict[str, Callable[[GraphNode, Removable], bool]] = {
+    **dict.fromkeys(("identity", "zeropad", "activation", "channelwise", "merge"), _join_all),
+    "flatten": _join_flatten,
+    "concat": _join_concat,
+}
+
+
+def removable_channels(
+    graph: ModelGraph, kinds: list[tuple[str, str]], values: dict[int, np.ndarray]
+) -> Removable:
+    """Which channels of every tensor can be removed exactly (a fixpoint over the graph)."""
+    removable = {key: np.isfinite(v) for key, v in values.items()}
+    for t in graph.outputs:
+        removable[id(t)][:] = False
+    for node, (kind, _) in zip(graph.nodes, kinds, strict=True):
+        if kind in ("conv", "dense"):
+            t = node.inputs[0]
+            removable[id(t)] &= _sink_accepts(node.layer, kind, values[id(t)])
+        elif kind not in PASSTHROUGH_KINDS:
+            for t in node.inputs:
+                removable[id(t)][:] = False
+    changed = True
+    while changed:
+        changed = False
+        for node, (kind, _) in zip(graph.nodes, kinds, strict=True):
+            join = _JOINS.get(kind)
+            if join is not None and join(node, removable):
+                changed = True
+    return removable
