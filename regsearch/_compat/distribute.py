@@ -44,7 +44,7 @@ def is_chief() -> bool:
     return bool(distribute_utils.is_chief_oracle())
 
 
-def client_oracle(client: Any) -> keras_tuner.Oracle:
+def client_oracle(client: oracle_client.OracleClient) -> keras_tuner.Oracle:
     """The local oracle an ``OracleClient`` wraps (kept in its private ``_oracle``)."""
     oracle: keras_tuner.Oracle = client._oracle
     return oracle

@@ -16,13 +16,16 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from regsearch._validation import check_float, check_int
 from regsearch.distributed._directory import open_search
 from regsearch.distributed._node import DEFAULT_WORKER_TIMEOUT, EXIT_INCOMPLETE
 from regsearch.distributed._target import target_spec
 from regsearch.search import results
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _HOST = "127.0.0.1"
 # Seconds a worker gets to exit by itself once the chief has ended the search.
@@ -206,11 +209,11 @@ class DistributedRun:
     message: str
     missing_workers: dict[str, str | None]
     exit_codes: dict[str, int | None]
-    results: Any
+    results: pd.DataFrame | None
     wall_time: float
 
 
-def _read_results(project_dir: str) -> Any:
+def _read_results(project_dir: str) -> pd.DataFrame | None:
     try:
         return results(open_search(project_dir))
     except ValueError:  # no trial ended
