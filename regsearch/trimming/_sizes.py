@@ -6,9 +6,11 @@ channels (:mod:`._channels`) and the kernel extent (:mod:`._padding`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import keras
 import numpy as np
@@ -77,18 +79,12 @@ class _Channels:
 def _channelwise_entry(layer: keras.layers.Layer, removed: np.ndarray) -> LayerTrim:
     keep = np.flatnonzero(~removed)
     c = len(removed)
-    params = int(layer.count_params())
-    return LayerTrim(
-        name=layer.name,
-        class_name=type(layer).__name__,
-        kernel_before=None,
-        kernel_after=None,
+    plain = plain_entry(layer)
+    return dataclasses.replace(
+        plain,
         filters_before=c,
         filters_after=len(keep),
-        params_before=params,
-        params_after=params * len(keep) // c if c else params,
-        macs_before=0,
-        macs_after=0,
+        params_after=plain.params_before * len(keep) // c if c else plain.params_before,
         plan=LayerPlan("channelwise", kept_out=keep),
     )
 
@@ -123,6 +119,43 @@ def _kept_channels(
     return kept
 
 
+def _plan(kind: str, snapped: tuple[np.ndarray, ...], kept: _Channels, **window: Any) -> LayerPlan:
+    return LayerPlan(
+        kind,
+        kernels=snapped,
+        kept_in=kept.kept_in,
+        kept_out=kept.kept_out,
+        bias_fold=kept.fold,
+        **window,
+    )
+
+
+def _kernel_entry(
+    layer: keras.layers.Layer,
+    kernel: tuple[tuple[int, ...], tuple[int, ...]],
+    filters: tuple[int, int],
+    before: tuple[int, int],
+    after: tuple[int, int],
+    kept: _Channels,
+    plan: LayerPlan,
+) -> LayerTrim:
+    """A kernel layer's entry: (before, after) kernel sizes, filters and (params, MACs)."""
+    return LayerTrim(
+        name=layer.name,
+        class_name=type(layer).__name__,
+        kernel_before=kernel[0],
+        kernel_after=kernel[1],
+        filters_before=filters[0],
+        filters_after=filters[1],
+        params_before=before[0],
+        params_after=after[0],
+        macs_before=before[1],
+        macs_after=after[1],
+        note="; ".join(kept.notes),
+        plan=plan,
+    )
+
+
 def _dense_entry(
     layer: keras.layers.Layer,
     snapped: tuple[np.ndarray, ...],
@@ -135,26 +168,8 @@ def _dense_entry(
     before = kernel.size + (c_out if layer.use_bias else 0), kernel.size * positions
     n_in, n_out = len(kept.kept_in), len(kept.kept_out)  # type: ignore[arg-type]
     after = n_in * n_out + (n_out if layer.use_bias else 0), n_in * n_out * positions
-    return LayerTrim(
-        name=layer.name,
-        class_name=type(layer).__name__,
-        kernel_before=(),
-        kernel_after=(),
-        filters_before=c_out,
-        filters_after=n_out,
-        params_before=before[0],
-        params_after=after[0],
-        macs_before=before[1],
-        macs_after=after[1],
-        note="; ".join(kept.notes),
-        plan=LayerPlan(
-            "dense",
-            kernels=snapped,
-            kept_in=kept.kept_in,
-            kept_out=kept.kept_out,
-            bias_fold=kept.fold,
-        ),
-    )
+    plan = _plan("dense", snapped, kept)
+    return _kernel_entry(layer, ((), ()), (c_out, n_out), before, after, kept, plan)
 
 
 def _kernel_window(
@@ -199,31 +214,10 @@ def _conv_entry(
     n_out = len(kept.kept_out) if kept.kept_out is not None else c_out
     before = conv_size(layer, kind, ksize, c_in, c_out, positions)
     after = conv_size(layer, kind, new_k, n_in, n_out, positions)
-    return LayerTrim(
-        name=layer.name,
-        class_name=type(layer).__name__,
-        kernel_before=ksize,
-        kernel_after=new_k,
-        filters_before=c_out,
-        filters_after=n_out,
-        params_before=before[0],
-        params_after=after[0],
-        macs_before=before[1],
-        macs_after=after[1],
-        note="; ".join(kept.notes),
-        plan=LayerPlan(
-            kind,
-            kernels=snapped,
-            kept_in=kept.kept_in,
-            kept_out=kept.kept_out,
-            bias_fold=kept.fold,
-            start=start,
-            kernel_size=new_k,
-            padding=padding,
-            pad=pad,
-            crop=crop,
-        ),
+    plan = _plan(
+        kind, snapped, kept, start=start, kernel_size=new_k, padding=padding, pad=pad, crop=crop
     )
+    return _kernel_entry(layer, (ksize, new_k), (c_out, n_out), before, after, kept, plan)
 
 
 def layer_entry(
