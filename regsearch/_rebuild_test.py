@@ -111,3 +111,13 @@ def test_clone_function_is_called_once_per_shared_layer():
     np.testing.assert_allclose(
         new.predict(_x(), verbose=0), model.predict(_x(), verbose=0), rtol=1e-5
     )
+
+
+def test_a_sequential_built_without_input_is_rebuilt_built_with_its_weights():
+    model = keras.Sequential([keras.layers.Dense(3, name="out")])
+    model.build((None, 5))
+    new = rebuild(model, Edits())
+    assert isinstance(new, keras.Sequential) and new.built
+    np.testing.assert_allclose(
+        new.predict(_x(), verbose=0), model.predict(_x(), verbose=0), rtol=1e-6
+    )
