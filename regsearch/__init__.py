@@ -21,21 +21,25 @@ if TYPE_CHECKING:
         distributed,
         layers,
         metrics,
+        oracles,
         regularizers,
         trimming,
     )
     from regsearch._apply import apply
     from regsearch.distributed import run_distributed
     from regsearch.layers import CrossLayer
-    from regsearch.plotting import plot_pareto
+    from regsearch.oracles import ParetoOracle, ParetoSearch
+    from regsearch.plotting import plot_hypervolume, plot_pareto
     from regsearch.search import (
         Objective,
         RegSearchHyperModel,
         SearchSpace,
         best_model,
         hp_regularizer,
+        hypervolume,
         pareto_front,
         results,
+        select,
     )
     from regsearch.sklearn import RegSearchClassifier, RegSearchRegressor
     from regsearch.trimming import TrimReport, snap_to_zero, trim, trimmed_size
@@ -44,6 +48,8 @@ if TYPE_CHECKING:
 _SOURCES = {
     "CrossLayer": "regsearch.layers",
     "Objective": "regsearch.search",
+    "ParetoOracle": "regsearch.oracles",
+    "ParetoSearch": "regsearch.oracles",
     "RegSearchClassifier": "regsearch.sklearn",
     "RegSearchHyperModel": "regsearch.search",
     "RegSearchRegressor": "regsearch.sklearn",
@@ -54,14 +60,18 @@ _SOURCES = {
     "constraints": "regsearch.constraints",
     "distributed": "regsearch.distributed",
     "hp_regularizer": "regsearch.search",
+    "hypervolume": "regsearch.search",
     "layers": "regsearch.layers",
     "metrics": "regsearch.metrics",
+    "oracles": "regsearch.oracles",
     "pareto_front": "regsearch.search",
+    "plot_hypervolume": "regsearch.plotting",
     "plot_pareto": "regsearch.plotting",
     "plotting": "regsearch.plotting",
     "regularizers": "regsearch.regularizers",
     "results": "regsearch.search",
     "run_distributed": "regsearch.distributed",
+    "select": "regsearch.search",
     "search": "regsearch.search",
     "sklearn": "regsearch.sklearn",
     "snap_to_zero": "regsearch.trimming",
@@ -88,6 +98,8 @@ def __dir__() -> list[str]:
 __all__ = [
     "CrossLayer",
     "Objective",
+    "ParetoOracle",
+    "ParetoSearch",
     "RegSearchClassifier",
     "RegSearchHyperModel",
     "RegSearchRegressor",
@@ -99,13 +111,17 @@ __all__ = [
     "constraints",
     "distributed",
     "hp_regularizer",
+    "hypervolume",
     "layers",
     "metrics",
+    "oracles",
     "pareto_front",
+    "plot_hypervolume",
     "plot_pareto",
     "regularizers",
     "results",
     "run_distributed",
+    "select",
     "snap_to_zero",
     "trim",
     "trimmed_size",

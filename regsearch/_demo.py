@@ -1,10 +1,14 @@
 """``regsearch demo``: a real size-aware regularizer search on scikit-learn's digits.
 
-A small Conv2D model with 5x5 kernels is searched over kernel regularizers and
-strengths with keras-tuner's Bayesian optimization; every trial is scored by its
-validation accuracy and by the size of the model once trimmed. The demo prints
-progress, the results table, the Pareto front and the chosen model's trim report,
-and writes ``results.csv``, ``pareto.png``, ``best.keras`` and ``report.txt``.
+A small Conv2D model with 5x5 kernels is searched with keras-tuner's Bayesian
+optimization over ``SearchSpace.for_size``: a ``StructuredSparsity`` strength per
+conv layer; each trial then fine-tunes without the penalty. Every trial is scored
+by its validation accuracy and by the MACs of the model once trimmed
+(``tradeoff="product"``). The model chosen is the smallest within one point of the
+best validation accuracy (``regsearch.select``); its test accuracy and MACs are
+printed next to the base model's, trained alone for as many epochs. The demo
+prints progress, the results table, the Pareto front and the chosen model's trim
+report, and writes ``results.csv``, ``pareto.png``, ``best.keras`` and ``report.txt``.
 """
 
 from __future__ import annotations
@@ -14,11 +18,27 @@ import math
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-QUICK = {"trials": 3, "epochs": 3}
-FULL = {"trials": 12, "epochs": 10}
-OBJECTIVES = ("val_accuracy", "trimmed_params")
+if TYPE_CHECKING:
+    import keras_tuner
+
+    import regsearch
+
+QUICK = {"trials": 3, "epochs": 3, "finetune_epochs": 1}
+FULL = {"trials": 12, "epochs": 10, "finetune_epochs": 5}
+BATCH_SIZE = 64
+TRIM_THRESHOLD = 1e-3
+# The chosen model: the smallest within one point of validation accuracy of the best trial.
+TOLERANCE = 0.01
+OBJECTIVES = ("val_accuracy", "trimmed_macs")
+
+
+def demo_objective() -> regsearch.Objective:
+    """The demo's ``regsearch.Objective``: validation accuracy against trimmed MACs."""
+    import regsearch
+
+    return regsearch.Objective("val_accuracy", size_weight=0.01, size="macs", tradeoff="product")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,13 +49,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--trials", type=int, default=None, help=f"trials (default {FULL['trials']})"
     )
     parser.add_argument(
-        "--epochs", type=int, default=None, help=f"epochs per trial (default {FULL['epochs']})"
+        "--epochs",
+        type=int,
+        default=None,
+        help=f"penalized epochs per trial (default {FULL['epochs']}), then "
+        f"{FULL['finetune_epochs']} epochs of fine-tuning",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     parser.add_argument(
         "--quick",
         action="store_true",
-        help=f"a smoke test: {QUICK['trials']} trials of {QUICK['epochs']} epochs (under 30 s)",
+        help=f"a smoke test: {QUICK['trials']} trials of {QUICK['epochs']} + "
+        f"{QUICK['finetune_epochs']} epochs (about 30 s)",
     )
 
 
@@ -109,35 +134,198 @@ class _Progress:
     def report(self, best_epoch: dict[str, float] | None) -> None:
         done = sum(1 for t in self.tuner.oracle.trials.values() if t.status != "RUNNING") + 1
         (trial,) = self.tuner.oracle.ongoing_trials.values() or [None]
-        values = trial.hyperparameters.values if trial is not None else {}
-        choice = values.get("kernel", "?")
-        strength = values.get(f"kernel_{choice}_strength")
-        chosen = choice if strength is None else f"{choice}({strength:.2g})"
+        chosen = _describe(trial.hyperparameters.values if trial is not None else {})
         if best_epoch is None:
             print(f"trial {done:>2} of {self.n_trials}: {chosen:<24} failed", flush=True)
             return
         self.best = min(self.best, best_epoch["score"])
         elapsed = time.perf_counter() - self.started
         accuracy = best_epoch.get("val_accuracy", math.nan)
-        params = int(best_epoch["trimmed_params"])
+        macs = int(best_epoch["trimmed_macs"])
         print(
             f"trial {done:>2} of {self.n_trials}: {chosen:<24} "
             f"score {best_epoch['score']:+.4f}  val_accuracy {accuracy:.3f}  "
-            f"trimmed params {params:>6,}  |  best so far {self.best:+.4f}  ({elapsed:.0f} s)",
+            f"trimmed MACs {macs:>7,}  |  best so far {self.best:+.4f}  ({elapsed:.0f} s)",
             flush=True,
         )
 
 
-def _search(tuner: Any, progress: _Progress, x_train, y_train, x_val, y_val, epochs: int) -> None:
-    tuner.search(
-        x_train,
-        y_train,
-        validation_data=(x_val, y_val),
-        epochs=epochs,
-        batch_size=64,
-        verbose=0,
-        callbacks=[progress.callback()],
+def demo_compile() -> dict[str, Any]:
+    """The compile arguments of the base model and of every trial."""
+    import keras
+
+    return {
+        "optimizer": keras.optimizers.SGD(0.1, momentum=0.9),
+        "loss": "sparse_categorical_crossentropy",
+        "metrics": ["accuracy"],
+    }
+
+
+def demo_tuner(
+    directory: str | Path,
+    *,
+    trials: int,
+    seed: int,
+    finetune_epochs: int = FULL["finetune_epochs"],
+    project_name: str = "search",
+) -> keras_tuner.Tuner:
+    """The demo's search: a ``BayesianOptimization`` tuner over the demo model's regularizers.
+
+    Each trial trains with a ``StructuredSparsity`` penalty of its own strength on
+    each conv layer (emptied groups held at exactly zero), then ``finetune_epochs``
+    more without the penalty, the zeros kept.
+    """
+    import keras_tuner
+
+    import regsearch
+
+    hypermodel = regsearch.RegSearchHyperModel(
+        demo_model(),
+        regsearch.SearchSpace.for_size("conv*"),
+        compile=demo_compile(),
+        trim_threshold=TRIM_THRESHOLD,
+        finetune_epochs=finetune_epochs,
     )
+    return keras_tuner.BayesianOptimization(
+        hypermodel,
+        objective=demo_objective(),
+        max_trials=trials,
+        num_initial_points=min(4, trials),
+        seed=seed,
+        directory=str(directory),
+        project_name=project_name,
+        overwrite=True,
+    )
+
+
+def train_base(data: tuple[Any, ...], *, epochs: int, seed: int) -> tuple[float, int]:
+    """Train the base model alone (no regularizer); its test accuracy and MACs."""
+    import keras
+
+    import regsearch
+
+    x_train, y_train, _, _, x_test, y_test = data
+    keras.utils.set_random_seed(seed)
+    model = demo_model()
+    model.compile(**demo_compile())
+    model.fit(x_train, y_train, epochs=epochs, batch_size=BATCH_SIZE, verbose=0)
+    accuracy = model.evaluate(x_test, y_test, verbose=0, return_dict=True)["accuracy"]
+    return float(accuracy), regsearch.trimmed_size(model, 0.0).macs_before
+
+
+def _budget(trials: int | None, epochs: int | None, quick: bool) -> tuple[int, int, int]:
+    budget = QUICK if quick else FULL
+    trials = budget["trials"] if trials is None else trials
+    epochs = budget["epochs"] if epochs is None else epochs
+    if trials < 1 or epochs < 1:
+        raise ValueError(f"--trials and --epochs must be >= 1; received {trials} and {epochs}.")
+    return trials, epochs, budget["finetune_epochs"]
+
+
+def _describe(values: dict[str, Any]) -> str:
+    """``conv1 1.2e-03, conv2 3.4e-04``: each searched layer's regularizer strength."""
+    parts = []
+    for name, value in values.items():
+        layer, _, rest = name.partition("_kernel_")
+        if rest.endswith("_strength"):
+            parts.append(f"{layer} {value:.1e}")
+    return ", ".join(parts) or "?"
+
+
+def _search(tuner: Any, data: tuple[Any, ...], epochs: int, trials: int) -> None:
+    from sklearn.exceptions import ConvergenceWarning
+
+    x_train, y_train, x_val, y_val = data[:4]
+    progress = _Progress(tuner, trials)
+    with warnings.catch_warnings():
+        # The Gaussian process of a short search often sits at a length-scale bound.
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        tuner.search(
+            x_train,
+            y_train,
+            validation_data=(x_val, y_val),
+            epochs=epochs,
+            batch_size=BATCH_SIZE,
+            verbose=0,
+            callbacks=[progress.callback()],
+        )
+
+
+def _choose(tuner: Any, data: tuple[Any, ...]) -> dict[str, Any]:
+    """The tolerance rule's trial, trimmed, with its test accuracy and trim report."""
+    import regsearch
+
+    x_test, y_test = data[4:]
+    trial_id = regsearch.select(tuner, TOLERANCE, metric="val_accuracy", size="macs")
+    trained = regsearch.best_model(tuner, trimmed=False, trial_id=trial_id)
+    threshold = tuner.hypermodel.trim_threshold
+    trimmed, report = regsearch.trim(trained, threshold, sample=x_test[:256])
+    trimmed.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    accuracy = trimmed.evaluate(x_test, y_test, verbose=0, return_dict=True)["accuracy"]
+    return {
+        "trial": tuner.oracle.trials[trial_id],
+        "model": trimmed,
+        "report": report,
+        "accuracy": float(accuracy),
+    }
+
+
+def _summary(chosen: dict[str, Any], base: tuple[float, int]) -> str:
+    base_accuracy, base_macs = base
+    report = chosen["report"]
+    trial = chosen["trial"]
+    return (
+        f"chosen: trial {trial.trial_id}, the smallest (trimmed MACs) within "
+        f"{100 * TOLERANCE:.0f} point of validation accuracy of the best trial\n"
+        f"  {trial.hyperparameters.values}\n"
+        f"             test accuracy      MACs   params\n"
+        f"base model   {base_accuracy:>13.4f} {base_macs:>9,} {report.params_before:>8,}\n"
+        f"chosen model {chosen['accuracy']:>13.4f} {report.macs_after:>9,} "
+        f"{report.params_after:>8,}\n"
+        f"  {100 * (chosen['accuracy'] - base_accuracy):+.1f} points, "
+        f"{base_macs / max(report.macs_after, 1):.1f}x fewer MACs than the base model\n"
+    )
+
+
+def _print_tables(table: Any, front: Any, chosen: dict[str, Any], summary: str) -> None:
+    names = ("trial_id", "status", "score", "val_accuracy", "trimmed_macs", "trimmed_params")
+    columns = [c for c in names if c in table.columns]
+    print("\nResults (best score first):")
+    print(table.sort_values("score")[columns].to_string(index=False))
+    print(f"\nPareto front ({OBJECTIVES[0]} vs {OBJECTIVES[1]}):")
+    print(front[[c for c in columns if c in front.columns]].to_string(index=False))
+    print("\nTrim report of the chosen model:")
+    print(chosen["report"])
+    print("\n" + summary)
+
+
+def _write(
+    out: Path, tuner: Any, table: Any, front: Any, chosen: dict[str, Any], summary: str
+) -> dict[str, Path]:
+    import regsearch
+
+    paths = {
+        "results": out / "results.csv",
+        "pareto": out / "pareto.png",
+        "model": out / "best.keras",
+        "report": out / "report.txt",
+    }
+    table.to_csv(paths["results"], index=False)
+    figure = regsearch.plot_pareto(tuner, OBJECTIVES, chosen=chosen["trial"].trial_id)
+    figure.savefig(paths["pareto"], dpi=120)
+    chosen["model"].save(paths["model"])
+    paths["report"].write_text(
+        f"regsearch demo\n\n{summary}\nTrim report\n{chosen['report']}\n\n"
+        f"Pareto front\n{front.to_string(index=False)}\n"
+    )
+    print("Wrote:")
+    for path in paths.values():
+        print(f"  {path}")
+    print(
+        f"keras-tuner directory: {out / 'search'}; read it again with\n"
+        f"  regsearch report {out} --project search --objectives {' '.join(OBJECTIVES)}"
+    )
+    return paths
 
 
 def run(
@@ -152,130 +340,45 @@ def run(
 
     Args:
         out: The output folder (created; the search itself goes into ``out/search``).
-        trials: Number of trials (default 12, or 3 with ``quick``).
-        epochs: Epochs per trial (default 12, or 3 with ``quick``).
+        trials: Number of trials (default {full_trials}, or {quick_trials} with ``quick``).
+        epochs: Epochs per trial (default {full_epochs}, or {quick_epochs} with ``quick``).
         seed: Seed for data splits, weights and the tuner.
         quick: A smoke test that finishes in well under 30 seconds.
 
     Returns:
         The paths written, by name.
     """
-    import keras
-    import keras_tuner
-    from sklearn.exceptions import ConvergenceWarning
-
     import regsearch
 
-    budget = QUICK if quick else FULL
-    trials = budget["trials"] if trials is None else trials
-    epochs = budget["epochs"] if epochs is None else epochs
-    if trials < 1 or epochs < 1:
-        raise ValueError(f"--trials and --epochs must be >= 1; received {trials} and {epochs}.")
+    trials, epochs, finetune = _budget(trials, epochs, quick)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(seed)
-    x_train, y_train, x_val, y_val, x_test, y_test = _digits(seed)
-
-    hypermodel = regsearch.RegSearchHyperModel(
-        demo_model(),
-        regsearch.SearchSpace(
-            "conv*",
-            kernel=["none", "l1", "kernel_length", "group_lasso"],
-            strength=(1e-4, 3e-2),
-        ),
-        compile={
-            "optimizer": keras.optimizers.Adam(0.01),
-            "loss": "sparse_categorical_crossentropy",
-            "metrics": ["accuracy"],
-        },
-        trim_threshold=5e-3,
-    )
-    objective = regsearch.Objective("val_accuracy", size_weight=0.3)
-    tuner = keras_tuner.BayesianOptimization(
-        hypermodel,
-        objective=objective,
-        max_trials=trials,
-        num_initial_points=min(4, trials),
-        seed=seed,
-        directory=str(out),
-        project_name="search",
-        overwrite=True,
-    )
+    data = _digits(seed)
+    base = train_base(data, epochs=epochs + finetune, seed=seed)
+    tuner = demo_tuner(out, trials=trials, seed=seed, finetune_epochs=finetune)
     print(
-        f"regsearch demo: {trials} trials x {epochs} epochs on digits "
-        f"({len(x_train)} train / {len(x_val)} validation / {len(x_test)} test images)\n"
-        f"objective: {objective}\n",
+        f"regsearch demo: {trials} trials x ({epochs} + {finetune} fine-tuning) epochs on "
+        f"digits ({len(data[0])} train / "
+        f"{len(data[2])} validation / {len(data[4])} test images)\n"
+        f"objective: {tuner.oracle.objective}\n"
+        f"base model: test accuracy {base[0]:.4f}, {base[1]:,} MACs\n",
         flush=True,
     )
-    progress = _Progress(tuner, trials)
-    with warnings.catch_warnings():
-        # The Gaussian process of a short search often sits at a length-scale bound.
-        warnings.filterwarnings("ignore", category=ConvergenceWarning)
-        _search(tuner, progress, x_train, y_train, x_val, y_val, epochs)
-
+    _search(tuner, data, epochs, trials)
     table = regsearch.results(tuner)
     front = regsearch.pareto_front(tuner, OBJECTIVES)
-    best_trial = tuner.oracle.get_best_trials(1)[0]
-    trained = regsearch.best_model(tuner, trimmed=False)
-    trimmed, report = regsearch.trim(trained, hypermodel.trim_threshold, sample=x_test[:256])
-    trimmed.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    trained_accuracy = trained.evaluate(x_test, y_test, verbose=0, return_dict=True)["accuracy"]
-    trimmed_accuracy = trimmed.evaluate(x_test, y_test, verbose=0, return_dict=True)["accuracy"]
+    chosen = _choose(tuner, data)
+    summary = _summary(chosen, base)
+    _print_tables(table, front, chosen, summary)
+    return _write(out, tuner, table, front, chosen, summary)
 
-    columns = [
-        c
-        for c in (
-            "trial_id",
-            "status",
-            "kernel",
-            "score",
-            "val_accuracy",
-            "trimmed_params",
-            "size_ratio",
-        )
-        if c in table.columns
-    ]
-    summary = (
-        f"chosen: trial {best_trial.trial_id} {best_trial.hyperparameters.values}\n"
-        f"test accuracy: trained {trained_accuracy:.4f}, trimmed {trimmed_accuracy:.4f}\n"
-        f"parameters: {report.params_before:,} -> {report.params_after:,}; "
-        f"MACs: {report.macs_before:,} -> {report.macs_after:,}\n"
-    )
-    print("\nResults (best first):")
-    print(table.sort_values("score")[columns].to_string(index=False))
-    print("\nPareto front (val_accuracy vs trimmed_params):")
-    print(front[[c for c in columns if c in front.columns]].to_string(index=False))
-    print("\nTrim report of the chosen model:")
-    print(report)
-    print("\n" + summary)
 
-    paths = {
-        "results": out / "results.csv",
-        "pareto": out / "pareto.png",
-        "model": out / "best.keras",
-        "report": out / "report.txt",
-    }
-    table.to_csv(paths["results"], index=False)
-    figure = regsearch.plot_pareto(tuner, OBJECTIVES, chosen=best_trial.trial_id)
-    figure.savefig(paths["pareto"], dpi=120)
-    trimmed.save(paths["model"])
-    paths["report"].write_text(
-        "regsearch demo\n\n"
-        + summary
-        + "\nTrim report\n"
-        + str(report)
-        + "\n\nPareto front\n"
-        + front.to_string(index=False)
-        + "\n"
-    )
-    print("Wrote:")
-    for path in paths.values():
-        print(f"  {path}")
-    print(
-        f"keras-tuner directory: {out / 'search'}; read it again with\n"
-        f"  regsearch report {out} --project search --objectives {' '.join(OBJECTIVES)}"
-    )
-    return paths
+run.__doc__ = (run.__doc__ or "").format(
+    full_trials=FULL["trials"],
+    quick_trials=QUICK["trials"],
+    full_epochs=FULL["epochs"],
+    quick_epochs=QUICK["epochs"],
+)
 
 
 def main(args: argparse.Namespace) -> int:

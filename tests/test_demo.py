@@ -1,6 +1,7 @@
 """The main job: `regsearch demo` runs a real search and writes what it promises."""
 
 import csv
+import re
 
 import keras
 import numpy as np
@@ -29,11 +30,20 @@ def test_quick_demo_writes_results_pareto_model_and_report(tmp_path, capsys):
     with open(paths["results"]) as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 3
-    assert {"trial_id", "status", "score", "val_accuracy", "trimmed_params"} <= set(rows[0])
+    assert {"trial_id", "status", "score", "val_accuracy", "trimmed_macs"} <= set(rows[0])
 
     assert paths["pareto"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = paths["report"].read_text()
     assert "test accuracy" in report and "params:" in report
+    # the base model next to the chosen one, on the test split, and how it was chosen
+    assert "within 1 point of validation accuracy of the best trial" in report
+    base = re.search(r"base model +([\d.]+) +([\d,]+)", report)
+    chosen = re.search(r"chosen model +([\d.]+) +([\d,]+)", report)
+    assert base and chosen
+    assert base.group(2) == "445,440"  # the demo model's MACs
+    assert 0.0 < float(chosen.group(1)) <= 1.0
+    assert int(chosen.group(2).replace(",", "")) <= 445_440
+    assert "fewer MACs than the base model" in printed
 
     model = keras.saving.load_model(paths["model"])
     assert all(layer.__class__.__module__.startswith("keras.") for layer in model.layers)
@@ -41,10 +51,10 @@ def test_quick_demo_writes_results_pareto_model_and_report(tmp_path, capsys):
     assert model.predict(x, verbose=0).shape == (2, 10)
 
     # the search directory the demo leaves behind reads back with `regsearch report`
-    objectives = ["--objectives", "val_accuracy", "trimmed_params"]
+    objectives = ["--objectives", "val_accuracy", "trimmed_macs"]
     assert _cli.main(["report", str(out), "--project", "search", *objectives]) == 0
     printed = capsys.readouterr().out
-    assert "Pareto front (val_accuracy vs trimmed_params)" in printed
+    assert "Pareto front (val_accuracy vs trimmed_macs)" in printed
 
 
 def test_demo_rejects_a_zero_budget(tmp_path, capsys):

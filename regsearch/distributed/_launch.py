@@ -23,6 +23,7 @@ from regsearch.distributed._directory import open_search
 from regsearch.distributed._node import DEFAULT_WORKER_TIMEOUT, EXIT_INCOMPLETE
 from regsearch.distributed._target import target_spec
 from regsearch.search import results
+from regsearch.search._results import format_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -331,5 +332,5 @@ def run_distributed(
         wall_time=wall_time,
     )
     if verbose and table is not None:
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"))
+        print(format_table(table))
     return run

@@ -7,6 +7,7 @@ from regsearch.regularizers._group_lasso import GroupLasso
 from regsearch.regularizers._kernel_length import KernelLength
 from regsearch.regularizers._orthogonal import Orthogonal
 from regsearch.regularizers._output_sparsity import OutputSparsity
+from regsearch.regularizers._structured_sparsity import StructuredSparsity
 
 __all__ = [
     "Contractive",
@@ -18,6 +19,7 @@ __all__ = [
     "RecurrentNorm",
     "RecurrentState",
     "Regularizer",
+    "StructuredSparsity",
     "available",
     "deserialize",
     "get",

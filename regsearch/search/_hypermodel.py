@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import numbers
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -16,9 +17,12 @@ from regsearch._validation import check_float, did_you_mean
 from regsearch.metrics import ActiveOutputs
 from regsearch.search._callback import ScoreCallback
 from regsearch.search._data_loss import DataLoss
+from regsearch.search._exact_zeros import ExactZeros
 from regsearch.search._failures import report_failures
+from regsearch.search._finetune import HoldZeros, remove_weight_penalties
 from regsearch.search._objective import Objective
 from regsearch.search._space import SearchSpace
+from regsearch.trimming import snap_to_zero
 
 _COMPILE_KEYS = {
     "optimizer",
@@ -56,6 +60,60 @@ def _find_on_callbacks(callbacks: list[Any], attr: str, kind: type) -> Any:
     return None
 
 
+def _build_arguments(model: Any) -> int | None:
+    """``None`` for a built model, else how many arguments the build function takes."""
+    if isinstance(model, keras.Model):
+        if not model.built or not model.inputs:
+            raise ValueError(
+                "Argument `model` must be a built Sequential or functional model (give it "
+                "an `keras.Input`), or a build function; received an unbuilt or "
+                f"subclassed model {model.name!r}."
+            )
+        return None
+    if not callable(model):
+        raise TypeError(
+            f"Argument `model` must be a Keras model or a build function; "
+            f"received {model!r} of type {type(model).__name__}."
+        )
+    params = [
+        p
+        for p in inspect.signature(model).parameters.values()
+        if p.default is inspect.Parameter.empty
+        and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    if len(params) > 1:
+        raise TypeError(
+            f"Argument `model` must take no argument or one (`hp`); "
+            f"{getattr(model, '__name__', model)!r} takes {len(params)}."
+        )
+    return len(params)
+
+
+def _check_compile(compile: Any) -> dict[str, Any] | None:
+    if compile is None:
+        return None
+    if not isinstance(compile, Mapping):
+        raise TypeError(
+            f"Argument `compile` must be a dict of model.compile arguments; received {compile!r}."
+        )
+    unknown = set(compile) - _COMPILE_KEYS
+    if unknown:
+        raise ValueError(
+            f"Argument `compile` has unknown keys {sorted(unknown)}; "
+            f"model.compile accepts {sorted(_COMPILE_KEYS)}."
+        )
+    return dict(compile)
+
+
+def _check_finetune_epochs(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(
+            f"Argument `finetune_epochs` must be an integer >= 0; received {value!r}. "
+            f"Pass 0 for no fine-tuning, or e.g. finetune_epochs=5."
+        )
+    return int(value)
+
+
 class RegSearchHyperModel(keras_tuner.HyperModel):
     """A HyperModel whose trials differ in their regularizers.
 
@@ -65,7 +123,8 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
     ``regsearch.apply``. ``fit`` adds the score callback that writes ``score`` and
     its parts (validation metric, trimmed size, active outputs) into the epoch logs,
     where keras-tuner's best-epoch checkpoint and every tuner see them; everything
-    else is passed through to ``model.fit``.
+    else is passed through to ``model.fit``. With ``finetune_epochs``, ``fit``
+    trains twice (the data must be iterable twice: arrays, datasets, PyDatasets).
 
     Args:
         model: A built Keras model (re-initialized for every trial), a
@@ -79,6 +138,18 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             for trimming; they are set to exactly zero before every validation.
         relative_threshold: Interpret ``trim_threshold`` relative to each layer's
             largest ``|w|``.
+        exact_zeros: After every training batch, set each group of weights that a
+            ``StructuredSparsity`` or ``GroupLasso`` penalty has emptied (root mean
+            square ``<= trim_threshold``) to exactly 0 (``regsearch.search.ExactZeros``),
+            so emptied filters stay empty under Adam and the size does not depend on
+            weights jittering around the threshold.
+        finetune_epochs: Epochs of fine-tuning after the ``epochs`` given to
+            ``tuner.search``: the weights that count as zero are set to 0 and held
+            there, the weight penalties are removed from the loss, and the model
+            trains on. Only these epochs are reported to keras-tuner (its
+            checkpoint, the trial's metrics, its callbacks), so every trial's
+            metrics and size are those of its fine-tuned model, which
+            ``regsearch.best_model`` loads. ``0`` (default) fine-tunes nothing.
         name: Optional HyperModel name.
         tunable: Whether the hyperparameters this HyperModel declares are tuned.
 
@@ -99,59 +170,28 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
         compile: Mapping[str, Any] | None = None,
         trim_threshold: float = 1e-3,
         relative_threshold: bool = False,
+        exact_zeros: bool = True,
+        finetune_epochs: int = 0,
         name: str | None = None,
         tunable: bool = True,
     ) -> None:
         super().__init__(name=name, tunable=tunable)
-        if isinstance(model, keras.Model):
-            if not model.built or not model.inputs:
-                raise ValueError(
-                    "Argument `model` must be a built Sequential or functional model (give it "
-                    "an `keras.Input`), or a build function; received an unbuilt or "
-                    f"subclassed model {model.name!r}."
-                )
-            self._n_args = None
-        elif callable(model):
-            params = [
-                p
-                for p in inspect.signature(model).parameters.values()
-                if p.default is inspect.Parameter.empty
-                and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-            ]
-            if len(params) > 1:
-                raise TypeError(
-                    f"Argument `model` must take no argument or one (`hp`); "
-                    f"{getattr(model, '__name__', model)!r} takes {len(params)}."
-                )
-            self._n_args = len(params)
-        else:
-            raise TypeError(
-                f"Argument `model` must be a Keras model or a build function; "
-                f"received {model!r} of type {type(model).__name__}."
-            )
+        self._n_args = _build_arguments(model)
         if space is None:
             space = SearchSpace()
         if not isinstance(space, SearchSpace):
             raise TypeError(
                 f"Argument `space` must be a regsearch.SearchSpace; received {space!r}."
             )
-        if compile is not None:
-            if not isinstance(compile, Mapping):
-                raise TypeError(
-                    f"Argument `compile` must be a dict of model.compile arguments; "
-                    f"received {compile!r}."
-                )
-            unknown = set(compile) - _COMPILE_KEYS
-            if unknown:
-                raise ValueError(
-                    f"Argument `compile` has unknown keys {sorted(unknown)}; "
-                    f"model.compile accepts {sorted(_COMPILE_KEYS)}."
-                )
         self.model = model
         self.space = space
-        self.compile = None if compile is None else dict(compile)
+        self.compile = _check_compile(compile)
         self.trim_threshold = check_float("trim_threshold", trim_threshold)
         self.relative_threshold = bool(relative_threshold)
+        if not isinstance(exact_zeros, bool):
+            raise TypeError(f"Argument `exact_zeros` must be a bool; received {exact_zeros!r}.")
+        self.exact_zeros = exact_zeros
+        self.finetune_epochs = _check_finetune_epochs(finetune_epochs)
         # The compile arguments each built model got; fit() adds measurement metrics.
         self._compiled_with: weakref.WeakKeyDictionary[keras.Model, dict[str, Any]] = (
             weakref.WeakKeyDictionary()
@@ -230,6 +270,15 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
                 f"The objective metric {objective.metric!r} needs validation data: pass "
                 f"validation_data=... or validation_split=... to tuner.search()."
             )
+        compiled = self._compile_for(model, objective)
+        self._check_metric_is_logged(compiled, model, objective, validating)
+        if self.finetune_epochs:
+            return self._fit_then_finetune(model, objective, callbacks, args, kwargs)
+        own = self._own_callbacks(model, objective, penalized=True)
+        return model.fit(*args, callbacks=[*own, *callbacks], **kwargs)
+
+    def _compile_for(self, model: keras.Model, objective: Objective) -> dict[str, Any]:
+        """The model's compile arguments, recompiled with the metrics ``objective`` reads."""
         compiled = self._compiled_with.get(model, {})
         if objective.measures_outputs and not any(
             isinstance(m, ActiveOutputs) for m in compiled.get("metrics", [])
@@ -237,15 +286,49 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             compiled = {**compiled, "metrics": [*compiled.get("metrics", []), ActiveOutputs()]}
             model.compile(**compiled)
             self._compiled_with[model] = compiled
-        self._check_metric_is_logged(compiled, model, objective, validating)
-        n_outputs = int(model.outputs[0].shape[-1] or 1)
+        return compiled
+
+    def _own_callbacks(
+        self, model: keras.Model, objective: Objective, *, penalized: bool
+    ) -> list[keras.callbacks.Callback]:
         score = ScoreCallback(
             objective,
             trim_threshold=self.trim_threshold,
             relative=self.relative_threshold,
-            n_outputs=n_outputs,
+            n_outputs=int(model.outputs[0].shape[-1] or 1),
         )
-        return model.fit(*args, callbacks=[score, *callbacks], **kwargs)
+        if penalized and self.exact_zeros:
+            return [score, ExactZeros(self.trim_threshold, relative=self.relative_threshold)]
+        return [score]
+
+    def _fit_then_finetune(
+        self,
+        model: keras.Model,
+        objective: Objective,
+        callbacks: list[Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> keras.callbacks.History:
+        """Train with the penalties; fix the zeros; fine-tune without the penalties.
+
+        Only the fine-tune epochs reach ``callbacks`` (keras-tuner's checkpoint and
+        trial reporting among them), so the trial's best epoch is a fine-tuned one.
+        """
+        arguments = dict(inspect.signature(model.fit).bind(*args, **kwargs).arguments)
+        epochs = int(arguments.get("epochs", 1))
+        penalized = self._own_callbacks(model, objective, penalized=True)
+        model.fit(**{**arguments, "callbacks": penalized})
+        snap_to_zero(model, self.trim_threshold, relative=self.relative_threshold)
+        remove_weight_penalties(model)
+        finetune = [
+            *self._own_callbacks(model, objective, penalized=False),
+            HoldZeros.from_model(model),
+            *callbacks,
+        ]
+        arguments.update(
+            initial_epoch=epochs, epochs=epochs + self.finetune_epochs, callbacks=finetune
+        )
+        return model.fit(**arguments)
 
     @staticmethod
     def _check_metric_is_logged(

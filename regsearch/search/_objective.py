@@ -13,6 +13,9 @@ from regsearch._validation import check_choice, check_float
 
 SCORE = "score"
 _SIZES = ("params", "macs")
+_TRADEOFFS = ("sum", "product")
+# The smallest size ratio the product form uses, so that a ratio of 0 gives a finite score.
+_MIN_RATIO = 1e-6
 
 
 # Objective parts regsearch logs; smaller is better for each.
@@ -33,17 +36,42 @@ def infer_direction(metric: str) -> str | None:
 class Objective(keras_tuner.Objective):
     """A keras-tuner objective named ``"score"`` that weighs accuracy against size.
 
-    The score, minimized, is::
+    The score is minimized. With ``tradeoff="sum"`` (the default) it is::
 
         score = sign * metric
-              + size_weight * trimmed_size / untrimmed_size
-              + sparsity_weight * max(0, active_outputs - max_active_outputs) / n_outputs
+              + size_weight * size_ratio
+              + sparsity_weight * excess
 
     where ``sign`` is +1 when ``metric`` is minimized and -1 when it is maximized,
-    ``trimmed_size`` counts parameters (``size="params"``) or multiply-accumulates
-    (``size="macs"``) of the model once near-zero kernel edges and dead filters are
-    trimmed, and ``active_outputs`` is the mean number of non-zero outputs per sample
-    on the validation data (measured only when ``max_active_outputs`` is set).
+    ``size_ratio = trimmed_size / untrimmed_size`` counts parameters
+    (``size="params"``) or multiply-accumulates (``size="macs"``) of the model once
+    near-zero kernel edges and dead filters are trimmed, and
+    ``excess = max(0, active_outputs - max_active_outputs) / n_outputs``, with
+    ``active_outputs`` the mean number of non-zero outputs per sample on the
+    validation data (measured only when ``max_active_outputs`` is set). The sum
+    depends on the metric's scale: ``size_weight=0.5`` means a lot next to an MSE
+    of 0.04 and little next to an MSE of 40.
+
+    ``tradeoff="product"`` is scale-free (the MnasNet form, Tan et al. 2019): it
+    weighs the *relative* change of the metric against the relative change of
+    size. For a minimized metric (a loss, an error rate)::
+
+        score = metric * size_ratio ** size_weight * (1 + sparsity_weight * excess)
+
+    and for a maximized one (accuracy, AUC), ``-(metric * size_ratio ** -size_weight
+    / (1 + sparsity_weight * excess))``, which ranks trials as MnasNet's reward
+    ``metric * size_ratio ** -size_weight`` does. Multiplying the metric by a
+    constant does not change which trial wins. ``size_weight`` is then an exponent:
+    halving the size is worth as much as a factor ``2 ** size_weight`` on the
+    metric. To accept a loss ``r`` times higher (or an accuracy ``r`` times lower)
+    for a model ``k`` times smaller, use ``size_weight = log(r) / log(k)``: for
+    example ``log(1.1) / log(4) = 0.069`` for 10% more loss at a quarter of the
+    size. The product form needs a metric that is >= 0 (losses, errors, accuracy,
+    AUC); a negative value fails the trial with a message.
+
+    Either score is a fixed function of one epoch's own results, as keras-tuner
+    needs (it records each trial's score once). To pick "the smallest model within
+    a tolerance of the best metric" after a search, use :func:`regsearch.select`.
 
     ``"val_loss"`` and ``"loss"`` are scored on the *data* loss: the compiled loss
     without regularization penalties (logged as ``val_data_loss``). Keras adds the
@@ -58,17 +86,23 @@ class Objective(keras_tuner.Objective):
         metric: The validation metric to score, as it appears in the logs.
         direction: ``"min"`` or ``"max"`` for ``metric``; inferred for losses and
             for accuracy/AUC-like metrics when ``None``.
-        size_weight: Weight of the trimmed-size ratio (0 ignores size).
+        size_weight: Weight of the trimmed-size ratio (0 ignores size); the
+            exponent of the size ratio with ``tradeoff="product"``.
         size: ``"params"`` or ``"macs"``.
         max_active_outputs: Allowed mean number of active outputs per sample;
             ``None`` does not measure output sparsity.
         sparsity_weight: Weight of the excess of active outputs.
+        tradeoff: ``"sum"`` (weighted sum, in the metric's units) or
+            ``"product"`` (scale-free, relative changes).
 
     Example:
         >>> import regsearch
         >>> objective = regsearch.Objective("val_loss", size_weight=0.5)
         >>> objective.score({"val_data_loss": 0.2}, size_ratio=0.4)
         0.4
+        >>> scale_free = regsearch.Objective("val_loss", size_weight=0.5, tradeoff="product")
+        >>> round(scale_free.score({"val_data_loss": 0.2}, size_ratio=0.25), 6)
+        0.1
     """
 
     def __init__(
@@ -80,6 +114,7 @@ class Objective(keras_tuner.Objective):
         size: str = "params",
         max_active_outputs: float | None = None,
         sparsity_weight: float = 1.0,
+        tradeoff: str = "sum",
     ) -> None:
         super().__init__(SCORE, "min")
         if not isinstance(metric, str) or not metric:
@@ -105,6 +140,7 @@ class Objective(keras_tuner.Objective):
             else check_float("max_active_outputs", max_active_outputs)
         )
         self.sparsity_weight = check_float("sparsity_weight", sparsity_weight)
+        self.tradeoff = check_choice("tradeoff", tradeoff, _TRADEOFFS)
 
     @property
     def logged_metric(self) -> str:
@@ -128,12 +164,26 @@ class Objective(keras_tuner.Objective):
         """Compute the score from the epoch logs and the measured parts."""
         name = self.logged_metric if self.logged_metric in logs else self.metric
         value = float(logs[name])
-        total = value if self.metric_direction == "min" else -value
-        total += self.size_weight * size_ratio
+        excess = 0.0
         if self.max_active_outputs is not None and active_outputs is not None:
-            excess = max(0.0, active_outputs - self.max_active_outputs)
-            total += self.sparsity_weight * excess / max(n_outputs, 1)
+            excess = max(0.0, active_outputs - self.max_active_outputs) / max(n_outputs, 1)
+        if self.tradeoff == "sum":
+            total = value if self.metric_direction == "min" else -value
+            total += self.size_weight * size_ratio + self.sparsity_weight * excess
+        else:
+            total = self._product(value, size_ratio, 1.0 + self.sparsity_weight * excess)
         return total if math.isfinite(total) else math.inf
+
+    def _product(self, value: float, size_ratio: float, sparsity_factor: float) -> float:
+        if value < 0:
+            raise ValueError(
+                f"regsearch.Objective(tradeoff='product') needs a metric >= 0; {self.metric!r} "
+                f"is {value}. Use tradeoff='sum' for metrics that can be negative."
+            )
+        size_factor = max(size_ratio, _MIN_RATIO) ** self.size_weight
+        if self.metric_direction == "min":
+            return value * size_factor * sparsity_factor
+        return -value / size_factor / sparsity_factor
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -143,6 +193,7 @@ class Objective(keras_tuner.Objective):
             "size": self.size,
             "max_active_outputs": self.max_active_outputs,
             "sparsity_weight": self.sparsity_weight,
+            "tradeoff": self.tradeoff,
         }
 
     @classmethod

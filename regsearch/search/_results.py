@@ -9,12 +9,21 @@ from typing import Any
 
 import keras
 import keras_tuner
+import pandas as pd
 
-from regsearch._validation import did_you_mean
+from regsearch._validation import check_float, did_you_mean
 from regsearch.search._failures import failure_reason
 from regsearch.search._hypermodel import RegSearchHyperModel
-from regsearch.search._objective import SIZE_PARTS, infer_direction
+from regsearch.search._objective import SIZE_PARTS, Objective, infer_direction
 from regsearch.trimming import trim
+
+# The size columns `select` compares, by the names it accepts.
+_SIZE_COLUMNS = {
+    "params": "trimmed_params",
+    "macs": "trimmed_macs",
+    "trimmed_params": "trimmed_params",
+    "trimmed_macs": "trimmed_macs",
+}
 
 
 def _check_tuner(tuner: Any) -> keras_tuner.Tuner:
@@ -39,7 +48,7 @@ def _rows(tuner: keras_tuner.Tuner) -> list[dict[str, Any]]:
     return rows
 
 
-def results(tuner: keras_tuner.Tuner) -> Any:
+def results(tuner: keras_tuner.Tuner) -> pd.DataFrame:
     """One row per trial: id, status, hyperparameters, every objective part, score, failure.
 
     The metric values are those of the trial's best epoch (the one keras-tuner
@@ -49,25 +58,29 @@ def results(tuner: keras_tuner.Tuner) -> Any:
         tuner: A keras-tuner tuner whose hypermodel is a ``RegSearchHyperModel``.
 
     Returns:
-        A ``pandas.DataFrame`` when pandas is installed, else a list of dicts.
+        A ``pandas.DataFrame``: columns in first-seen order, ``message`` (why a
+        trial failed) last; a metric a trial did not log is ``NaN``.
 
     Example:
         >>> table = regsearch.results(tuner)  # doctest: +SKIP
         >>> table.sort_values("score").head()  # doctest: +SKIP
     """
-    return _table(_rows(_check_tuner(tuner)))
+    return _frame(_rows(_check_tuner(tuner)))
 
 
-def _table(rows: list[dict[str, Any]]) -> Any:
-    """Rows as a DataFrame (columns in first-seen order) when pandas is installed."""
-    try:
-        import pandas as pd
-    except ImportError:  # pandas is optional
-        return rows
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows as a DataFrame: columns in first-seen order, ``message`` last, index 0..n-1."""
     columns: list[str] = []
     for row in rows:
         columns.extend(key for key in row if key not in columns and key != "message")
     return pd.DataFrame(rows, columns=[*(columns or ["trial_id", "status"]), "message"])
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """A results table as aligned text (4 significant digits, ``-`` for missing)."""
+    if table.empty:
+        return "(no trials)"
+    return str(table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"))
 
 
 def metric_column(name: str, rows: list[dict[str, Any]]) -> str:
@@ -87,10 +100,40 @@ def _direction(name: str) -> str:
     return direction
 
 
+def objective_keys(
+    objectives: Sequence[str], rows: list[dict[str, Any]]
+) -> list[tuple[str, float]]:
+    """``(results column, sign)`` per objective; the sign makes every objective minimized."""
+    if isinstance(objectives, str) or len(objectives) < 2:
+        raise ValueError(
+            f"Argument `objectives` must name at least two metrics; received {objectives!r}."
+        )
+    keys = []
+    for name in objectives:
+        key = metric_column(name, rows)
+        available = sorted({k for row in rows for k, v in row.items() if isinstance(v, float)})
+        if rows and not any(row.get(key) is not None for row in rows):
+            raise ValueError(
+                f"Objective {name!r} was not logged by any finished trial; available: "
+                f"{available}.{did_you_mean(name, available)}"
+            )
+        keys.append((key, 1.0 if _direction(key) == "min" else -1.0))
+    return keys
+
+
+def front_points(row: dict[str, Any], keys: list[tuple[str, float]]) -> tuple[float, ...]:
+    """A results row as a point to minimize; a missing or NaN value is +inf."""
+    values = []
+    for key, sign in keys:
+        value = row.get(key)
+        values.append(math.inf if value is None or math.isnan(value) else sign * value)
+    return tuple(values)
+
+
 def pareto_front(
     tuner: keras_tuner.Tuner,
     objectives: Sequence[str] = ("val_loss", "trimmed_params"),
-) -> Any:
+) -> pd.DataFrame:
     """The finished trials that no other finished trial beats on every objective.
 
     ``"val_loss"`` means the data loss (``val_data_loss``) where it was logged,
@@ -102,32 +145,15 @@ def pareto_front(
         objectives: Two or more metric names from the results table.
 
     Returns:
-        The front's rows, sorted by the first objective, in the same form as
-        :func:`results` (a DataFrame or a list of dicts).
+        The front's rows of :func:`results` (a ``pandas.DataFrame``), sorted by
+        the first objective.
     """
     tuner = _check_tuner(tuner)
-    if isinstance(objectives, str) or len(objectives) < 2:
-        raise ValueError(
-            f"Argument `objectives` must name at least two metrics; received {objectives!r}."
-        )
     rows = [row for row in _rows(tuner) if row["status"] == "COMPLETED"]
-    keys = []
-    for name in objectives:
-        key = metric_column(name, rows)
-        available = sorted({k for row in rows for k, v in row.items() if isinstance(v, float)})
-        if rows and not any(row.get(key) is not None for row in rows):
-            raise ValueError(
-                f"Objective {name!r} was not logged by any finished trial; available: "
-                f"{available}.{did_you_mean(name, available)}"
-            )
-        keys.append((key, 1.0 if _direction(key) == "min" else -1.0))
+    keys = objective_keys(objectives, rows)
 
     def point(row: dict[str, Any]) -> tuple[float, ...]:
-        values = []
-        for key, sign in keys:
-            value = row.get(key)
-            values.append(math.inf if value is None or math.isnan(value) else sign * value)
-        return tuple(values)
+        return front_points(row, keys)
 
     points = [(point(row), row) for row in rows]
     front = [
@@ -139,7 +165,7 @@ def pareto_front(
         )
     ]
     front.sort(key=lambda row: point(row))
-    return _table(front)
+    return _frame(front)
 
 
 def _regsearch_hypermodel(tuner: keras_tuner.Tuner) -> Any:
@@ -157,8 +183,17 @@ def best_model(
     trimmed: bool = True,
     *,
     trial_id: str | None = None,
+    tolerance: float | None = None,
+    metric: str | None = None,
+    size: str | None = None,
+    relative: bool = False,
 ) -> keras.Model:
     """Load the best trial's model at its best epoch, trimmed by default.
+
+    The best trial is the one with the lowest ``score``; with ``tolerance`` it is
+    the one :func:`select` picks (the smallest model whose metric is within
+    ``tolerance`` of the best), with the same ``metric``, ``size`` and
+    ``relative``.
 
     Args:
         tuner: The tuner of a regsearch search.
@@ -167,6 +202,10 @@ def best_model(
             metrics) instead of the trained model.
         trial_id: Load this trial instead of the best one (for example a trial
             picked from :func:`pareto_front`).
+        tolerance: Load the trial ``select(tuner, tolerance, ...)`` picks.
+        metric: See :func:`select` (only with ``tolerance``).
+        size: See :func:`select` (only with ``tolerance``).
+        relative: See :func:`select` (only with ``tolerance``).
 
     Returns:
         A compiled Keras model.
@@ -177,21 +216,18 @@ def best_model(
     tuner = _check_tuner(tuner)
     hypermodel = _regsearch_hypermodel(tuner)
     trials = tuner.oracle.trials
+    if tolerance is not None:
+        if trial_id is not None:
+            raise ValueError(
+                f"Pass either `trial_id` or `tolerance` to best_model, not both; received "
+                f"trial_id={trial_id!r} and tolerance={tolerance!r}."
+            )
+        trial_id = select(tuner, tolerance, metric=metric, size=size, relative=relative)
     if trial_id is None:
         # keras-tuner pads the best trials with unfinished ones when too few finished.
         best = [t for t in tuner.oracle.get_best_trials(1) if t.status == "COMPLETED"]
         if not best:
-            reasons = sorted(
-                {
-                    reason
-                    for trial in trials.values()
-                    if (reason := failure_reason(trial.message)) is not None
-                }
-            )
-            raise RuntimeError(
-                f"No trial of this search finished ({len(trials)} trials). "
-                + (f"Reasons: {'; '.join(reasons)}" if reasons else "")
-            )
+            raise _no_finished_trial(tuner)
         trial = best[0]
     else:
         if trial_id not in trials:
@@ -212,6 +248,120 @@ def best_model(
     if not trimmed:
         return model
     return trim_compiled(hypermodel, model)[0]
+
+
+def _no_finished_trial(tuner: keras_tuner.Tuner) -> RuntimeError:
+    """The error ``best_model`` and ``select`` raise when no trial finished."""
+    trials = tuner.oracle.trials
+    reasons = sorted(
+        {reason for trial in trials.values() if (reason := failure_reason(trial.message))}
+    )
+    return RuntimeError(
+        f"No trial of this search finished ({len(trials)} trials). "
+        + (f"Reasons: {'; '.join(reasons)}" if reasons else "")
+    )
+
+
+def _select_columns(
+    tuner: keras_tuner.Tuner, metric: str | None, size: str | None
+) -> tuple[str, str]:
+    """The metric and size names ``select`` compares; defaults from the tuner's objective."""
+    objective = tuner.oracle.objective
+    if metric is None:
+        if not isinstance(objective, Objective):
+            raise ValueError(
+                f"This tuner's objective is {objective!r}, not a regsearch.Objective: pass "
+                f"the metric to compare, e.g. metric='val_accuracy'."
+            )
+        metric = objective.metric
+    if not isinstance(metric, str) or not metric:
+        raise TypeError(f"Argument `metric` must be a metric name; received {metric!r}.")
+    if size is None:
+        size = objective.size if isinstance(objective, Objective) else "params"
+    if size not in _SIZE_COLUMNS:
+        raise ValueError(
+            f"Invalid value for argument `size`: received {size!r}; expected one of "
+            f"{sorted(_SIZE_COLUMNS)}.{did_you_mean(size, _SIZE_COLUMNS)}"
+        )
+    return metric, _SIZE_COLUMNS[size]
+
+
+def select(
+    tuner: keras_tuner.Tuner,
+    tolerance: float,
+    *,
+    metric: str | None = None,
+    size: str | None = None,
+    relative: bool = False,
+) -> str:
+    """The id of the smallest finished trial whose metric is within ``tolerance`` of the best.
+
+    "The best" is the best ``metric`` over the finished trials (each trial at its
+    best epoch, as in :func:`results`). Among the trials whose metric is within
+    ``tolerance`` of it, the one with the smallest trimmed size wins; ties go to
+    the better metric, so the trial is on the (metric, size) Pareto front.
+
+    ``tolerance`` is absolute, in the metric's own units, unless ``relative=True``:
+
+    - ``select(tuner, 0.01, metric="val_accuracy")``: at most one accuracy point
+      below the best trial (0.97 when the best is 0.98);
+    - ``select(tuner, 0.1, metric="val_loss", relative=True)``: a data loss at most
+      1.1 times the best trial's;
+    - ``tolerance=0`` picks the smallest among the trials with the best metric.
+
+    Unlike ``size_weight`` in :class:`regsearch.Objective`, the tolerance is a
+    statement about the result a user accepts ("at most one point of accuracy"),
+    chosen after the search and changeable without searching again.
+
+    Args:
+        tuner: The tuner of a regsearch search (any tuner whose trials logged
+            ``metric`` and the size).
+        tolerance: How much worse than the best the metric may be (>= 0).
+        metric: The metric to compare; defaults to the ``regsearch.Objective``'s.
+            ``"val_loss"`` means the data loss where it was logged.
+        size: ``"trimmed_params"`` (``"params"``) or ``"trimmed_macs"``
+            (``"macs"``); defaults to the objective's ``size``.
+        relative: Read ``tolerance`` as a fraction of the best metric's magnitude.
+
+    Returns:
+        The trial id, for :func:`best_model` (``trial_id=``) or ``tuner.oracle.trials``.
+
+    Raises:
+        RuntimeError: when no trial finished; the message quotes why they failed.
+
+    Example:
+        >>> trial_id = regsearch.select(tuner, 0.01, metric="val_accuracy")  # doctest: +SKIP
+        >>> small = regsearch.best_model(tuner, trial_id=trial_id)  # doctest: +SKIP
+    """
+    tuner = _check_tuner(tuner)
+    tolerance = check_float("tolerance", tolerance)
+    metric, size_key = _select_columns(tuner, metric, size)
+    rows = [row for row in _rows(tuner) if row["status"] == "COMPLETED"]
+    if not rows:
+        raise _no_finished_trial(tuner)
+    key = metric_column(metric, rows)
+    available = sorted({k for row in rows for k, v in row.items() if isinstance(v, float)})
+    for name in (key, size_key):
+        if name not in available:
+            raise ValueError(
+                f"{name!r} was not logged by any finished trial; available: "
+                f"{available}.{did_you_mean(name, available)}"
+            )
+    sign = 1.0 if _direction(key) == "min" else -1.0
+    scored = [
+        (sign * row[key], row[size_key], row["trial_id"])
+        for row in rows
+        if all(isinstance(row.get(k), float) and math.isfinite(row[k]) for k in (key, size_key))
+    ]
+    if not scored:
+        raise ValueError(f"No finished trial has a finite {key!r} and {size_key!r}.")
+    best = min(value for value, _, _ in scored)
+    limit = best + (tolerance * abs(best) if relative else tolerance)
+    limit += 1e-9 * max(1.0, abs(limit))  # 0.98 - 0.01 must admit a 0.97
+    within = [
+        (size_value, value, trial_id) for value, size_value, trial_id in scored if value <= limit
+    ]
+    return min(within)[2]
 
 
 def trim_compiled(hypermodel: Any, model: keras.Model) -> tuple[keras.Model, Any]:

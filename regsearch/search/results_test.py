@@ -1,6 +1,7 @@
 import keras
 import keras_tuner
 import numpy as np
+import pandas as pd
 import pytest
 
 import regsearch
@@ -95,12 +96,112 @@ def test_results_rejects_non_tuners():
         regsearch.results("runs/")
 
 
-def test_without_pandas_tables_are_lists_of_dicts(finished_tuner, monkeypatch):
-    import sys
-
-    monkeypatch.setitem(sys.modules, "pandas", None)  # `import pandas` raises ImportError
-    rows = regsearch.results(finished_tuner)
+def test_tables_are_dataframes_with_a_fresh_index(finished_tuner):
+    table = regsearch.results(finished_tuner)
     front = regsearch.pareto_front(finished_tuner)
-    assert isinstance(rows, list) and len(rows) == 4
-    assert {"trial_id", "status", "score", "trimmed_params"} <= set(rows[0])
-    assert isinstance(front, list) and 1 <= len(front) <= 4
+    assert isinstance(table, pd.DataFrame) and isinstance(front, pd.DataFrame)
+    assert list(table.index) == list(range(4))
+    assert list(front.index) == list(range(len(front))) and 1 <= len(front) <= 4
+    assert table.columns[-1] == "message" and table["message"].isna().all()
+    assert {"trial_id", "status", "score", "trimmed_params"} <= set(front.columns)
+    assert set(front["trial_id"]) <= set(table["trial_id"])
+    assert pd.api.types.is_float_dtype(table["trimmed_params"])
+
+
+def test_tables_of_a_search_without_trials_are_empty_dataframes(tmp_path):
+    hypermodel = regsearch.RegSearchHyperModel(
+        keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, name="out")]),
+        regsearch.SearchSpace(kernel=["none", "l1"]),
+        compile={"optimizer": "adam", "loss": "mse"},
+    )
+    tuner = keras_tuner.RandomSearch(
+        hypermodel, objective=regsearch.Objective("val_loss"), max_trials=1, directory=tmp_path
+    )
+    table = regsearch.results(tuner)
+    front = regsearch.pareto_front(tuner)
+    assert isinstance(front, pd.DataFrame) and front.empty
+    assert list(table.columns) == ["trial_id", "status", "message"] and table.empty
+
+
+def _finished(tuner, *columns):
+    table = regsearch.results(tuner)
+    return table[table["status"] == "COMPLETED"].dropna(subset=list(columns))
+
+
+def test_select_picks_the_smallest_trial_within_the_tolerance(finished_tuner):
+    table = _finished(finished_tuner, "val_data_loss", "trimmed_params")
+    best = table["val_data_loss"].min()
+    front_ids = set(regsearch.pareto_front(finished_tuner)["trial_id"])
+    for tolerance in (0.0, 0.05, 0.5, 100.0):
+        chosen = regsearch.select(finished_tuner, tolerance)
+        row = table.set_index("trial_id").loc[chosen]
+        within = table[table["val_data_loss"] <= best + tolerance + 1e-9]
+        assert row["val_data_loss"] <= best + tolerance + 1e-9
+        assert row["trimmed_params"] == within["trimmed_params"].min()
+        assert chosen in front_ids
+    assert (
+        regsearch.select(finished_tuner, 100.0)
+        == table.sort_values(["trimmed_params", "val_data_loss"])["trial_id"].iloc[0]
+    )
+    # tolerance 0: the most accurate trial
+    assert table.set_index("trial_id").loc[regsearch.select(finished_tuner, 0.0)][
+        "val_data_loss"
+    ] == pytest.approx(best)
+
+
+def test_select_with_a_relative_tolerance(finished_tuner):
+    table = _finished(finished_tuner, "val_data_loss", "trimmed_params").set_index("trial_id")
+    best = table["val_data_loss"].min()
+    chosen = regsearch.select(finished_tuner, 0.5, relative=True, size="params")
+    assert table.loc[chosen, "val_data_loss"] <= 1.5 * best + 1e-9
+    within = table[table["val_data_loss"] <= 1.5 * best + 1e-9]
+    assert table.loc[chosen, "trimmed_params"] == within["trimmed_params"].min()
+    # the same search read by MACs
+    by_macs = regsearch.select(finished_tuner, 0.5, relative=True, size="trimmed_macs")
+    within_macs = within["trimmed_macs"].min()
+    assert table.loc[by_macs, "trimmed_macs"] == within_macs
+
+
+def test_best_model_with_a_tolerance_loads_the_selected_trial(finished_tuner):
+    chosen = regsearch.select(finished_tuner, 0.5)
+    by_tolerance = regsearch.best_model(finished_tuner, trimmed=False, tolerance=0.5)
+    by_id = regsearch.best_model(finished_tuner, trimmed=False, trial_id=chosen)
+    for a, b in zip(by_tolerance.get_weights(), by_id.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="either `trial_id` or `tolerance`"):
+        regsearch.best_model(finished_tuner, trial_id=chosen, tolerance=0.5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"tolerance": -0.01}, ValueError, "`tolerance` must be >= 0"),
+        ({"tolerance": float("nan")}, ValueError, "`tolerance` must be finite"),
+        ({"tolerance": "1%"}, TypeError, "`tolerance` must be a real number"),
+        ({"tolerance": 0.1, "size": "trimmed_parms"}, ValueError, "Did you mean 'trimmed_params'"),
+        ({"tolerance": 0.1, "metric": "val_dataloss"}, ValueError, "Did you mean 'val_data_loss'"),
+    ],
+)
+def test_select_rejects_bad_arguments(finished_tuner, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        regsearch.select(finished_tuner, **kwargs)
+    if "metric" not in kwargs:
+        with pytest.raises(error, match=match):
+            regsearch.best_model(finished_tuner, **kwargs)
+
+
+def test_select_without_a_finished_trial_raises_what_best_model_raises(finished_tuner, tmp_path):
+    empty = keras_tuner.RandomSearch(
+        finished_tuner.hypermodel,
+        objective=regsearch.Objective("val_loss"),
+        max_trials=1,
+        directory=str(tmp_path),
+    )
+    with pytest.raises(RuntimeError, match=r"No trial of this search finished \(0 trials\)") as a:
+        regsearch.select(empty, 0.01)
+    with pytest.raises(RuntimeError) as b:
+        regsearch.best_model(empty, tolerance=0.01)
+    assert str(a.value) == str(b.value)
+    with pytest.raises(RuntimeError) as c:
+        regsearch.best_model(empty)
+    assert str(c.value) == str(a.value)

@@ -16,10 +16,11 @@ from keras_tuner.oracles import (
 
 from regsearch._compat.keras_tuner import LightBuild
 from regsearch._validation import check_choice
+from regsearch.oracles import ParetoOracle
 from regsearch.search import RegSearchHyperModel
 from regsearch.search._failures import ReportsFailures
 
-TUNERS = ("random", "bayesian", "hyperband", "grid")
+TUNERS = ("random", "bayesian", "hyperband", "grid", "pareto")
 
 
 def make_oracle(
@@ -32,7 +33,8 @@ def make_oracle(
 ) -> keras_tuner.Oracle:
     """A fresh oracle for one ``fit``.
 
-    A name builds the matching keras-tuner oracle with ``objective``, ``max_trials``
+    A name builds the matching keras-tuner oracle (``"pareto"``: a
+    ``regsearch.ParetoOracle``) with ``objective``, ``max_trials``
     (Hyperband: ``max_epochs=epochs``) and ``seed``. An oracle instance is copied,
     never used itself; its objective is replaced by ``objective`` (the caller
     decides which of the two objectives wins).
@@ -45,6 +47,8 @@ def make_oracle(
             return BayesianOptimizationOracle(objective=objective, max_trials=max_trials, seed=seed)
         if name == "grid":
             return GridSearchOracle(objective=objective, max_trials=max_trials, seed=seed)
+        if name == "pareto":
+            return ParetoOracle(objective, max_trials, seed=seed)  # type: ignore[arg-type]
         return HyperbandOracle(objective=objective, max_epochs=epochs, factor=3, seed=seed)
     if isinstance(tuner, keras_tuner.Oracle):
         if tuner.trials:

@@ -1,0 +1,112 @@
+"""Make the weight groups a group penalty has emptied exactly zero during training."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import keras
+from keras import ops
+
+from regsearch._validation import check_float
+from regsearch.regularizers import GroupLasso, StructuredSparsity
+from regsearch.regularizers._structured_sparsity import group_axes, group_size
+
+
+def penalty_groups(regularizer: Any, shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """The axes summed over inside one group, for each group term of ``regularizer``."""
+    if isinstance(regularizer, StructuredSparsity):
+        weights = regularizer.term_weights()
+        return [axes for term, axes in group_axes(shape).items() if weights[term] > 0]
+    if isinstance(regularizer, GroupLasso) and len(shape) > 0:
+        return [tuple(range(len(shape) - 1))]
+    return []
+
+
+class _Penalized(NamedTuple):
+    variable: Any
+    groups: list[tuple[tuple[int, ...], int]]
+    bias: Any  # the layer's bias when one entry belongs to each filter, else None
+
+
+class ExactZeros(keras.callbacks.Callback):
+    """After every batch, set the groups a group penalty has emptied to exactly 0.
+
+    For every weight regularized by ``StructuredSparsity`` (its filters, input
+    channels and kernel positions with a non-zero weight) or ``GroupLasso`` (its
+    filters), a group whose root mean square is at most ``threshold`` is set to
+    exactly 0 right after the optimizer update. When a whole output filter of a
+    layer's kernel is 0, its bias is set to 0 as well: the filter then outputs
+    ``activation(0)`` (0 for ReLU and linear layers) instead of a constant
+    ``activation(bias)`` that a following ``"same"``-padded convolution could not
+    absorb, so ``regsearch.trim`` can remove it.
+
+    Why: a smooth group penalty pulls a group towards 0 but never lands on it; SGD
+    leaves it jittering around 1e-4 and Adam, whose steps do not shrink with the
+    gradient, around 1e-3, so what counts as zero depends on the threshold. Set to
+    exactly 0, the penalty's gradient there is 0 too, the next update moves the
+    group only by what the data asks for, and the group is back at 0 after the
+    batch unless the data pushes it past ``threshold`` in one step: emptied groups
+    stay empty under any optimizer. Measured on the digits demo model
+    (``StructuredSparsity(1e-3)`` on both convolutions, 15 epochs), Adam(1e-2) ends
+    with as many exactly-zero filters as SGD(0.1, momentum=0.9); without this
+    callback it ends with none.
+
+    Args:
+        threshold: The largest root mean square of a group set to zero, >= 0
+            (``RegSearchHyperModel`` passes its ``trim_threshold``).
+        relative: Interpret ``threshold`` relative to the weight's largest ``|w|``.
+
+    Example:
+        >>> import keras, numpy as np, regsearch
+        >>> from regsearch.regularizers import StructuredSparsity
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(
+        ...     3, kernel_regularizer=StructuredSparsity(0.01))])
+        >>> kernel = np.ones((4, 3), "float32")
+        >>> kernel[:, 1] = 1e-4  # an emptied filter
+        >>> _ = model.layers[0].kernel.assign(kernel)
+        >>> callback = regsearch.search.ExactZeros(1e-3)
+        >>> callback.set_model(model)
+        >>> callback.on_train_batch_end(0)
+        >>> model.layers[0].kernel.numpy()[:, 1].tolist()
+        [0.0, 0.0, 0.0, 0.0]
+    """
+
+    def __init__(self, threshold: float = 1e-3, *, relative: bool = False) -> None:
+        super().__init__()
+        self.threshold = check_float("threshold", threshold)
+        self.relative = bool(relative)
+
+    def _penalized(self) -> list[_Penalized]:
+        found = []
+        for layer in self.model.layers:
+            bias = getattr(layer, "bias", None) if getattr(layer, "use_bias", False) else None
+            for variable in layer.trainable_weights:
+                shape = tuple(int(d) for d in variable.shape)
+                axes = penalty_groups(getattr(variable, "regularizer", None), shape)
+                if not axes:
+                    continue
+                groups = [(a, group_size(shape, a)) for a in axes]
+                per_filter = bias is not None and tuple(bias.shape) == shape[-1:]
+                per_filter = per_filter and variable.name == "kernel"
+                found.append(_Penalized(variable, groups, bias if per_filter else None))
+        return found
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._groups = self._penalized()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if not hasattr(self, "_groups"):
+            self._groups = self._penalized()
+        for penalized in self._groups:
+            value = ops.convert_to_tensor(penalized.variable)
+            limit = self.threshold**2
+            if self.relative:
+                limit = limit * ops.square(ops.max(ops.abs(value)))
+            zero = ops.zeros((), value.dtype)
+            for axes, size in penalized.groups:
+                squares = ops.sum(ops.square(value), axis=axes, keepdims=True)
+                value = ops.where(squares <= size * limit, zero, value)
+            penalized.variable.assign(value)
+            if penalized.bias is not None:
+                alive = ops.any(ops.reshape(value, (-1, value.shape[-1])) != 0, axis=0)
+                penalized.bias.assign(ops.where(alive, penalized.bias, zero))

@@ -1,0 +1,71 @@
+"""Fine-tuning inside a trial: weight penalties off, the zeros held at exactly zero."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+# The weights trimming reads: kernels, and the biases that make a dead filter's
+# constant output (0 keeps it removable).
+_HELD_WEIGHTS = ("kernel", "depthwise_kernel", "bias")
+
+
+class HoldZeros(keras.callbacks.Callback):
+    """Set the kernel and bias entries that were exactly zero back to zero after every batch.
+
+    Built by :meth:`from_model` from the model's kernels as they are when fine-tuning
+    starts: whatever the optimizer does to a zero weight (momentum, Adam moments,
+    weight decay), it is 0 again when the batch ends, so every validation pass and
+    checkpoint sees the same zeros and the trimmed architecture stays fixed.
+
+    Args:
+        masks: ``(variable, keep)`` pairs; ``keep`` is a boolean array shaped like
+            the variable, ``False`` where the weight is held at zero.
+    """
+
+    def __init__(self, masks: list[tuple[Any, np.ndarray]]) -> None:
+        super().__init__()
+        self.masks = masks
+
+    @classmethod
+    def from_model(cls, model: keras.Model) -> HoldZeros:
+        """Hold every exact zero of the model's kernels and biases.
+
+        A bias entry is exactly 0 after training only where ``ExactZeros`` emptied
+        the filter; held there, the dead filter keeps outputting ``activation(0)``
+        and stays removable.
+        """
+        masks = []
+        for variable in model.trainable_weights:
+            if variable.name not in _HELD_WEIGHTS:
+                continue
+            keep = ops.convert_to_numpy(variable) != 0
+            if not keep.all():
+                masks.append((variable, keep))
+        return cls(masks)
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        for variable, keep in self.masks:
+            variable.assign(ops.where(keep, variable, ops.zeros((), variable.dtype)))
+
+
+def remove_weight_penalties(model: keras.Model) -> int:
+    """Drop the regularizer of every weight of ``model``, so training stops paying it.
+
+    Activity regularizers (penalties on outputs) are kept. Keras traces the
+    regularizers into the train function, so it is rebuilt.
+
+    Returns:
+        How many weights had a regularizer.
+    """
+    removed = 0
+    for variable in model.weights:
+        if getattr(variable, "regularizer", None) is not None:
+            variable.regularizer = None
+            removed += 1
+    if removed:
+        model.make_train_function(force=True)
+    return removed
