@@ -75,7 +75,11 @@ def _report(args: argparse.Namespace) -> int:
     if front.empty:
         print("\nNo trial finished: there is no Pareto front.")
         return 0
-    keys = ["trial_id", *(metric_column(name, front.to_dict("records")) for name in args.objectives), "score"]
+    keys = [
+        "trial_id",
+        *(metric_column(name, front.to_dict("records")) for name in args.objectives),
+        "score",
+    ]
     print(f"\nPareto front ({args.objectives[0]} vs {args.objectives[1]}):")
     print(format_table(front[list(dict.fromkeys(keys))]))
     figure = plot_pareto(tuner, tuple(args.objectives))

@@ -189,6 +189,7 @@ def test_a_nan_trial_fails_cleanly_and_the_study_goes_on(tmp_path):
     }
 
 
+@pytest.mark.filterwarnings("ignore:All-NaN axis encountered:RuntimeWarning")  # keras-tuner's
 def test_unfinite_parts_fail_a_trial_with_a_message():
     oracle = regsearch.ParetoOracle(regsearch.Objective("val_accuracy"), max_trials=1)
     trial = keras_tuner.engine.trial.Trial(keras_tuner.HyperParameters(), trial_id="0")

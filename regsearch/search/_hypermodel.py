@@ -19,7 +19,7 @@ from regsearch.search._callback import ScoreCallback
 from regsearch.search._data_loss import DataLoss
 from regsearch.search._exact_zeros import ExactZeros
 from regsearch.search._failures import report_failures
-from regsearch.search._finetune import HoldZeros, remove_weight_penalties
+from regsearch.search._finetune import HoldZeros, remove_weight_penalties, scale_learning_rate
 from regsearch.search._objective import Objective
 from regsearch.search._space import SearchSpace
 from regsearch.trimming import snap_to_zero
@@ -150,6 +150,14 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             checkpoint, the trial's metrics, its callbacks), so every trial's
             metrics and size are those of its fine-tuned model, which
             ``regsearch.best_model`` loads. ``0`` (default) fine-tunes nothing.
+        finetune_learning_rate: The fine-tune epochs train at this multiple of the
+            optimizer's learning rate (a learning-rate schedule is left as it is).
+            Measured: with Adam(1e-3) on the README's 31-tap task, 5 epochs at 1.0
+            brought a pruned model's validation loss from 0.122 to 0.023, at 0.1
+            only to 0.073. On the digits model the two were within about a point:
+            with Adam(1e-2) 0.1 was slightly better (best trials 96.7% against
+            96.4% test accuracy), with SGD(0.1, momentum=0.9) 1.0 (96.9% against
+            96.7%).
         name: Optional HyperModel name.
         tunable: Whether the hyperparameters this HyperModel declares are tuned.
 
@@ -172,6 +180,7 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
         relative_threshold: bool = False,
         exact_zeros: bool = True,
         finetune_epochs: int = 0,
+        finetune_learning_rate: float = 1.0,
         name: str | None = None,
         tunable: bool = True,
     ) -> None:
@@ -192,6 +201,9 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             raise TypeError(f"Argument `exact_zeros` must be a bool; received {exact_zeros!r}.")
         self.exact_zeros = exact_zeros
         self.finetune_epochs = _check_finetune_epochs(finetune_epochs)
+        self.finetune_learning_rate = check_float(
+            "finetune_learning_rate", finetune_learning_rate, exclusive_minimum=True
+        )
         # The compile arguments each built model got; fit() adds measurement metrics.
         self._compiled_with: weakref.WeakKeyDictionary[keras.Model, dict[str, Any]] = (
             weakref.WeakKeyDictionary()
@@ -320,6 +332,7 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
         model.fit(**{**arguments, "callbacks": penalized})
         snap_to_zero(model, self.trim_threshold, relative=self.relative_threshold)
         remove_weight_penalties(model)
+        scale_learning_rate(model.optimizer, self.finetune_learning_rate)
         finetune = [
             *self._own_callbacks(model, objective, penalized=False),
             HoldZeros.from_model(model),

@@ -218,7 +218,15 @@ class SearchSpace:
         filters, 340,480 MACs), at 1e-3 SGD keeps 59,840 MACs and Adam 209,920, at
         3e-3 SGD keeps 10,560 MACs at a few points of accuracy less and nearly
         every filter is gone. Adam needs about three times the strength SGD needs
-        for the same size.
+        for the same size. A BayesianOptimization search of 10 trials over this
+        space (15 + 5 fine-tune epochs, ``Objective("val_accuracy",
+        size_weight=0.3, size="macs")``) found, within 1 point of the base
+        model's test accuracy, 77,120 MACs at 96.9% with SGD (base 97.8%: 5.8x
+        fewer MACs) and, fine-tuning at 0.1x the learning rate, 160,640 MACs at
+        96.7% with Adam(1e-2) (base 97.5%: 2.8x; at 1.0x no trial came within
+        1 point, the best reaching 96.4% at 128,960 MACs). The range depends on
+        the task and optimizer: on the README's 31-tap Conv1D task with Adam(1e-3)
+        it trimmed nothing, and ``strength=(3e-3, 1e-1)`` reached 7-tap kernels.
 
         Args:
             layers: Glob pattern(s) of the layers to shrink; ``None``: every layer
