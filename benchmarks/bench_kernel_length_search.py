@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
+from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The synthetic task is a test fixture (tests/_filter_task.py); run from anywhere.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras
 import keras_tuner
 
 import regsearch
-from regsearch.search._filter_task import filter_task, long_kernel_model
+from tests._filter_task import filter_task, long_kernel_model
 
 
 def main() -> None:

@@ -15,17 +15,21 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The synthetic task is a test fixture (tests/_filter_task.py); run from anywhere.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras
 import keras_tuner
 
 import regsearch
-from regsearch.search._filter_task import filter_task
+from tests._filter_task import filter_task
 
 LENGTH = 64
 

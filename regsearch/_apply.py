@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -13,6 +14,7 @@ from regsearch._targeting import match_layers, match_weights, resolve_mapping, t
 from regsearch._validation import check_float, check_int
 from regsearch.constraints import FreezeFilters
 from regsearch.layers import CrossLayer, TopK
+from regsearch.regularizers._get import RegularizerLike
 
 _TRANSPOSE = (
     keras.layers.Conv1DTranspose,
@@ -21,12 +23,14 @@ _TRANSPOSE = (
 )
 
 
-def _fresh(identifier: Any) -> keras.regularizers.Regularizer | None:
-    """Resolve a regularizer, never sharing the user's instance with the new model."""
-    reg = regularizers.get(identifier)
-    if reg is None:
-        return None
-    return reg.__class__.from_config(reg.get_config())
+def _private_copy(regularizer: RegularizerLike | None) -> RegularizerLike | None:
+    """A copy of a resolved regularizer, so the new model never shares the user's object.
+
+    ``copy.deepcopy`` rather than ``get_config``/``from_config``: a regularizer needs
+    neither a config nor a registration to train in Keras, so it needs none here. A
+    plain function deep-copies to itself (functions hold no per-model state).
+    """
+    return copy.deepcopy(regularizer)
 
 
 def _unique_name(base: str, taken: set[str]) -> str:
@@ -51,16 +55,38 @@ def _filter_axis(layer: keras.layers.Layer, weight_name: str) -> int:
     return -2 if weight_name == "kernel" and isinstance(layer, _TRANSPOSE) else -1
 
 
+def _regularizer_key(layer: keras.layers.Layer, argument: str) -> str | None:
+    """The constructor argument a ``kernel``/``bias``/``activity`` plan sets on ``layer``.
+
+    ``DepthwiseConv*`` and ``SeparableConv*`` take ``depthwise_regularizer`` for the
+    kernel: the depthwise kernel is the one ``trim`` shortens. A SeparableConv's
+    ``pointwise_regularizer`` is left as the layer has it (trim does not read the
+    pointwise kernel, so a penalty there would not shrink the trimmed model).
+    ``None`` when the layer takes no such regularizer.
+    """
+    if argument == "activity":
+        return "activity_regularizer"  # every Keras layer takes one (base Layer argument)
+    config = layer.get_config()
+    if f"{argument}_regularizer" in config:
+        return f"{argument}_regularizer"
+    if argument == "kernel" and "depthwise_regularizer" in config:
+        return "depthwise_regularizer"
+    return None
+
+
 def _regularizer_plan(
     model: keras.Model, argument: str, mapping: Mapping[Any, Any] | None
 ) -> dict[str, Any]:
-    key = f"{argument}_regularizer"
     plan = resolve_mapping(model, mapping, argument=argument)
     for name in plan:
         layer = model.get_layer(name)
-        # Every Keras layer takes an activity regularizer (base Layer argument).
-        if argument != "activity" and key not in layer.get_config():
-            supported = [other.name for other in target_layers(model) if key in other.get_config()]
+        if _regularizer_key(layer, argument) is None:
+            key = f"{argument}_regularizer"
+            supported = [
+                other.name
+                for other in target_layers(model)
+                if _regularizer_key(other, argument) is not None
+            ]
             raise ValueError(
                 f"Argument `{argument}`: layer {name!r} ({type(layer).__name__}) has no "
                 f"`{key}`. Layers that have one: {supported}. Narrow the pattern, or use "
@@ -136,6 +162,11 @@ def _add_freeze(
     indices: list[int],
 ) -> None:
     name = layer.name
+    if "depthwise_constraint" in layer.get_config():
+        raise ValueError(
+            f"Argument `freeze`: layer {name!r} is a {type(layer).__name__}; freeze applies "
+            "to the filters of Dense and Conv kernels, not to depthwise or separable ones."
+        )
     for weight_name in chosen:
         weight = getattr(layer, weight_name)
         axis = _filter_axis(layer, weight_name)
@@ -183,9 +214,12 @@ def _cross_layer_plan(
 def _cross_layer_hook(plan: list[tuple[CrossLayer, list[str]]], taken: set[str]) -> Any:
     layers = []
     for spec, names in plan:
-        config = spec.get_config()
-        config["name"] = _unique_name(spec.name, taken)
-        layers.append((CrossLayer.from_config(config), names))
+        name = _unique_name(spec.name, taken)
+        regularizer = _private_copy(spec.regularizer)
+        copied = CrossLayer(
+            spec.layer_patterns, regularizer, axis=spec.axis, name=name, dtype=spec.dtype_policy
+        )
+        layers.append((copied, names))
 
     def hook(outputs: list[Any], produced: Mapping[str, Any]) -> list[Any]:
         first = outputs[0]
@@ -213,6 +247,35 @@ def _attach_freeze(model: keras.Model, plan: dict[str, dict[str, list[int]]]) ->
             variable.constraint = constraint  # used by the optimizer
 
 
+def _cloner(
+    regularizer_plan: Mapping[str, Mapping[str, Any]],
+) -> Callable[[keras.layers.Layer], keras.layers.Layer]:
+    """A ``rebuild`` clone function that attaches the planned regularizers."""
+
+    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+        config = layer.get_config()
+        for argument, plan in regularizer_plan.items():
+            if layer.name in plan:
+                # The object itself, not its config: Keras layers take any regularizer.
+                config[str(_regularizer_key(layer, argument))] = _private_copy(plan[layer.name])
+        return layer.__class__.from_config(config)
+
+    return clone
+
+
+def _insert_after(
+    edits: Edits,
+    plan: Mapping[str, float],
+    make: Callable[..., keras.layers.Layer],
+    suffix: str,
+    taken: set[str],
+) -> None:
+    """Plan a ``make(value)`` layer named ``<layer>_<suffix>`` after each planned layer."""
+    for name, value in plan.items():
+        new_name = _unique_name(f"{name}_{suffix}", taken)
+        edits.insert_after.setdefault(name, []).append(_factory(make, value, name=new_name))
+
+
 def apply(
     model: keras.Model,
     *,
@@ -235,8 +298,13 @@ def apply(
 
     Args:
         model: a ``Sequential`` or functional Keras model.
-        kernel: ``{pattern: regularizer}`` for ``kernel_regularizer`` (an instance,
-            a name such as ``"l2"`` or a config; ``None`` removes one).
+        kernel: ``{pattern: regularizer}`` for ``kernel_regularizer``: anything a
+            Keras layer takes (a ``Regularizer`` instance, registered or not, or
+            any callable ``penalty(weight)``; each layer gets its own deep copy),
+            a name such as ``"l2"`` or a config; ``None`` removes one. On
+            ``DepthwiseConv*`` and ``SeparableConv*`` layers it sets
+            ``depthwise_regularizer`` (the kernel ``trim`` shortens); a
+            SeparableConv's ``pointwise_regularizer`` stays as the layer has it.
         bias: same for ``bias_regularizer``.
         activity: same for ``activity_regularizer``.
         dropout: ``{pattern: rate}``: a ``Dropout`` after each matched layer.
@@ -296,28 +364,10 @@ def apply(
         top_k = check_int("top_k", top_k, minimum=1)
     cross_plan = _cross_layer_plan(model, cross_layer)
 
-    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
-        config = layer.get_config()
-        for argument, plan in regularizer_plan.items():
-            if layer.name in plan:
-                reg = _fresh(plan[layer.name])
-                config[f"{argument}_regularizer"] = (
-                    keras.saving.serialize_keras_object(reg) if reg is not None else None
-                )
-        return layer.__class__.from_config(config)
-
     taken = {layer.name for layer in model.layers}
-    edits = Edits(clone=clone)
-    for name, stddev in noise_plan.items():
-        noise_name = _unique_name(f"{name}_noise", taken)
-        edits.insert_after.setdefault(name, []).append(
-            _factory(keras.layers.GaussianNoise, stddev, name=noise_name)
-        )
-    for name, rate in dropout_plan.items():
-        dropout_name = _unique_name(f"{name}_dropout", taken)
-        edits.insert_after.setdefault(name, []).append(
-            _factory(keras.layers.Dropout, rate, name=dropout_name)
-        )
+    edits = Edits(clone=_cloner(regularizer_plan))
+    _insert_after(edits, noise_plan, keras.layers.GaussianNoise, "noise", taken)
+    _insert_after(edits, dropout_plan, keras.layers.Dropout, "dropout", taken)
     if top_k is not None:
         k = top_k
         edits.append.append(

@@ -208,3 +208,89 @@ def test_top_k_is_appended_after_the_output():
     assert not any(isinstance(layer, TopK) for layer in model.layers)
     with pytest.raises(ValueError, match="`top_k` must be >= 1"):
         regsearch.apply(model, top_k=0)
+
+
+def _mobilenet_style():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu", name="dw")(inputs)
+    x = keras.layers.SeparableConv2D(
+        6, 3, padding="same", activation="relu", pointwise_regularizer="l2", name="sep"
+    )(x)
+    x = keras.layers.Conv2D(4, 1, activation="relu", name="pw")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    return keras.Model(inputs, keras.layers.Dense(2, name="out")(x))
+
+
+def test_kernel_plan_on_depthwise_and_separable_sets_the_depthwise_regularizer():
+    model = _mobilenet_style()
+    new = regsearch.apply(model, kernel={("dw", "sep", "pw"): "l1"})
+    dw, sep, pw = (new.get_layer(name) for name in ("dw", "sep", "pw"))
+    assert isinstance(dw.depthwise_regularizer, keras.regularizers.L1)
+    assert isinstance(sep.depthwise_regularizer, keras.regularizers.L1)
+    assert isinstance(sep.pointwise_regularizer, keras.regularizers.L2)  # the layer's own
+    assert isinstance(pw.kernel_regularizer, keras.regularizers.L1)
+    assert model.get_layer("dw").depthwise_regularizer is None
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype("float32")
+    np.testing.assert_allclose(new.predict(x, verbose=0), model.predict(x, verbose=0))
+    new(x)
+    assert len(new.losses) == 4  # dw, sep depthwise, sep pointwise, pw
+    with pytest.raises(ValueError, match=r"`freeze`: layer 'sep' is a SeparableConv2D"):
+        regsearch.apply(model, freeze={"sep": [0]})
+
+
+class _Unregistered(keras.regularizers.Regularizer):
+    """Not registered with Keras; its config holds a Python object."""
+
+    def __init__(self, scale):
+        self.scale = {"value": scale}
+
+    def __call__(self, x):
+        return self.scale["value"] * keras.ops.sum(keras.ops.square(x))
+
+    def get_config(self):
+        return {"scale": self.scale["value"]}
+
+
+class _NoConfig(keras.regularizers.Regularizer):
+    def __call__(self, x):
+        return 0.5 * keras.ops.sum(keras.ops.abs(x))
+
+
+def _penalty(weight):
+    return 0.1 * keras.ops.sum(keras.ops.abs(weight))
+
+
+@pytest.mark.parametrize(
+    ("regularizer", "expected"),
+    [
+        (_penalty, lambda k: 0.1 * np.abs(k).sum()),
+        (_NoConfig(), lambda k: 0.5 * np.abs(k).sum()),
+        (_Unregistered(0.2), lambda k: 0.2 * np.square(k).sum()),
+    ],
+)
+def test_any_regularizer_keras_takes_works_in_apply(regularizer, expected):
+    model = _sequential()
+    new = regsearch.apply(model, kernel={"dense_1": regularizer}, bias={"out": regularizer})
+    copied = new.get_layer("dense_1").kernel_regularizer
+    if isinstance(regularizer, keras.regularizers.Regularizer):  # never shared with the user
+        assert copied is not regularizer and vars(copied) == vars(regularizer)
+    if isinstance(regularizer, _Unregistered):
+        assert copied.scale is not regularizer.scale
+    new(_x())
+    kernel, bias = new.get_layer("dense_1").kernel.numpy(), new.get_layer("out").bias.numpy()
+    np.testing.assert_allclose(
+        sorted(float(v) for v in new.losses), sorted([expected(kernel), expected(bias)]), rtol=1e-5
+    )
+    new.compile(optimizer="adam", loss="mse")
+    new.fit(_x(), np.zeros((8, 2), "float32"), epochs=1, verbose=0)
+    assert model.get_layer("dense_1").kernel_regularizer is None
+
+
+def test_cross_layer_with_a_plain_function_and_an_unregistered_instance():
+    for regularizer in (_penalty, _Unregistered(0.2)):
+        new = regsearch.apply(_branchy(), cross_layer=regsearch.CrossLayer("branch_*", regularizer))
+        new(_x())
+        kernels = [new.get_layer(f"branch_{c}").kernel.numpy() for c in "abc"]
+        assert new.layers[-1].regularizer is not regularizer or regularizer is _penalty
+        expected = regularizer(keras.ops.concatenate(kernels, axis=-1))
+        np.testing.assert_allclose(float(new.losses[0]), float(expected), rtol=1e-6)

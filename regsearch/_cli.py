@@ -12,40 +12,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 _PROG = "regsearch"
-
-
-def format_table(table: Any) -> str:
-    """A results table (DataFrame or list of dicts) as aligned text."""
-    if hasattr(table, "to_string"):
-        if len(table) == 0:
-            return "(no trials)"
-        return str(
-            table.to_string(
-                index=False,
-                float_format=lambda v: f"{v:.4g}",
-                na_rep="-",
-            )
-        )
-    rows = list(table)
-    if not rows:
-        return "(no trials)"
-    columns: list[str] = []
-    for row in rows:
-        columns.extend(key for key in row if key not in columns)
-
-    def cell(value: Any) -> str:
-        if value is None:
-            return "-"
-        return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-    cells = [[cell(row.get(c)) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True))]
-    lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
-    return "\n".join(lines)
 
 
 def _error(command: str, error: BaseException, code: int = 2) -> int:
@@ -89,8 +57,9 @@ def _add_report(parser: argparse.ArgumentParser) -> None:
 
 def _report(args: argparse.Namespace) -> int:
     from regsearch.distributed import open_search
+    from regsearch.plotting import plot_pareto
     from regsearch.search import pareto_front, results
-    from regsearch.search._results import metric_column
+    from regsearch.search._results import format_table, metric_column
 
     try:
         tuner = open_search(args.directory, project_name=args.project)
@@ -103,20 +72,13 @@ def _report(args: argparse.Namespace) -> int:
         front = pareto_front(tuner, tuple(args.objectives))
     except ValueError as error:
         return _error("report", error)
-    rows = front.to_dict("records") if hasattr(front, "to_dict") else list(front)
-    if not rows:
+    if front.empty:
         print("\nNo trial finished: there is no Pareto front.")
         return 0
-    keys = ["trial_id", *(metric_column(name, rows) for name in args.objectives), "score"]
+    keys = ["trial_id", *(metric_column(name, front.to_dict("records")) for name in args.objectives), "score"]
     print(f"\nPareto front ({args.objectives[0]} vs {args.objectives[1]}):")
-    print(format_table([{k: row.get(k) for k in dict.fromkeys(keys)} for row in rows]))
-    try:
-        from regsearch.plotting import plot_pareto
-
-        figure = plot_pareto(tuner, tuple(args.objectives))
-    except ImportError as error:
-        print(f"\nNo pareto.png: {error}")
-        return 0
+    print(format_table(front[list(dict.fromkeys(keys))]))
+    figure = plot_pareto(tuner, tuple(args.objectives))
     out = Path(args.out) if args.out else Path(tuner.project_dir)
     out.mkdir(parents=True, exist_ok=True)
     figure.savefig(out / "pareto.png", dpi=120)
@@ -192,7 +154,12 @@ _COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command's parser, with the arguments of subcommand ``command`` only.
+
+    The other subcommands are listed with their help line: adding their arguments
+    imports their modules (and Keras), which ``regsearch --help`` does not need.
+    """
     parser = argparse.ArgumentParser(
         prog=_PROG,
         description="Search which regularizers to put on which Keras layers.",
@@ -200,14 +167,17 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (add, run, help_text) in _COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
-        add(sub)
+        if name == command:
+            add(sub)
         sub.set_defaults(run=run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``regsearch`` command; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
     return int(args.run(args))
 
 

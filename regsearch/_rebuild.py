@@ -25,8 +25,7 @@ from typing import Any
 
 import keras
 
-# keras exports no public name for the functional model class; clone_model uses it too.
-from keras.src.models.functional import Functional
+from regsearch._compat.keras import is_functional, producing_layer, sequential_input_layer
 
 LayerFactory = Callable[[str], keras.layers.Layer]
 OutputHook = Callable[[list[Any], Mapping[str, Any]], list[Any]]
@@ -64,13 +63,6 @@ def _check_names(model: keras.Model, new: list[keras.layers.Layer]) -> None:
         taken.add(layer.name)
 
 
-def _input_layer(model: keras.Model) -> Any:
-    first = model._layers[0] if model._layers else None  # Sequential keeps its Input here.
-    if isinstance(first, keras.layers.InputLayer):
-        return first
-    return None
-
-
 def _fresh_input(input_layer: Any) -> Any:
     """A new ``keras.Input`` shaped, typed and named like ``input_layer``."""
     return keras.Input(
@@ -87,7 +79,7 @@ def _rebuild_sequential(
     edits: Edits,
     inserted: dict[str, list[keras.layers.Layer]],
 ) -> keras.Model:
-    input_layer = _input_layer(model)
+    input_layer = sequential_input_layer(model)
     needs_functional = bool(edits.output_hooks)
     if input_layer is None and (needs_functional or edits.append):
         raise ValueError(
@@ -136,7 +128,7 @@ def _rebuild_functional(
     # Fresh inputs named like the original input layers (clone_model would name
     # them after the symbolic tensors, which breaks dict inputs keyed by name).
     def fresh_input(tensor: Any) -> Any:
-        return _fresh_input(tensor._keras_history[0])
+        return _fresh_input(producing_layer(tensor))
 
     clone = keras.models.clone_model(
         model,
@@ -147,7 +139,7 @@ def _rebuild_functional(
     flat = list(keras.tree.flatten(clone.output))
     appended: list[keras.layers.Layer] = []
     for i, tensor in enumerate(flat):
-        owner = tensor._keras_history[0].name
+        owner = producing_layer(tensor).name  # type: ignore[union-attr]
         for factory in edits.append:
             layer = factory(owner)
             appended.append(layer)
@@ -192,7 +184,7 @@ def rebuild(model: keras.Model, edits: Edits, *, keep_weights: bool = True) -> k
     inserted = {name: [f(name) for f in fs] for name, fs in edits.insert_after.items()}
     if isinstance(model, keras.Sequential):
         new_model = _rebuild_sequential(model, edits, inserted)
-    elif isinstance(model, Functional):
+    elif is_functional(model):
         new_model = _rebuild_functional(model, edits, inserted)
     else:
         raise TypeError(

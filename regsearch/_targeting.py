@@ -13,7 +13,7 @@ typo never silently regularizes nothing.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import keras
@@ -166,8 +166,3 @@ def resolve_mapping(
             resolved[name] = value
             source[name] = key
     return resolved
-
-
-def layer_names(model: keras.Model) -> Iterable[str]:
-    """The top-level layer names of ``model``, in order."""
-    return [layer.name for layer in target_layers(model)]

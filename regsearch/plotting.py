@@ -1,20 +1,23 @@
-"""Plots: the Pareto front of a search. Needs matplotlib (``pip install regsearch[plot]``)."""
+"""Plots: the Pareto front of a search."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import keras_tuner
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 
 def _pyplot() -> Any:
-    try:
-        import matplotlib
+    import matplotlib
 
-        if matplotlib.get_backend().lower() not in ("agg",) and not _interactive():
-            matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as error:  # optional dependency
-        raise ImportError("Plotting needs matplotlib: pip install 'regsearch[plot]'.") from error
+    if matplotlib.get_backend().lower() not in ("agg",) and not _interactive():
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     return plt
 
 
@@ -27,19 +30,13 @@ def _interactive() -> bool:
         return False
 
 
-def _as_rows(table: Any) -> list[dict[str, Any]]:
-    if hasattr(table, "to_dict"):
-        return table.to_dict("records")
-    return list(table)
-
-
 def plot_pareto(
-    tuner: Any,
+    tuner: keras_tuner.Tuner,
     objectives: Sequence[str] = ("val_loss", "trimmed_params"),
     *,
     chosen: str | None = None,
-    ax: Any = None,
-) -> Any:
+    ax: Axes | None = None,
+) -> Figure:
     """Scatter every finished trial on two objectives and highlight the Pareto front.
 
     Args:
@@ -62,38 +59,27 @@ def plot_pareto(
         raise ValueError(
             f"Argument `objectives` must name exactly two metrics to plot; received {objectives!r}."
         )
-    front = _as_rows(pareto_front(tuner, objectives))
-    rows = [row for row in _as_rows(results(tuner)) if row["status"] == "COMPLETED"]
-    keys = [metric_column(name, rows) for name in objectives]
+    front = pareto_front(tuner, objectives)
+    table = results(tuner)
+    finished = table[table["status"] == "COMPLETED"]
+    keys = [metric_column(name, finished.to_dict("records")) for name in objectives]
     plt = _pyplot()
     if ax is None:
         fig, ax = plt.subplots(figsize=(6, 4.5))
     else:
         fig = ax.figure
-    ax.scatter(
-        [row.get(keys[0]) for row in rows],
-        [row.get(keys[1]) for row in rows],
-        color="0.6",
-        label="trials",
-    )
-    front_x = [row.get(keys[0]) for row in front]
-    front_y = [row.get(keys[1]) for row in front]
+    ax.scatter(finished.get(keys[0], []), finished.get(keys[1], []), color="0.6", label="trials")
+    front_x, front_y = front.get(keys[0], []), front.get(keys[1], [])
     ax.plot(front_x, front_y, "o-", color="tab:red", label="Pareto front")
-    for row in front:
-        ax.annotate(
-            str(row["trial_id"]),
-            (row.get(keys[0]), row.get(keys[1])),
-            textcoords="offset points",
-            xytext=(4, 4),
-            fontsize=8,
-        )
+    for trial_id, x, y in zip(front["trial_id"], front_x, front_y):
+        ax.annotate(str(trial_id), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
     if chosen is not None:
-        picked = [row for row in rows if row["trial_id"] == chosen]
-        if not picked:
+        picked = finished[finished["trial_id"] == chosen]
+        if picked.empty:
             raise ValueError(f"Argument `chosen`: no finished trial {chosen!r}.")
         ax.scatter(
-            [picked[0].get(keys[0])],
-            [picked[0].get(keys[1])],
+            picked[keys[0]],
+            picked[keys[1]],
             marker="*",
             s=250,
             color="tab:blue",
@@ -104,5 +90,42 @@ def plot_pareto(
     ax.set_ylabel(keys[1])
     ax.set_title("regsearch: validation metric vs trimmed size")
     ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_hypervolume(
+    tuner: Any,
+    objectives: Sequence[str] = ("val_accuracy", "trimmed_macs"),
+    reference: Sequence[float] | None = None,
+    *,
+    ax: Any = None,
+) -> Any:
+    """Plot the hypervolume of the front after each finished trial, in the order they ended.
+
+    Args:
+        tuner: The tuner of a regsearch search.
+        objectives: Two or more metric names, as for ``regsearch.hypervolume``.
+        reference: The reference point, as for ``regsearch.hypervolume``.
+        ax: A matplotlib Axes to draw on; a new figure when ``None``.
+
+    Returns:
+        The matplotlib ``Figure``.
+
+    Example:
+        >>> fig = regsearch.plot_hypervolume(tuner)  # doctest: +SKIP
+    """
+    from regsearch.search._hypervolume import hypervolume_history
+
+    history = hypervolume_history(tuner, objectives, reference)
+    plt = _pyplot()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+    else:
+        fig = ax.figure
+    ax.step(range(1, len(history) + 1), [volume for _, volume in history], "o-", where="post")
+    ax.set_xlabel("finished trials")
+    ax.set_ylabel("hypervolume")
+    ax.set_title(f"regsearch: hypervolume of the front ({', '.join(objectives)})")
     fig.tight_layout()
     return fig

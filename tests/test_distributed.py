@@ -4,7 +4,7 @@ Every process runs ``make_search`` below (loaded from this file by path), set up
 by environment variables:
 
 - ``RS_DIR`` (tuner directory), ``RS_TRIALS`` (max_trials), ``RS_EPOCHS``,
-  ``RS_OVERWRITE`` ("1" or "0");
+  ``RS_OVERWRITE`` ("1" or "0"), ``RS_TUNER`` ("pareto" for ParetoSearch);
 - ``RS_SLEEP``: seconds of sleep after every epoch, as ``"1"`` (every worker) or
   ``"tuner0=1,tuner1=60"`` (per worker): trials long enough to kill one mid-way;
 - ``RS_FAIL_ON``: the worker whose first trial fails (``FailedTrialError``);
@@ -93,7 +93,10 @@ def make_search():
         regsearch.SearchSpace(kernel=["none", "l1", "l2"]),
         compile={"optimizer": "adam", "loss": "mse"},
     )
-    tuner = keras_tuner.RandomSearch(
+    # RS_TUNER=pareto: the same search with regsearch.ParetoSearch (test_pareto_distributed.py).
+    pareto = os.environ.get("RS_TUNER") == "pareto"
+    tuner_class = regsearch.ParetoSearch if pareto else keras_tuner.RandomSearch
+    tuner = tuner_class(
         hypermodel,
         objective=regsearch.Objective("val_loss", size_weight=0.1),
         max_trials=int(os.environ["RS_TRIALS"]),

@@ -15,9 +15,9 @@ from pathlib import Path
 import keras
 import keras_tuner
 import pytest
-from keras_tuner.src import protos
-from keras_tuner.src.engine import trial as trial_module
+from keras_tuner.engine import trial as trial_module
 
+from regsearch._compat.distribute import service
 from regsearch.distributed import _chief
 
 PROJECT = "chief"
@@ -53,12 +53,12 @@ def _chief_of(directory: Path, *, overwrite: bool) -> _chief.ChiefServicer:
 
 
 def _create(chief: _chief.ChiefServicer, tuner_id: str) -> trial_module.Trial:
-    request = protos.get_service().CreateTrialRequest(tuner_id=tuner_id)
+    request = service().CreateTrialRequest(tuner_id=tuner_id)
     return trial_module.Trial.from_proto(chief.CreateTrial(request, None).trial)
 
 
 def _report(chief: _chief.ChiefServicer, trial: trial_module.Trial, score: float) -> None:
-    request = protos.get_service().UpdateTrialRequest(
+    request = service().UpdateTrialRequest(
         trial_id=trial.trial_id, metrics={"score": score}, step=0
     )
     chief.UpdateTrial(request, None)
@@ -66,7 +66,7 @@ def _report(chief: _chief.ChiefServicer, trial: trial_module.Trial, score: float
 
 def _end(chief: _chief.ChiefServicer, trial: trial_module.Trial, status: str) -> None:
     trial.status = status
-    chief.EndTrial(protos.get_service().EndTrialRequest(trial=trial.to_proto()), None)
+    chief.EndTrial(service().EndTrialRequest(trial=trial.to_proto()), None)
 
 
 def _saved_ongoing(directory: Path) -> dict[str, str]:

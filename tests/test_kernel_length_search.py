@@ -5,7 +5,7 @@ import keras_tuner
 import pytest
 
 import regsearch
-from regsearch.search._filter_task import filter_task, long_kernel_model
+from tests._filter_task import filter_task, long_kernel_model
 
 
 @pytest.mark.slow

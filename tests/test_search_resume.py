@@ -29,7 +29,9 @@ SCRIPT = textwrap.dedent(
     hypermodel = regsearch.RegSearchHyperModel(
         model, regsearch.SearchSpace(kernel=["none", "l1", "l2"]),
         compile={"optimizer": "adam", "loss": "mse"})
-    tuner = keras_tuner.RandomSearch(
+    # argv[4] "pareto": the same search with regsearch.ParetoSearch (test_pareto_resume.py).
+    tuner_class = regsearch.ParetoSearch if sys.argv[4:] == ["pareto"] else keras_tuner.RandomSearch
+    tuner = tuner_class(
         hypermodel, objective=regsearch.Objective("val_loss", size_weight=0.1), max_trials=3,
         directory=directory, project_name="resume", overwrite=False, seed=1)
 

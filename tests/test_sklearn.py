@@ -45,6 +45,23 @@ def test_grid_search_over_the_estimators_own_parameters(iris):
     assert len(search.cv_results_["mean_test_score"]) == 4
 
 
+def test_parallel_grid_search_fits_keep_their_own_projects_in_directory(iris, tmp_path):
+    X_train, _, y_train, _ = iris
+    search = GridSearchCV(
+        RegSearchClassifier(max_trials=1, epochs=1, seed=0, directory=tmp_path),
+        {"batch_size": [32]},
+        cv=2,
+        n_jobs=2,
+        error_score="raise",
+    )
+    search.fit(X_train, y_train)
+    projects = sorted(p for p in tmp_path.iterdir() if p.is_dir())
+    assert len(projects) == 3  # the two folds, fitted side by side, and the refit
+    assert all(p.name.startswith("RegSearchClassifier_") for p in projects)
+    assert all((p / "trial_0" / "trial.json").exists() for p in projects)
+    assert search.best_estimator_.project_dir_ in {str(p) for p in projects}
+
+
 def test_cross_val_score(iris):
     X_train, _, y_train, _ = iris
     scores = cross_val_score(

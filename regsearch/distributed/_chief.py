@@ -43,11 +43,16 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from keras_tuner.src import protos
-from keras_tuner.src.distribute import oracle_chief
-from keras_tuner.src.engine import trial as trial_module
-from keras_tuner.src.engine.oracle import synchronized
+from keras_tuner import synchronized
+from keras_tuner.engine import trial as trial_module
 
+from regsearch._compat.distribute import (
+    OracleServicer,
+    add_servicer_to_server,
+    chief_may_exit,
+    service,
+)
+from regsearch._compat.keras_tuner import oracle_file, retry_queue
 from regsearch.distributed import _link
 
 
@@ -64,7 +69,7 @@ class ChiefOutcome:
 @synchronized
 def _snapshot(oracle: Any) -> tuple[dict[str, str], set[str], list[str]]:
     ongoing = {tuner_id: trial.trial_id for tuner_id, trial in oracle.ongoing_trials.items()}
-    return ongoing, set(oracle.tuner_ids), list(oracle._retry_queue)
+    return ongoing, set(oracle.tuner_ids), list(retry_queue(oracle))
 
 
 @synchronized
@@ -74,15 +79,15 @@ def _release(oracle: Any, tuner_id: str) -> str | None:
     trial = oracle.ongoing_trials.pop(tuner_id, None)
     if trial is None:
         return None
-    if trial.trial_id not in oracle._retry_queue:
-        oracle._retry_queue.append(trial.trial_id)
+    if trial.trial_id not in retry_queue(oracle):
+        retry_queue(oracle).append(trial.trial_id)
     oracle.save()
     return str(trial.trial_id)
 
 
 @synchronized
 def _finished(oracle: Any) -> bool:
-    return bool(oracle_chief.exit_chief(oracle)) and not oracle._retry_queue
+    return chief_may_exit(oracle) and not retry_queue(oracle)
 
 
 def _ended(oracle: Any, trial_id: str) -> bool:
@@ -111,8 +116,8 @@ def _end_trial(oracle: Any, trial: Any) -> bool:
         return False
     # A result that arrives for a queued trial (its worker was thought missing,
     # or the chief restarted) ends it: it is not run again.
-    if trial.trial_id in oracle._retry_queue:
-        oracle._retry_queue.remove(trial.trial_id)
+    if trial.trial_id in retry_queue(oracle):
+        retry_queue(oracle).remove(trial.trial_id)
     oracle.end_trial(trial)
     return True
 
@@ -139,11 +144,12 @@ def restore_ongoing_trials(oracle: Any, ongoing: dict[str, str]) -> None:
     nor queued again. A trial saved as running that the file does not mention
     (the chief died inside ``create_trial``) is queued, so that it is run.
     """
+    queue = retry_queue(oracle)
     for trial_id in ongoing.values():  # undo reload's queueing: the queue as it was saved
-        _remove_last(oracle._retry_queue, trial_id)
+        _remove_last(queue, trial_id)
     for tuner_id, trial_id in ongoing.items():
         trial = oracle.trials.get(trial_id)
-        if trial is None or trial_id in oracle.end_order or trial_id in oracle._retry_queue:
+        if trial is None or trial_id in oracle.end_order or trial_id in queue:
             continue
         # Running, also when its file says INVALID: create_trial does not save the
         # trial it takes from the retry queue.
@@ -153,15 +159,15 @@ def restore_ongoing_trials(oracle: Any, ongoing: dict[str, str]) -> None:
         if (
             trial.status == trial_module.TrialStatus.RUNNING
             and trial_id not in ongoing.values()
-            and trial_id not in oracle._retry_queue
+            and trial_id not in queue
             and trial_id not in oracle.end_order
         ):
-            oracle._retry_queue.append(trial_id)
+            queue.append(trial_id)
     oracle.save()
 
 
 def _saved_ongoing_trials(oracle: Any) -> dict[str, str]:
-    path = Path(oracle._get_oracle_fname())
+    path = Path(oracle_file(oracle))
     if not path.is_file():
         return {}
     try:
@@ -175,7 +181,7 @@ def resume(oracle: Any) -> None:
     restore_ongoing_trials(oracle, _saved_ongoing_trials(oracle))
 
 
-class ChiefServicer(oracle_chief.OracleServicer):
+class ChiefServicer(OracleServicer):
     """keras-tuner's servicer, noting when each worker was last heard from."""
 
     def __init__(self, oracle: Any, *, clock: Callable[[], float] = time.monotonic) -> None:
@@ -210,7 +216,7 @@ class ChiefServicer(oracle_chief.OracleServicer):
         trial = trial_module.Trial.from_proto(request.trial)
         trial.message = self._messages.pop(trial.trial_id, None)
         _end_trial(self.oracle, trial)
-        return protos.get_service().EndTrialResponse()
+        return service().EndTrialResponse()
 
     # regsearch's own RPCs (see _link).
     def heartbeat(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -227,7 +233,7 @@ def start_server(oracle: Any, address: str) -> tuple[Any, ChiefServicer]:
     servicer = ChiefServicer(oracle)
     # One thread, as keras-tuner's chief: the oracle is not safe for concurrent calls.
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    add_servicer_to_server(servicer, server)
     server.add_generic_rpc_handlers(
         (
             _link.handler(
@@ -301,7 +307,7 @@ def _timed_out(oracle: Any, missing: dict[str, str | None], worker_timeout: floa
     unfinished = f" Trials not finished: {sorted(queued)}." if queued else ""
     message = (
         f"regsearch: the chief stopped waiting: {head} (worker_timeout). "
-        f"The {len(done)} ended trials are kept in {oracle._project_dir}.{unfinished} "
+        f"The {len(done)} ended trials are kept in {Path(oracle_file(oracle)).parent}.{unfinished} "
         f"To go on, start the chief again with overwrite=False and start workers (a restarted "
         f"worker with the same KERASTUNER_TUNER_ID runs its interrupted trial again)."
     )

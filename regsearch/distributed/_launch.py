@@ -19,8 +19,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from regsearch._validation import check_float, check_int
+from regsearch.distributed._directory import open_search
 from regsearch.distributed._node import DEFAULT_WORKER_TIMEOUT, EXIT_INCOMPLETE
 from regsearch.distributed._target import target_spec
+from regsearch.search import results
+from regsearch.search._results import format_table
 
 _HOST = "127.0.0.1"
 # Seconds a worker gets to exit by itself once the chief has ended the search.
@@ -209,9 +212,6 @@ class DistributedRun:
 
 
 def _read_results(project_dir: str) -> Any:
-    from regsearch.distributed._directory import open_search
-    from regsearch.search import results
-
     try:
         return results(open_search(project_dir))
     except ValueError:  # no trial ended
@@ -315,7 +315,5 @@ def run_distributed(
         wall_time=wall_time,
     )
     if verbose and table is not None:
-        from regsearch._cli import format_table
-
         print(format_table(table))
     return run

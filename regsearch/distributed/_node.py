@@ -18,8 +18,11 @@ import sys
 from collections import Counter
 from typing import Any
 
+from regsearch._compat.distribute import is_chief, silence_conditions_print, tuners_never_overwrite
 from regsearch._validation import check_float
+from regsearch.distributed import _chief
 from regsearch.distributed._target import load_search, target_spec
+from regsearch.distributed._worker import run_worker
 
 # Exit status of a chief that stopped waiting for missing workers.
 EXIT_INCOMPLETE = 3
@@ -49,10 +52,11 @@ def _write_status(path: str | None, **status: Any) -> None:
     os.replace(temporary, path)
 
 
-def _summary(oracle: Any) -> str:
-    counts = Counter(str(trial.status) for trial in oracle.trials.values())
+def _summary(tuner: Any) -> str:
+    trials = tuner.oracle.trials
+    counts = Counter(str(trial.status) for trial in trials.values())
     parts = ", ".join(f"{n} {status.lower()}" for status, n in sorted(counts.items()))
-    return f"regsearch: {len(oracle.trials)} trials ({parts or 'none'}) in {oracle._project_dir}."
+    return f"regsearch: {len(trials)} trials ({parts or 'none'}) in {tuner.project_dir}."
 
 
 def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
@@ -68,8 +72,6 @@ def run_chief(
     status_file: str | None = None,
 ) -> int:
     """Serve the tuner's oracle to the workers until the search ends; the exit status."""
-    from regsearch.distributed import _chief
-
     oracle = tuner.oracle
     if "verbose" in search_kwargs:  # as BaseTuner.search does on the chief
         oracle.verbose = search_kwargs["verbose"]
@@ -104,7 +106,7 @@ def run_chief(
         server.stop(grace=2.0)
     tuner.save()
     print(outcome.message, file=sys.stdout if outcome.complete else sys.stderr, flush=True)
-    print(_summary(oracle), flush=True)
+    print(_summary(tuner), flush=True)
     _write_status(
         status_file,
         state="complete" if outcome.complete else "incomplete",
@@ -113,15 +115,6 @@ def run_chief(
         **status,
     )
     return 0 if outcome.complete else EXIT_INCOMPLETE
-
-
-def _silence_keras_tuner_debug_print() -> None:
-    # keras-tuner 1.4.8's `Parent.to_proto` prints the condition's value each time a
-    # conditional hyperparameter crosses gRPC (regsearch's strengths are
-    # conditional): one stray line per call. Shadow `print` in that module only.
-    from keras_tuner.src.engine import conditions
-
-    conditions.print = lambda *args, **kwargs: None  # type: ignore[attr-defined]
 
 
 def run_node(
@@ -160,10 +153,8 @@ def run_node(
         "worker_timeout", worker_timeout, minimum=0.0, exclusive_minimum=True
     )
     tuner_id, address = _environment()
-    _silence_keras_tuner_debug_print()
-    from keras_tuner.src.distribute import utils as dist_utils
-
-    if dist_utils.is_chief_oracle():
+    silence_conditions_print()
+    if is_chief():
         tuner, search_kwargs = load_search(spec)
         signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         return run_chief(
@@ -173,9 +164,7 @@ def run_node(
             worker_timeout=worker_timeout,
             status_file=status_file,
         )
-    from regsearch.distributed._worker import never_overwrite, run_worker
-
-    with never_overwrite():
+    with tuners_never_overwrite():
         tuner, search_kwargs = load_search(spec)
     run_worker(tuner, search_kwargs, address=address, tuner_id=tuner_id)
     return 0

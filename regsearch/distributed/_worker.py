@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import grpc
-from keras_tuner.src.distribute import oracle_client
-from keras_tuner.src.engine import base_tuner
-from keras_tuner.src.engine import trial as trial_module
+from keras_tuner.engine import trial as trial_module
 
+from regsearch._compat.distribute import CLIENT_TIMEOUT, OracleClient, client_oracle
 from regsearch.distributed._journal import Journal
 from regsearch.distributed._link import ChiefLink
 
@@ -49,7 +47,7 @@ class _PatientStub:
         return call
 
 
-class WorkerOracleClient(oracle_client.OracleClient):
+class WorkerOracleClient(OracleClient):
     """keras-tuner's client for the chief's oracle, sending what its protocol drops.
 
     - Before ``EndTrial`` of a trial that ended with a message (a failed trial's
@@ -62,7 +60,7 @@ class WorkerOracleClient(oracle_client.OracleClient):
 
     def __init__(self, oracle: Any, *, link: ChiefLink, journal: Journal) -> None:
         super().__init__(oracle)
-        self.stub: Any = _PatientStub(self.stub, patience=oracle_client.TIMEOUT)
+        self.stub: Any = _PatientStub(self.stub, patience=CLIENT_TIMEOUT)
         self._link = link
         self._journal = journal
         self._reported: dict[str, tuple[dict[str, float], int]] = {}
@@ -94,42 +92,17 @@ class WorkerOracleClient(oracle_client.OracleClient):
         self._link.trial_id = None
 
 
-@contextlib.contextmanager
-def never_overwrite() -> Iterator[None]:
-    """Build tuners with ``overwrite=False`` inside this block.
-
-    A worker shares the chief's project directory; with the user's
-    ``overwrite=True`` a (re)started worker would delete the trials the chief
-    has saved. The block patches keras-tuner's ``BaseTuner.__init__`` in this
-    worker process only, for the call of the user's search function.
-    """
-    original = base_tuner.BaseTuner.__init__
-
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        if len(args) > 4:  # BaseTuner(oracle, hypermodel, directory, project_name, overwrite)
-            args = (*args[:4], False, *args[5:])
-        else:
-            kwargs["overwrite"] = False
-        original(self, *args, **kwargs)
-
-    base_tuner.BaseTuner.__init__ = __init__  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        base_tuner.BaseTuner.__init__ = original  # type: ignore[method-assign]
-
-
 def run_worker(tuner: Any, search_kwargs: dict[str, Any], *, address: str, tuner_id: str) -> None:
     """Run ``tuner.search`` as worker ``tuner_id`` of the chief at ``address``."""
     client = tuner.oracle
-    if not isinstance(client, oracle_client.OracleClient):
+    if not isinstance(client, OracleClient):
         raise RuntimeError(
             "The tuner was built before the KERASTUNER_* environment variables were set; "
             "build it inside the search function."
         )
     link = ChiefLink(address, tuner_id)
     tuner.oracle = WorkerOracleClient(
-        client._oracle, link=link, journal=Journal(tuner.project_dir, tuner_id)
+        client_oracle(client), link=link, journal=Journal(tuner.project_dir, tuner_id)
     )
     link.start_heartbeats()
     try:

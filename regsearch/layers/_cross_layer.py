@@ -10,8 +10,10 @@ import keras
 from keras import ops
 
 from regsearch import regularizers
+from regsearch._compat.keras import producing_layer
 from regsearch._targeting import _as_patterns
 from regsearch._validation import check_int
+from regsearch.regularizers._get import RegularizerLike
 
 
 @keras.saving.register_keras_serializable(package="regsearch")
@@ -38,8 +40,11 @@ class CrossLayer(keras.layers.Layer):
     Args:
         layers: glob pattern(s) over layer names (``"conv_*"`` or a list); every
             bound layer's name must match one of them.
-        regularizer: a regularizer instance, name or config, resolved by
-            :func:`regsearch.regularizers.get`.
+        regularizer: a regularizer instance (registered or not), any callable
+            ``penalty(weight)``, a name or a config, resolved by
+            :func:`regsearch.regularizers.get`. Saving follows Keras's rules: a
+            registered class or function round-trips; an unregistered function is
+            saved by name and loads with ``custom_objects``.
         axis: the axis along which kernels are concatenated (the filter axis,
             ``-1`` for Dense and Conv kernels).
         **kwargs: base ``Layer`` arguments (``name``, ...).
@@ -62,7 +67,7 @@ class CrossLayer(keras.layers.Layer):
     def __init__(
         self,
         layers: str | Sequence[str],
-        regularizer: Any,
+        regularizer: RegularizerLike | str | dict[str, Any],
         *,
         axis: int = -1,
         **kwargs: Any,
@@ -91,8 +96,7 @@ class CrossLayer(keras.layers.Layer):
     def _bind(self, tensors: Sequence[Any]) -> None:
         bound = []
         for tensor in tensors:
-            history = getattr(tensor, "_keras_history", None)
-            layer = history[0] if history else None
+            layer = producing_layer(tensor)
             if layer is None or not hasattr(layer, "kernel"):
                 raise ValueError(
                     f"CrossLayer {self.name!r}: every input after the first must be the "

@@ -22,6 +22,15 @@ class FlatOrthogonal(keras.regularizers.Regularizer):
         return {"factor": self.factor}
 
 
+@keras.saving.register_keras_serializable(package="regsearch_test")
+def registered_l1(weight):
+    return 0.1 * ops.sum(ops.abs(weight))
+
+
+def unregistered_l1(weight):
+    return 0.1 * ops.sum(ops.abs(weight))
+
+
 def _two_dense():
     inputs = keras.Input((4,), name="x")
     a = keras.layers.Dense(2, name="dense_a")(inputs)
@@ -166,3 +175,25 @@ def test_bad_cross_layer_arguments():
     with pytest.raises(ValueError, match="does not match"):
         inputs = keras.Input((3,))
         CrossLayer("d", "l2")([inputs, keras.layers.Dense(2, name="e")(inputs)])
+
+
+def test_a_registered_function_round_trips(tmp_path):
+    new = regsearch.apply(_two_dense(), cross_layer=[CrossLayer("dense_*", registered_l1)])
+    new(_x())
+    new.save(tmp_path / "function.keras")
+    loaded = keras.saving.load_model(tmp_path / "function.keras")
+    assert loaded.get_layer("cross_layer").regularizer is registered_l1
+    loaded(_x())
+    np.testing.assert_allclose(float(loaded.losses[0]), float(new.losses[0]), rtol=1e-6)
+
+
+def test_an_unregistered_function_follows_keras_rules(tmp_path):
+    """Keras saves an unregistered function by name; loading it needs ``custom_objects``."""
+    new = regsearch.apply(_two_dense(), cross_layer=[CrossLayer("dense_*", unregistered_l1)])
+    new(_x())
+    path = tmp_path / "function.keras"
+    new.save(path)
+    with pytest.raises(TypeError, match="could not be deserialized"):
+        keras.saving.load_model(path)
+    loaded = keras.saving.load_model(path, custom_objects={"unregistered_l1": unregistered_l1})
+    assert loaded.get_layer("cross_layer").regularizer is unregistered_l1

@@ -15,8 +15,8 @@ from typing import Any
 
 import keras
 from keras import ops
-from keras.src.backend.common import global_state
 
+from regsearch._compat.keras import current_layer_call
 from regsearch._validation import check_choice
 from regsearch.regularizers._base import Regularizer
 
@@ -218,7 +218,7 @@ class Contractive(Regularizer):
         return ops.sum(ops.square(derivative) * column_norms, axis=-1)
 
     def __call__(self, x: Any) -> Any:
-        layer = _calling_layer()
+        layer = current_layer_call()
         kernel = getattr(layer, "kernel", None)
         activation = getattr(layer, "activation", None)
         if kernel is None or activation is None or len(kernel.shape) != 2:
@@ -230,14 +230,3 @@ class Contractive(Regularizer):
             )
         norms = self.squared_jacobian_norm(x, kernel, activation)
         return self.strength * ops.sum(_per_sample_mean(norms))
-
-
-def _calling_layer() -> Any:
-    """The layer whose ``__call__`` is running (innermost Keras name scope's caller)."""
-    # Keras opens ``name_scope(layer.name, caller=layer)`` around a layer's call and
-    # its activity regularization; there is no public accessor for that stack.
-    stack = global_state.get_global_attribute("name_scope_stack") or []
-    for scope in reversed(stack):
-        if isinstance(scope.caller, keras.layers.Layer):
-            return scope.caller
-    return None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeAlias
 
 import keras
 
@@ -14,6 +16,10 @@ from regsearch.regularizers._kernel_length import KernelLength
 from regsearch.regularizers._orthogonal import Orthogonal
 from regsearch.regularizers._output_sparsity import OutputSparsity
 from regsearch.regularizers._structured_sparsity import StructuredSparsity
+
+#: What Keras accepts as a layer's regularizer: a ``Regularizer`` instance or any
+#: callable mapping a weight tensor to a scalar penalty.
+RegularizerLike: TypeAlias = keras.regularizers.Regularizer | Callable[[Any], Any]
 
 # Name -> class. Keys are the snake_case names; ClassName strings resolve too.
 _REGISTRY: dict[str, type[keras.regularizers.Regularizer]] = {
@@ -73,14 +79,16 @@ def deserialize(config: dict[str, Any]) -> keras.regularizers.Regularizer:
     return keras.saving.deserialize_keras_object(config, module_objects=module_objects)
 
 
-def get(identifier: Any) -> keras.regularizers.Regularizer | None:
-    """Resolve a regularizer identifier.
+def get(identifier: Any) -> RegularizerLike | None:
+    """Resolve a regularizer identifier, accepting what a Keras layer accepts.
 
     Args:
-        identifier: ``None``; a regularizer instance (returned as is); a name in
-            snake_case (``"kernel_length"``, ``"l1"``) or ClassName form
-            (``"KernelLength"``), built with its default arguments; or a config
-            dict as produced by :func:`serialize` or ``get_config()``.
+        identifier: ``None``; a regularizer instance (registered or not, with or
+            without ``get_config``) or any other callable ``penalty(weight)``, both
+            returned as is; a ``Regularizer`` subclass, built with its default
+            arguments; a name in snake_case (``"kernel_length"``, ``"l1"``) or
+            ClassName form (``"KernelLength"``), built likewise; or a config dict as
+            produced by :func:`serialize` or ``get_config()``.
 
     Returns:
         The regularizer, or ``None`` for ``None`` and ``"none"``.
@@ -96,8 +104,10 @@ def get(identifier: Any) -> keras.regularizers.Regularizer | None:
     """
     if identifier is None:
         return None
-    if isinstance(identifier, keras.regularizers.Regularizer):
-        return identifier
+    if inspect.isclass(identifier) and issubclass(identifier, keras.regularizers.Regularizer):
+        return identifier()
+    if callable(identifier) and not inspect.isclass(identifier):
+        return identifier  # a Regularizer instance, a function, any callable object
     if isinstance(identifier, str):
         if identifier.lower() == "none":
             return None
@@ -117,5 +127,6 @@ def get(identifier: Any) -> keras.regularizers.Regularizer | None:
         )
     raise TypeError(
         f"Cannot interpret regularizer identifier {identifier!r} of type "
-        f"{type(identifier).__name__}; expected a name, a config dict, a Regularizer or None."
+        f"{type(identifier).__name__}; expected a name, a config dict, a Regularizer, a "
+        "callable penalty(weight) or None."
     )

@@ -65,3 +65,24 @@ def test_unknown_name_suggests():
 def test_wrong_type():
     with pytest.raises(TypeError, match="Cannot interpret"):
         get(3.0)
+
+
+class _NoConfig(keras.regularizers.Regularizer):
+    """Unregistered, and without get_config: Keras still trains with it."""
+
+    def __call__(self, x):
+        return 0.5 * keras.ops.sum(keras.ops.square(x))
+
+
+def _penalty(weight):
+    return 0.1 * keras.ops.sum(keras.ops.abs(weight))
+
+
+def test_any_callable_and_any_regularizer_instance_resolve_as_is():
+    no_config = _NoConfig()
+    assert get(no_config) is no_config
+    assert get(_penalty) is _penalty
+    assert float(get(_penalty)(keras.ops.ones((2, 3)))) == pytest.approx(0.6)
+    assert type(get(_NoConfig)) is _NoConfig  # a class is built, as Keras does
+    with pytest.raises(TypeError, match="Cannot interpret"):
+        get(dict)  # a class that is no Regularizer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import keras
@@ -69,3 +70,10 @@ def remove_weight_penalties(model: keras.Model) -> int:
     if removed:
         model.make_train_function(force=True)
     return removed
+
+
+def scale_learning_rate(optimizer: keras.optimizers.Optimizer, scale: float) -> None:
+    """Multiply the optimizer's learning rate by ``scale``, unless it is a schedule."""
+    # A LearningRateSchedule's rate is not settable (TypeError): it is left as it is.
+    with contextlib.suppress(TypeError):
+        optimizer.learning_rate = float(optimizer.learning_rate) * scale

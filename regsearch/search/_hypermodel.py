@@ -18,7 +18,8 @@ from regsearch.metrics import ActiveOutputs
 from regsearch.search._callback import ScoreCallback
 from regsearch.search._data_loss import DataLoss
 from regsearch.search._exact_zeros import ExactZeros
-from regsearch.search._finetune import HoldZeros, remove_weight_penalties
+from regsearch.search._failures import report_failures
+from regsearch.search._finetune import HoldZeros, remove_weight_penalties, scale_learning_rate
 from regsearch.search._objective import Objective
 from regsearch.search._space import SearchSpace
 from regsearch.trimming import snap_to_zero
@@ -57,63 +58,6 @@ def _find_on_callbacks(callbacks: list[Any], attr: str, kind: type) -> Any:
         if isinstance(value, kind):
             return value
     return None
-
-
-def _failures_message(tuner: keras_tuner.Tuner) -> str | None:
-    """The error text when every ended trial failed, quoting the reasons; else None."""
-    from regsearch.search._results import _failure_reason
-
-    ended = [
-        t for t in tuner.oracle.trials.values() if t.status in ("COMPLETED", "FAILED", "INVALID")
-    ]
-    if not ended or any(t.status == "COMPLETED" for t in ended):
-        return None
-    reasons = sorted({r for t in ended if (r := _failure_reason(t.message))})
-    return f"Every trial of this search failed ({len(ended)} trials). Reasons: " + "; ".join(
-        reasons
-    )
-
-
-def _raise_when_every_trial_failed(tuner: keras_tuner.Tuner) -> None:
-    """Make ``tuner.search`` end with one clear error when no trial finished.
-
-    keras-tuner ends a search quietly when fewer trials than its
-    ``max_consecutive_failed_trials`` failed (the caller only learns of it when
-    ``best_model`` finds nothing), and otherwise stops with a traceback of the last
-    failure only. This wraps ``on_search_end`` and the local oracle's ``end_trial``
-    of this tuner instance (not the class), once, so that both cases end with one
-    error that quotes every distinct reason.
-    """
-    if getattr(tuner, "_regsearch_checks_failures", False):
-        return
-    if not isinstance(tuner.oracle, keras_tuner.Oracle):
-        return  # a distributed worker: the trials are the chief's
-    on_search_end = tuner.on_search_end
-
-    def checked_on_search_end() -> None:
-        on_search_end()
-        message = _failures_message(tuner)
-        if message is not None:
-            raise RuntimeError(message)
-
-    tuner.on_search_end = checked_on_search_end
-    oracle = tuner.oracle
-    end_trial = oracle.end_trial
-
-    def checked_end_trial(trial: keras_tuner.engine.trial.Trial) -> Any:
-        try:
-            return end_trial(trial)
-        except RuntimeError as error:
-            message = _failures_message(tuner)
-            if message is None or "consecutive failures" not in str(error):
-                raise
-            raise RuntimeError(
-                f"{message} (the search stopped after "
-                f"{oracle.max_consecutive_failed_trials} consecutive failures)"
-            ) from error
-
-    oracle.end_trial = checked_end_trial
-    tuner._regsearch_checks_failures = True
 
 
 def _build_arguments(model: Any) -> int | None:
@@ -206,6 +150,14 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             checkpoint, the trial's metrics, its callbacks), so every trial's
             metrics and size are those of its fine-tuned model, which
             ``regsearch.best_model`` loads. ``0`` (default) fine-tunes nothing.
+        finetune_learning_rate: The fine-tune epochs train at this multiple of the
+            optimizer's learning rate (a learning-rate schedule is left as it is).
+            Measured: with Adam(1e-3) on the README's 31-tap task, 5 epochs at 1.0
+            brought a pruned model's validation loss from 0.122 to 0.023, at 0.1
+            only to 0.073. On the digits model the two were within about a point:
+            with Adam(1e-2) 0.1 was slightly better (best trials 96.7% against
+            96.4% test accuracy), with SGD(0.1, momentum=0.9) 1.0 (96.9% against
+            96.7%).
         name: Optional HyperModel name.
         tunable: Whether the hyperparameters this HyperModel declares are tuned.
 
@@ -228,6 +180,7 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
         relative_threshold: bool = False,
         exact_zeros: bool = True,
         finetune_epochs: int = 0,
+        finetune_learning_rate: float = 1.0,
         name: str | None = None,
         tunable: bool = True,
     ) -> None:
@@ -248,6 +201,9 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             raise TypeError(f"Argument `exact_zeros` must be a bool; received {exact_zeros!r}.")
         self.exact_zeros = exact_zeros
         self.finetune_epochs = _check_finetune_epochs(finetune_epochs)
+        self.finetune_learning_rate = check_float(
+            "finetune_learning_rate", finetune_learning_rate, exclusive_minimum=True
+        )
         # The compile arguments each built model got; fit() adds measurement metrics.
         self._compiled_with: weakref.WeakKeyDictionary[keras.Model, dict[str, Any]] = (
             weakref.WeakKeyDictionary()
@@ -317,7 +273,7 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
         objective = self.objective_for(callbacks)
         tuner = _find_on_callbacks(callbacks, "tuner", keras_tuner.Tuner)
         if tuner is not None:
-            _raise_when_every_trial_failed(tuner)
+            report_failures(tuner)
         validating = bool(
             kwargs.get("validation_data") is not None or kwargs.get("validation_split")
         )
@@ -376,6 +332,7 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
         model.fit(**{**arguments, "callbacks": penalized})
         snap_to_zero(model, self.trim_threshold, relative=self.relative_threshold)
         remove_weight_penalties(model)
+        scale_learning_rate(model.optimizer, self.finetune_learning_rate)
         finetune = [
             *self._own_callbacks(model, objective, penalized=False),
             HoldZeros.from_model(model),

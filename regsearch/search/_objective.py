@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import keras_tuner
-from keras_tuner.src.engine.metrics_tracking import infer_metric_direction
+from keras_tuner.engine.metrics_tracking import infer_metric_direction
 
 from regsearch._validation import check_choice, check_float
 

@@ -9,9 +9,13 @@ from typing import Any
 
 import keras
 import keras_tuner
+import pandas as pd
 
 from regsearch._validation import check_float, did_you_mean
+from regsearch.search._failures import failure_reason
+from regsearch.search._hypermodel import RegSearchHyperModel
 from regsearch.search._objective import SIZE_PARTS, Objective, infer_direction
+from regsearch.trimming import trim
 
 # The size columns `select` compares, by the names it accepts.
 _SIZE_COLUMNS = {
@@ -31,13 +35,6 @@ def _check_tuner(tuner: Any) -> keras_tuner.Tuner:
     return tuner
 
 
-def _failure_reason(message: str | None) -> str | None:
-    if not message:
-        return None
-    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else None
-
-
 def _rows(tuner: keras_tuner.Tuner) -> list[dict[str, Any]]:
     rows = []
     for trial_id, trial in sorted(tuner.oracle.trials.items()):
@@ -46,12 +43,12 @@ def _rows(tuner: keras_tuner.Tuner) -> list[dict[str, Any]]:
         for name, history in trial.metrics.metrics.items():
             value = history.get_last_value()
             row[name] = None if value is None else float(value)
-        row["message"] = _failure_reason(trial.message)
+        row["message"] = failure_reason(trial.message)
         rows.append(row)
     return rows
 
 
-def results(tuner: keras_tuner.Tuner) -> Any:
+def results(tuner: keras_tuner.Tuner) -> pd.DataFrame:
     """One row per trial: id, status, hyperparameters, every objective part, score, failure.
 
     The metric values are those of the trial's best epoch (the one keras-tuner
@@ -61,25 +58,29 @@ def results(tuner: keras_tuner.Tuner) -> Any:
         tuner: A keras-tuner tuner whose hypermodel is a ``RegSearchHyperModel``.
 
     Returns:
-        A ``pandas.DataFrame`` when pandas is installed, else a list of dicts.
+        A ``pandas.DataFrame``: columns in first-seen order, ``message`` (why a
+        trial failed) last; a metric a trial did not log is ``NaN``.
 
     Example:
         >>> table = regsearch.results(tuner)  # doctest: +SKIP
         >>> table.sort_values("score").head()  # doctest: +SKIP
     """
-    return _table(_rows(_check_tuner(tuner)))
+    return _frame(_rows(_check_tuner(tuner)))
 
 
-def _table(rows: list[dict[str, Any]]) -> Any:
-    """Rows as a DataFrame (columns in first-seen order) when pandas is installed."""
-    try:
-        import pandas as pd
-    except ImportError:  # pandas is optional
-        return rows
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows as a DataFrame: columns in first-seen order, ``message`` last, index 0..n-1."""
     columns: list[str] = []
     for row in rows:
         columns.extend(key for key in row if key not in columns and key != "message")
     return pd.DataFrame(rows, columns=[*(columns or ["trial_id", "status"]), "message"])
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """A results table as aligned text (4 significant digits, ``-`` for missing)."""
+    if table.empty:
+        return "(no trials)"
+    return str(table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"))
 
 
 def metric_column(name: str, rows: list[dict[str, Any]]) -> str:
@@ -99,10 +100,40 @@ def _direction(name: str) -> str:
     return direction
 
 
+def objective_keys(
+    objectives: Sequence[str], rows: list[dict[str, Any]]
+) -> list[tuple[str, float]]:
+    """``(results column, sign)`` per objective; the sign makes every objective minimized."""
+    if isinstance(objectives, str) or len(objectives) < 2:
+        raise ValueError(
+            f"Argument `objectives` must name at least two metrics; received {objectives!r}."
+        )
+    keys = []
+    for name in objectives:
+        key = metric_column(name, rows)
+        available = sorted({k for row in rows for k, v in row.items() if isinstance(v, float)})
+        if rows and not any(row.get(key) is not None for row in rows):
+            raise ValueError(
+                f"Objective {name!r} was not logged by any finished trial; available: "
+                f"{available}.{did_you_mean(name, available)}"
+            )
+        keys.append((key, 1.0 if _direction(key) == "min" else -1.0))
+    return keys
+
+
+def front_points(row: dict[str, Any], keys: list[tuple[str, float]]) -> tuple[float, ...]:
+    """A results row as a point to minimize; a missing or NaN value is +inf."""
+    values = []
+    for key, sign in keys:
+        value = row.get(key)
+        values.append(math.inf if value is None or math.isnan(value) else sign * value)
+    return tuple(values)
+
+
 def pareto_front(
     tuner: keras_tuner.Tuner,
     objectives: Sequence[str] = ("val_loss", "trimmed_params"),
-) -> Any:
+) -> pd.DataFrame:
     """The finished trials that no other finished trial beats on every objective.
 
     ``"val_loss"`` means the data loss (``val_data_loss``) where it was logged,
@@ -114,32 +145,15 @@ def pareto_front(
         objectives: Two or more metric names from the results table.
 
     Returns:
-        The front's rows, sorted by the first objective, in the same form as
-        :func:`results` (a DataFrame or a list of dicts).
+        The front's rows of :func:`results` (a ``pandas.DataFrame``), sorted by
+        the first objective.
     """
     tuner = _check_tuner(tuner)
-    if isinstance(objectives, str) or len(objectives) < 2:
-        raise ValueError(
-            f"Argument `objectives` must name at least two metrics; received {objectives!r}."
-        )
     rows = [row for row in _rows(tuner) if row["status"] == "COMPLETED"]
-    keys = []
-    for name in objectives:
-        key = metric_column(name, rows)
-        available = sorted({k for row in rows for k, v in row.items() if isinstance(v, float)})
-        if rows and not any(row.get(key) is not None for row in rows):
-            raise ValueError(
-                f"Objective {name!r} was not logged by any finished trial; available: "
-                f"{available}.{did_you_mean(name, available)}"
-            )
-        keys.append((key, 1.0 if _direction(key) == "min" else -1.0))
+    keys = objective_keys(objectives, rows)
 
     def point(row: dict[str, Any]) -> tuple[float, ...]:
-        values = []
-        for key, sign in keys:
-            value = row.get(key)
-            values.append(math.inf if value is None or math.isnan(value) else sign * value)
-        return tuple(values)
+        return front_points(row, keys)
 
     points = [(point(row), row) for row in rows]
     front = [
@@ -151,12 +165,10 @@ def pareto_front(
         )
     ]
     front.sort(key=lambda row: point(row))
-    return _table(front)
+    return _frame(front)
 
 
 def _regsearch_hypermodel(tuner: keras_tuner.Tuner) -> Any:
-    from regsearch.search._hypermodel import RegSearchHyperModel
-
     hypermodel = tuner.hypermodel
     if not isinstance(hypermodel, RegSearchHyperModel):
         raise TypeError(
@@ -242,7 +254,7 @@ def _no_finished_trial(tuner: keras_tuner.Tuner) -> RuntimeError:
     """The error ``best_model`` and ``select`` raise when no trial finished."""
     trials = tuner.oracle.trials
     reasons = sorted(
-        {reason for trial in trials.values() if (reason := _failure_reason(trial.message))}
+        {reason for trial in trials.values() if (reason := failure_reason(trial.message))}
     )
     return RuntimeError(
         f"No trial of this search finished ({len(trials)} trials). "
@@ -358,8 +370,6 @@ def trim_compiled(hypermodel: Any, model: keras.Model) -> tuple[keras.Model, Any
     Returns:
         ``(trimmed_model, TrimReport)``.
     """
-    from regsearch.trimming import trim
-
     trimmed_model, report = trim(
         model, hypermodel.trim_threshold, relative=hypermodel.relative_threshold
     )

@@ -9,6 +9,7 @@ import keras
 import keras_tuner
 
 from regsearch import regularizers
+from regsearch._compat.keras import producing_layer
 from regsearch._targeting import match_layers
 from regsearch._validation import check_float, check_int
 
@@ -24,7 +25,7 @@ def with_strength(name: str, strength: float) -> keras.regularizers.Regularizer:
     Keras's ``L1``/``L2``/``L1L2`` take ``l1``/``l2``; regsearch's take ``strength``.
     """
     default = regularizers.get(name)
-    if default is None:
+    if not isinstance(default, keras.regularizers.Regularizer):
         raise ValueError(f"Regularizer {name!r} has no strength.")
     config = default.get_config()
     for key in _STRENGTH_KEYS:
@@ -44,7 +45,11 @@ def _check_choices(argument: str, choices: Any) -> tuple[str, ...]:
     for name in choices:
         if not isinstance(name, str):
             raise TypeError(
-                f"Argument `{argument}` must hold regularizer names; received {name!r}."
+                f"Argument `{argument}` must hold regularizer names (a search space is saved "
+                f"with the tuner, and keras-tuner choices are strings); received {name!r}. "
+                "To search your own Regularizer class (one taking `strength`), register "
+                "it: regsearch.regularizers.register('my_name', MyRegularizer), then "
+                "pass 'my_name'."
             )
         if name != NONE:
             regularizers.get(name)  # unknown names raise with a suggestion
@@ -213,7 +218,15 @@ class SearchSpace:
         filters, 340,480 MACs), at 1e-3 SGD keeps 59,840 MACs and Adam 209,920, at
         3e-3 SGD keeps 10,560 MACs at a few points of accuracy less and nearly
         every filter is gone. Adam needs about three times the strength SGD needs
-        for the same size.
+        for the same size. A BayesianOptimization search of 10 trials over this
+        space (15 + 5 fine-tune epochs, ``Objective("val_accuracy",
+        size_weight=0.3, size="macs")``) found, within 1 point of the base
+        model's test accuracy, 77,120 MACs at 96.9% with SGD (base 97.8%: 5.8x
+        fewer MACs) and, fine-tuning at 0.1x the learning rate, 160,640 MACs at
+        96.7% with Adam(1e-2) (base 97.5%: 2.8x; at 1.0x no trial came within
+        1 point, the best reaching 96.4% at 128,960 MACs). The range depends on
+        the task and optimizer: on the README's 31-tap Conv1D task with Adam(1e-3)
+        it trimmed nothing, and ``strength=(3e-3, 1e-1)`` reached 7-tap kernels.
 
         Args:
             layers: Glob pattern(s) of the layers to shrink; ``None``: every layer
@@ -274,7 +287,7 @@ class SearchSpace:
     def plan(self, hp: keras_tuner.HyperParameters, model: keras.Model) -> dict[str, Any]:
         """Declare this space's hyperparameters on ``hp``; return ``regsearch.apply`` kwargs."""
         layers = self.matched_layers(model)
-        output_layers = {t._keras_history[0].name for t in model.outputs}
+        output_layers = {producing_layer(t).name for t in model.outputs}  # type: ignore[union-attr]
         kernel: dict[str, Any] = {}
         activity: dict[str, Any] = {}
         dropout: dict[str, float] = {}

@@ -6,7 +6,7 @@ import pytest
 import regsearch
 from regsearch.regularizers import StructuredSparsity
 from regsearch.search import HoldZeros
-from regsearch.search._finetune import remove_weight_penalties
+from regsearch.search._finetune import remove_weight_penalties, scale_learning_rate
 
 
 def _data(n=512, seed=0):
@@ -31,6 +31,7 @@ def _regularized(strength=0.05):
     return model
 
 
+@pytest.mark.slow
 def test_removing_the_penalties_takes_them_out_of_the_trained_loss():
     keras.utils.set_random_seed(0)
     x, y = _data()
@@ -43,6 +44,7 @@ def test_removing_the_penalties_takes_them_out_of_the_trained_loss():
     np.testing.assert_allclose(logs["loss"][0], logs["data_loss"][0], rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_hold_zeros_keeps_exact_zeros_under_adam():
     keras.utils.set_random_seed(0)
     x, y = _data()
@@ -73,6 +75,24 @@ def test_bad_finetune_epochs(value):
         )
 
 
+@pytest.mark.parametrize("value", [0.0, -0.1, float("nan")])
+def test_bad_finetune_learning_rate(value):
+    with pytest.raises(ValueError, match="`finetune_learning_rate`"):
+        regsearch.RegSearchHyperModel(
+            _model(), compile={"optimizer": "adam", "loss": "mse"}, finetune_learning_rate=value
+        )
+
+
+def test_fine_tuning_scales_a_settable_learning_rate_only():
+    adam = keras.optimizers.Adam(1e-2)
+    scale_learning_rate(adam, 0.1)
+    assert float(adam.learning_rate) == pytest.approx(1e-3)
+    schedule = keras.optimizers.schedules.ExponentialDecay(1e-2, 10, 0.5)
+    scheduled = keras.optimizers.SGD(schedule)
+    scale_learning_rate(scheduled, 0.1)
+    assert float(scheduled.learning_rate) == pytest.approx(1e-2)
+
+
 @pytest.mark.slow
 def test_a_search_reports_and_returns_the_fine_tuned_model(tmp_path):
     keras.utils.set_random_seed(0)
@@ -83,6 +103,7 @@ def test_a_search_reports_and_returns_the_fine_tuned_model(tmp_path):
         compile={"optimizer": keras.optimizers.Adam(1e-2), "loss": "mse"},
         trim_threshold=1e-2,
         finetune_epochs=1,
+        finetune_learning_rate=0.5,
     )
     tuner = keras_tuner.RandomSearch(
         hypermodel,

@@ -1,6 +1,7 @@
 import keras
 import keras_tuner
 import numpy as np
+import pandas as pd
 import pytest
 
 import regsearch
@@ -95,15 +96,31 @@ def test_results_rejects_non_tuners():
         regsearch.results("runs/")
 
 
-def test_without_pandas_tables_are_lists_of_dicts(finished_tuner, monkeypatch):
-    import sys
-
-    monkeypatch.setitem(sys.modules, "pandas", None)  # `import pandas` raises ImportError
-    rows = regsearch.results(finished_tuner)
+def test_tables_are_dataframes_with_a_fresh_index(finished_tuner):
+    table = regsearch.results(finished_tuner)
     front = regsearch.pareto_front(finished_tuner)
-    assert isinstance(rows, list) and len(rows) == 4
-    assert {"trial_id", "status", "score", "trimmed_params"} <= set(rows[0])
-    assert isinstance(front, list) and 1 <= len(front) <= 4
+    assert isinstance(table, pd.DataFrame) and isinstance(front, pd.DataFrame)
+    assert list(table.index) == list(range(4))
+    assert list(front.index) == list(range(len(front))) and 1 <= len(front) <= 4
+    assert table.columns[-1] == "message" and table["message"].isna().all()
+    assert {"trial_id", "status", "score", "trimmed_params"} <= set(front.columns)
+    assert set(front["trial_id"]) <= set(table["trial_id"])
+    assert pd.api.types.is_float_dtype(table["trimmed_params"])
+
+
+def test_tables_of_a_search_without_trials_are_empty_dataframes(tmp_path):
+    hypermodel = regsearch.RegSearchHyperModel(
+        keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, name="out")]),
+        regsearch.SearchSpace(kernel=["none", "l1"]),
+        compile={"optimizer": "adam", "loss": "mse"},
+    )
+    tuner = keras_tuner.RandomSearch(
+        hypermodel, objective=regsearch.Objective("val_loss"), max_trials=1, directory=tmp_path
+    )
+    table = regsearch.results(tuner)
+    front = regsearch.pareto_front(tuner)
+    assert isinstance(front, pd.DataFrame) and front.empty
+    assert list(table.columns) == ["trial_id", "status", "message"] and table.empty
 
 
 def _finished(tuner, *columns):

@@ -49,6 +49,7 @@ def test_strength_reaches_regsearch_regularizers():
         ({"dropout": (0.1, 1.0)}, ValueError, "below 1.0"),
         ({"top_k": [0, 2]}, ValueError, "`top_k` must be >= 1"),
         ({"layers": []}, TypeError, "`layers`"),
+        ({"kernel": [keras.regularizers.L2(0.1)]}, TypeError, r"register\('my_name', MyReg"),
     ],
 )
 def test_bad_spaces_are_rejected_early(kwargs, error, match):
@@ -100,6 +101,31 @@ def test_plan_applies_to_a_model():
     assert isinstance(model.get_layer("conv1").kernel_regularizer, keras.regularizers.L2)
     assert model.get_layer("head").kernel_regularizer is None
     assert sum(isinstance(layer, keras.layers.Dropout) for layer in model.layers) == 2
+
+
+class _Scaled(keras.regularizers.Regularizer):
+    """A user's own regularizer, known to regsearch only through ``register``."""
+
+    def __init__(self, strength=0.01):
+        self.strength = strength
+
+    def __call__(self, x):
+        return self.strength * keras.ops.sum(keras.ops.square(x))
+
+    def get_config(self):
+        return {"strength": self.strength}
+
+
+def test_a_registered_user_regularizer_is_searched_by_name():
+    from regsearch import regularizers
+
+    regularizers.register("space_test_scaled", _Scaled)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="dense")])
+    space = SearchSpace(kernel=["space_test_scaled"], strength=(0.1, 0.2))
+    plan = space.plan(keras_tuner.HyperParameters(), model)
+    new = regsearch.apply(model, **plan)
+    reg = new.get_layer("dense").kernel_regularizer
+    assert type(reg) is _Scaled and 0.1 <= reg.strength <= 0.2
 
 
 def test_for_size_gives_every_matched_layer_its_own_structured_sparsity():

@@ -6,6 +6,7 @@ import copy
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -13,6 +14,7 @@ import keras
 import keras_tuner
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from regsearch._validation import check_float, check_int
@@ -56,12 +58,22 @@ def _check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | Non
     return weights
 
 
-def _split(n_samples: int, validation_split: float, seed: int | None) -> tuple[Any, Any]:
+def _split(
+    n_samples: int,
+    validation_split: float,
+    seed: int | None,
+    *,
+    classes: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Shuffled train/validation indices (in their original order).
 
     Keras's own ``validation_split`` takes the last rows unshuffled, which for
     sorted data (by class, by time) validates on one part of the distribution.
-    Data too small to split is validated on the training rows.
+    With ``classes`` (one label per sample) the split is stratified, as
+    scikit-learn's MLP stratifies its early-stopping split; when a class has fewer
+    than two samples, or either part would be smaller than the number of classes,
+    it falls back to the plain shuffled split. Data too small to split is
+    validated on the training rows.
     """
     everything = np.arange(n_samples)
     if validation_split == 0:
@@ -69,8 +81,30 @@ def _split(n_samples: int, validation_split: float, seed: int | None) -> tuple[A
     n_val = round(n_samples * validation_split)
     if n_val == 0 or n_val >= n_samples:
         return everything, everything
+    if classes is not None:
+        counts = np.unique(classes, return_counts=True)[1]
+        if counts.min() >= 2 and min(n_val, n_samples - n_val) >= len(counts):
+            splitter = StratifiedShuffleSplit(n_splits=1, test_size=n_val, random_state=seed)
+            train, val = next(splitter.split(np.zeros((n_samples, 1)), classes))
+            return np.sort(train), np.sort(val)
     order = np.random.default_rng(seed).permutation(n_samples)
     return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def _search_directory(directory: str | os.PathLike[str] | None, prefix: str) -> tuple[str, str]:
+    """``(directory, project_name)`` of one fit's search.
+
+    A given ``directory`` gets a new project ``<prefix>_<time>_<random>`` for every
+    fit, created atomically, so parallel fits (``GridSearchCV(n_jobs=2)``) never
+    share or overwrite one. Without ``directory``: a temporary folder.
+    """
+    if directory is None:
+        return tempfile.mkdtemp(prefix="regsearch_"), prefix
+    root = os.fspath(directory)
+    os.makedirs(root, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    project = tempfile.mkdtemp(prefix=f"{prefix}_{stamp}_", dir=root)
+    return root, os.path.basename(project)
 
 
 def _model_to_bytes(model: keras.Model) -> bytes:
@@ -274,6 +308,10 @@ class RegSearchBase(BaseEstimator):
     def _check_trained_targets(self, targets: np.ndarray) -> None:
         """Hook: check the targets left once zero-weighted samples are dropped."""
 
+    def _stratify_by(self, targets: np.ndarray) -> np.ndarray | None:
+        """Hook: one class label per sample to stratify the validation split, or None."""
+        return None
+
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> RegSearchBase:
         """Search regularizers for the model on ``X, y`` and keep the best model.
 
@@ -289,18 +327,16 @@ class RegSearchBase(BaseEstimator):
         X, y = self._validate_fit_data(X, y)
         weights = _check_sample_weight(sample_weight, X.shape[0])
         params = self._check_params()
-        targets = self._fit_target(y, weights)
-        inputs = np.asarray(X, dtype=np.float32)
-        if weights is not None:
-            keep = weights > 0
-            inputs, targets, weights = inputs[keep], targets[keep], weights[keep]
-            self._check_trained_targets(targets)
-            if np.all(weights == 1.0):
-                weights = None  # the same as unweighted, bit for bit
+        inputs, targets, weights = self._training_data(X, y, weights)
         seed = params["seed"]
         if seed is not None:
             keras.utils.set_random_seed(seed)
-        train, val = _split(inputs.shape[0], params["validation_split"], seed)
+        train, val = _split(
+            inputs.shape[0],
+            params["validation_split"],
+            seed,
+            classes=self._stratify_by(targets),
+        )
         base = self._base_model(inputs, targets)
         space = copy.deepcopy(self.space) if self.space is not None else self._default_space()
         objective = self._objective(validating=val is not None)
@@ -312,34 +348,55 @@ class RegSearchBase(BaseEstimator):
             epochs=params["epochs"],
             seed=seed,
         )
+        search_kwargs = self._search_kwargs(params, inputs, targets, weights, val)
+        if weights is not None:
+            search_kwargs["sample_weight"] = weights[train]
+        directory, project_name = _search_directory(self.directory, type(self).__name__)
+        try:
+            tuner = make_tuner(oracle, hypermodel, directory=directory, project_name=project_name)
+            tuner.search(inputs[train], targets[train], **search_kwargs)
+            self._keep_results(tuner, hypermodel, objective)
+            self.project_dir_ = None if self.directory is None else tuner.project_dir
+        finally:
+            if self.directory is None:
+                shutil.rmtree(directory, ignore_errors=True)
+        return self
+
+    def _training_data(
+        self, X: np.ndarray, y: np.ndarray, weights: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """float32 inputs, encoded targets and weights; zero-weight samples left out."""
+        targets = self._fit_target(y, weights)
+        inputs = np.asarray(X, dtype=np.float32)
+        if weights is not None:
+            keep = weights > 0
+            inputs, targets, weights = inputs[keep], targets[keep], weights[keep]
+            self._check_trained_targets(targets)
+            if np.all(weights == 1.0):
+                weights = None  # the same as unweighted, bit for bit
+        return inputs, targets, weights
+
+    def _search_kwargs(
+        self,
+        params: dict[str, Any],
+        inputs: np.ndarray,
+        targets: np.ndarray,
+        weights: np.ndarray | None,
+        val: np.ndarray | None,
+    ) -> dict[str, Any]:
+        """``tuner.search`` arguments besides the training data and its weights."""
         search_kwargs: dict[str, Any] = {
             **dict(self.fit_kwargs or {}),
             "epochs": params["epochs"],
             "batch_size": params["batch_size"],
             "verbose": params["verbose"],
         }
-        if weights is not None:
-            search_kwargs["sample_weight"] = weights[train]
         if val is not None:
             val_data = (inputs[val], targets[val])
             search_kwargs["validation_data"] = (
                 val_data if weights is None else (*val_data, weights[val])
             )
-        directory = (
-            tempfile.mkdtemp(prefix="regsearch_")
-            if self.directory is None
-            else os.fspath(self.directory)
-        )
-        try:
-            tuner = make_tuner(
-                oracle, hypermodel, directory=directory, project_name=type(self).__name__
-            )
-            tuner.search(inputs[train], targets[train], **search_kwargs)
-            self._keep_results(tuner, hypermodel, objective)
-        finally:
-            if self.directory is None:
-                shutil.rmtree(directory, ignore_errors=True)
-        return self
+        return search_kwargs
 
     def _keep_results(
         self,

@@ -30,7 +30,8 @@ _PARAMETERS = """
             ``validation_split=0``). Overrides the objective of an oracle given as
             ``tuner``.
         tuner: ``"random"``, ``"bayesian"``, ``"hyperband"`` (``max_epochs=epochs``;
-            ``max_trials`` does not apply), ``"grid"``, or a keras-tuner
+            ``max_trials`` does not apply), ``"grid"``, ``"pareto"`` (a
+            ``regsearch.ParetoOracle``, Optuna's multi-objective TPE), or a keras-tuner
             ``Oracle``, which is copied for every fit (never used itself).
             keras-tuner oracles cannot be pickled, so neither can an estimator
             holding one (``n_jobs > 1`` in scikit-learn's tools needs a name).
@@ -39,15 +40,21 @@ _PARAMETERS = """
         batch_size: Training batch size.
         validation_split: Fraction of the samples, drawn at random (with ``seed``),
             held out to score the trials; data too small to split is scored on
-            the training samples. 0 scores on the training loss.
+            the training samples. 0 scores on the training loss. The classifier
+            stratifies it by class (binary and multiclass targets, as scikit-learn's
+            MLP does), falling back to a plain random split when a class has fewer
+            than two samples or either part would have fewer samples than there
+            are classes.
         trim: Keep the trimmed best model (``regsearch.trim``: stock Keras
             layers, near-zero kernel edges and dead units removed) as ``model_``.
         seed: Seeds Keras, NumPy and Python (``keras.utils.set_random_seed``) at
             the start of ``fit``, the validation split and the oracle, so that a
             fit is reproducible on one machine. ``None``: not seeded.
-        directory: Where keras-tuner writes its trials (``project_name`` is the
-            class name; overwritten by every fit). ``None``: a temporary
-            directory, removed at the end of ``fit``.
+        directory: Where keras-tuner writes its trials, kept after ``fit``: every
+            fit gets its own project ``<ClassName>_<time>_<random>`` under it
+            (``project_dir_``), so parallel fits (``GridSearchCV(n_jobs=2)``)
+            never overwrite each other. ``None``: a temporary directory, removed
+            at the end of ``fit``.
         verbose: Verbosity of keras-tuner and ``model.fit``.
         fit_kwargs: Other ``model.fit`` arguments (``callbacks``, ``shuffle``,
             ``class_weight``, ...).
@@ -63,6 +70,9 @@ _ATTRIBUTES = """
         trim_report_: The ``regsearch.trimming.TrimReport`` of ``model_``; ``None``
             when ``trim=False``.
         history_: The best trial's ``History.history`` (per-epoch logs).
+        project_dir_: The keras-tuner project folder of this fit under
+            ``directory`` (read it with ``regsearch report``); ``None`` without
+            ``directory``.
         n_features_in_: Number of features seen in ``fit``.
         feature_names_in_: Column names of ``X``, when ``X`` has string column names.
 """
@@ -146,6 +156,11 @@ class RegSearchClassifier(ClassifierMixin, RegSearchBase):
                 "Classifier can't train when only one class is present: only one class "
                 "has samples with a positive sample_weight."
             )
+
+    def _stratify_by(self, targets: np.ndarray) -> np.ndarray | None:
+        if self._kind == "multilabel":
+            return None
+        return targets[:, 0] if self._kind == "binary" else np.argmax(targets, axis=1)
 
     def _target_description(self) -> str:
         kind = getattr(self, "_kind", "")

@@ -7,7 +7,6 @@ from typing import Any
 
 import keras
 import keras_tuner
-from keras_tuner.errors import FatalTypeError
 from keras_tuner.oracles import (
     BayesianOptimizationOracle,
     GridSearchOracle,
@@ -15,10 +14,13 @@ from keras_tuner.oracles import (
     RandomSearchOracle,
 )
 
+from regsearch._compat.keras_tuner import LightBuild
 from regsearch._validation import check_choice
+from regsearch.oracles import ParetoOracle
 from regsearch.search import RegSearchHyperModel
+from regsearch.search._failures import ReportsFailures
 
-TUNERS = ("random", "bayesian", "hyperband", "grid")
+TUNERS = ("random", "bayesian", "hyperband", "grid", "pareto")
 
 
 def make_oracle(
@@ -31,7 +33,8 @@ def make_oracle(
 ) -> keras_tuner.Oracle:
     """A fresh oracle for one ``fit``.
 
-    A name builds the matching keras-tuner oracle with ``objective``, ``max_trials``
+    A name builds the matching keras-tuner oracle (``"pareto"``: a
+    ``regsearch.ParetoOracle``) with ``objective``, ``max_trials``
     (Hyperband: ``max_epochs=epochs``) and ``seed``. An oracle instance is copied,
     never used itself; its objective is replaced by ``objective`` (the caller
     decides which of the two objectives wins).
@@ -44,6 +47,8 @@ def make_oracle(
             return BayesianOptimizationOracle(objective=objective, max_trials=max_trials, seed=seed)
         if name == "grid":
             return GridSearchOracle(objective=objective, max_trials=max_trials, seed=seed)
+        if name == "pareto":
+            return ParetoOracle(objective, max_trials, seed=seed)  # type: ignore[arg-type]
         return HyperbandOracle(objective=objective, max_epochs=epochs, factor=3, seed=seed)
     if isinstance(tuner, keras_tuner.Oracle):
         if tuner.trials:
@@ -74,33 +79,11 @@ def user_objective(tuner: Any) -> keras_tuner.Objective | None:
     return None
 
 
-class _LightBuild:
-    """Build trial models without keras-tuner's two full garbage collections per build.
-
-    ``keras_tuner.Tuner._try_build`` runs ``keras.backend.clear_session()`` (which
-    calls ``gc.collect()``) and ``gc.collect()`` again before every build: the
-    initial-space build, every trial and the final ``load_model``. In a process
-    holding TensorFlow each collection takes ~0.4 s, several seconds per ``fit``
-    for small tabular models, so these tuners clear the Keras session without
-    forcing a collection (Python's own collector still runs as usual).
-    """
-
-    def _try_build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
-        keras.backend.clear_session(free_memory=False)
-        model = self._build_hypermodel(hp)  # type: ignore[attr-defined]
-        if not isinstance(model, keras.Model):
-            raise FatalTypeError(
-                "Expected the model-building function, or HyperModel.build() to return "
-                f"a valid Keras Model instance. Received: {model} of type {type(model)}."
-            )
-        return model
+class _Tuner(ReportsFailures, LightBuild, keras_tuner.Tuner):
+    """keras-tuner's ``Tuner`` with :class:`LightBuild` and :class:`ReportsFailures`."""
 
 
-class _Tuner(_LightBuild, keras_tuner.Tuner):
-    """keras-tuner's ``Tuner`` with :class:`_LightBuild`."""
-
-
-class _HyperbandTuner(_LightBuild, keras_tuner.Hyperband):
+class _HyperbandTuner(ReportsFailures, LightBuild, keras_tuner.Hyperband):
     """keras-tuner's Hyperband tuner (epochs per bracket, warm starts) on a given oracle."""
 
     def __init__(self, oracle: HyperbandOracle, hypermodel: Any, **kwargs: Any) -> None:

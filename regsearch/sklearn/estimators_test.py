@@ -10,6 +10,7 @@ import tempfile
 import keras
 import keras_tuner
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.datasets import make_classification, make_multilabel_classification
@@ -17,6 +18,7 @@ from sklearn.exceptions import NotFittedError
 
 import regsearch
 from regsearch.sklearn import RegSearchClassifier, RegSearchRegressor
+from regsearch.sklearn._base import _split
 
 TINY = {"max_trials": 1, "epochs": 2, "seed": 0}
 
@@ -58,7 +60,6 @@ def test_classifier_fitted_attributes(blobs):
 
 
 def test_feature_names_and_string_labels(blobs):
-    pd = pytest.importorskip("pandas")
     X, y = blobs
     frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
     labels = np.array(["cat", "dog"])[(y > 0).astype(int)]
@@ -141,7 +142,7 @@ def test_oracle_is_copied_never_used(blobs):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("tuner", ["bayesian", "hyperband", "grid"])
+@pytest.mark.parametrize("tuner", ["bayesian", "hyperband", "grid", "pareto"])
 def test_every_tuner_name_runs(blobs, tuner):
     X, y = blobs
     space = regsearch.SearchSpace(kernel=["none", "l2"], strength=(1e-4, 1e-3))
@@ -158,10 +159,43 @@ def test_temporary_directory_is_removed(blobs, tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
-def test_given_directory_keeps_the_trials(blobs, tmp_path):
+def test_given_directory_keeps_the_trials_of_every_fit(blobs, tmp_path):
     X, y = blobs
-    RegSearchClassifier(directory=tmp_path, **TINY).fit(X, y)
-    assert (tmp_path / "RegSearchClassifier" / "trial_0" / "trial.json").exists()
+    clf = RegSearchClassifier(directory=tmp_path, **TINY)
+    first = clf.fit(X, y).project_dir_
+    second = clf.fit(X, y).project_dir_
+    assert first != second
+    for project in (first, second):
+        assert os.path.dirname(project) == str(tmp_path)
+        assert os.path.basename(project).startswith("RegSearchClassifier_")
+        assert os.path.exists(os.path.join(project, "trial_0", "trial.json"))
+    assert RegSearchClassifier(**TINY).fit(X, y).project_dir_ is None
+
+
+def test_classifier_validation_split_is_stratified():
+    classes = np.repeat([0, 1, 2], [60, 30, 10])
+    for seed in range(5):
+        train, val = _split(100, 0.2, seed, classes=classes)
+        assert sorted(np.concatenate([train, val])) == list(range(100))
+        np.testing.assert_array_equal(np.bincount(classes[val]), [12, 6, 2])
+
+
+def test_validation_split_falls_back_to_random_when_a_class_is_too_small():
+    one_sample = np.repeat([0, 1, 2], [60, 39, 1])
+    train, val = _split(100, 0.2, 0, classes=one_sample)
+    assert len(val) == 20 and len(train) == 80
+    many_classes = np.arange(10).repeat(2)  # 4 validation rows for 10 classes
+    train, val = _split(20, 0.2, 0, classes=many_classes)
+    assert len(val) == 4 and not set(train) & set(val)
+
+
+def test_classifier_fits_when_a_class_has_one_sample(blobs):
+    X, y = blobs
+    y = y.copy()
+    y[y == 2] = 1
+    y[0] = 2  # a single sample of class 2: no stratified split exists
+    clf = RegSearchClassifier(**TINY).fit(X, y)
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
 
 
 @pytest.mark.parametrize("make", [RegSearchClassifier, RegSearchRegressor])

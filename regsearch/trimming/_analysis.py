@@ -412,12 +412,6 @@ def _kind(node: Any, graph: ModelGraph) -> tuple[str, str]:
     return "opaque", f"kept: {cls.__name__} is not a layer trim understands"
 
 
-@dataclass
-class _State:
-    values: dict[int, np.ndarray]  # id(tensor) -> constant per channel, NaN if not constant
-    removable: dict[int, np.ndarray]  # id(tensor) -> channel removed
-
-
 def _producer_values(layer: Any, kernels: tuple[np.ndarray, ...]) -> np.ndarray:
     kernel = kernels[0]
     dead = ~np.any(kernel.reshape(-1, kernel.shape[-1]) != 0, axis=0)

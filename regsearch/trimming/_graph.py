@@ -7,6 +7,8 @@ from typing import Any
 
 import keras
 
+from regsearch._compat.keras import functional_graph, nodes_by_depth
+
 
 @dataclass(frozen=True)
 class GraphNode:
@@ -47,7 +49,7 @@ def check_built(model: Any) -> None:
             f"Argument `model` must be a keras.Model; received {model!r} of type "
             f"{type(model).__name__}."
         )
-    if not model.built or not _functional(model):
+    if not model.built or functional_graph(model) is None:
         raise ValueError(
             f"Argument `model` must be a built Sequential or functional model; received "
             f"the unbuilt model {model.name!r}. Build it first, e.g. start it with "
@@ -55,21 +57,13 @@ def check_built(model: Any) -> None:
         )
 
 
-def _functional(model: keras.Model) -> Any:
-    # Keras exposes no public graph walker; a Sequential model keeps its traced
-    # functional graph in `_functional`, a functional model is one itself.
-    if isinstance(model, keras.Sequential):
-        return getattr(model, "_functional", None)
-    return model if hasattr(model, "_nodes_by_depth") else None
-
-
 def model_graph(model: keras.Model) -> ModelGraph:
     """Extract the layer calls of a built Sequential or functional model."""
     check_built(model)
-    functional = _functional(model)
+    functional = functional_graph(model)
     nodes: list[GraphNode] = []
     counts: dict[int, int] = {}
-    by_depth = functional._nodes_by_depth  # the same walk as Function._run_through_graph
+    by_depth = nodes_by_depth(functional)  # the same walk as Function._run_through_graph
     for depth in sorted(by_depth, reverse=True):
         for node in by_depth[depth]:
             if not node.operation or node.is_input:

@@ -14,6 +14,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from regsearch._compat.keras import producing_layer
 from regsearch.trimming._analysis import LayerPlan, LayerTrim, TrimmedSize
 
 L = keras.layers
@@ -142,7 +143,7 @@ def _functional(graph: Any, rebuilt: dict[int, _Rebuilt]) -> keras.Model:
             batch_shape=tuple(t.shape),
             dtype=t.dtype,
             sparse=getattr(t, "sparse", False),
-            name=t._keras_history.operation.name,
+            name=producing_layer(t).name,  # type: ignore[union-attr]
         )
         tensors[id(t)] = x
         new_inputs.append(x)
@@ -161,8 +162,6 @@ def _functional(graph: Any, rebuilt: dict[int, _Rebuilt]) -> keras.Model:
         for old, new in zip(node.outputs, keras.tree.flatten(outputs), strict=True):
             tensors[id(old)] = new
     # Keep the user's input/output structure (single tensor, list or dict).
-    inputs = keras.tree.pack_sequence_as(model._inputs_struct, new_inputs)
-    outputs = keras.tree.pack_sequence_as(
-        model._outputs_struct, [tensors[id(t)] for t in graph.outputs]
-    )
+    inputs = keras.tree.pack_sequence_as(model.input, new_inputs)
+    outputs = keras.tree.pack_sequence_as(model.output, [tensors[id(t)] for t in graph.outputs])
     return keras.Model(inputs=inputs, outputs=outputs, name=model.name)

@@ -1,4 +1,4 @@
-"""The synthetic kernel-length task used by tests, benchmarks, examples and the demo.
+"""The synthetic kernel-length task used by the tests and benchmarks (a test fixture).
 
 Signals filtered by a known short FIR filter, with noise: a model with one long
 Conv1D kernel should learn that only a few central taps matter.
@@ -6,6 +6,7 @@ Conv1D kernel should learn that only a few central taps matter.
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 
 TRUE_TAPS = np.array([0.25, -0.5, 1.0, -0.5, 0.25], dtype="float32")
@@ -27,10 +28,8 @@ def filter_task(
     return x[..., None], y[..., None]
 
 
-def long_kernel_model(taps: int = 31, length: int = 64):
+def long_kernel_model(taps: int = 31, length: int = 64) -> keras.Model:
     """One Conv1D with a ``taps``-long kernel and 'same' padding."""
-    import keras
-
     inputs = keras.Input((length, 1))
     outputs = keras.layers.Conv1D(1, taps, padding="same", name="fir")(inputs)
     return keras.Model(inputs, outputs, name="long_kernel")

@@ -1,0 +1,153 @@
+"""Hypervolume of the (val accuracy, trimmed MACs) front: ParetoSearch vs keras-tuner.
+
+The demo's digits CNN and search space; each seed runs three searches of the same
+budget on the same data split:
+
+- ``ParetoSearch`` (Optuna's multi-objective TPE on validation accuracy and trimmed MACs),
+- ``BayesianOptimization`` on the weighted score (``Objective(size_weight=0.3)``),
+- ``RandomSearch``.
+
+The hypervolume of each search's front uses one fixed reference point: accuracy 0
+and 1.1x the untrimmed model's MACs (so that an untrimmed trial still counts).
+Targets: ParetoSearch's median hypervolume >= 1.1x the better of the other two
+medians; per-trial time (wall and oracle) <= 1.05x BayesianOptimization's.
+
+    nice -n 5 python benchmarks/bench_pareto.py [--trials 16] [--epochs 10] [--seeds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from typing import Any
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import keras_tuner
+
+import regsearch
+from regsearch._demo import _digits, demo_model
+
+OBJECTIVES = ("val_accuracy", "trimmed_macs")
+TUNERS = ("pareto", "bayesian", "random")
+
+
+def _hypermodel() -> regsearch.RegSearchHyperModel:
+    return regsearch.RegSearchHyperModel(
+        demo_model(),
+        regsearch.SearchSpace(
+            "conv*", kernel=["none", "l1", "kernel_length", "group_lasso"], strength=(1e-4, 3e-2)
+        ),
+        compile={
+            "optimizer": keras.optimizers.Adam(0.01),
+            "loss": "sparse_categorical_crossentropy",
+            "metrics": ["accuracy"],
+        },
+        trim_threshold=5e-3,
+    )
+
+
+def _tuner(name: str, trials: int, seed: int, directory: str) -> keras_tuner.Tuner:
+    objective = regsearch.Objective("val_accuracy", size="macs", size_weight=0.3)
+    common: dict[str, Any] = {
+        "objective": objective,
+        "max_trials": trials,
+        "seed": seed,
+        "directory": directory,
+        "project_name": name,
+    }
+    if name == "pareto":
+        return regsearch.ParetoSearch(_hypermodel(), sampler="tpe", **common)
+    if name == "bayesian":
+        return keras_tuner.BayesianOptimization(
+            _hypermodel(), num_initial_points=min(4, trials), **common
+        )
+    return keras_tuner.RandomSearch(_hypermodel(), **common)
+
+
+def _timed_oracle(oracle: keras_tuner.Oracle) -> list[float]:
+    """Seconds spent in the oracle's create_trial and end_trial (the tuner's own cost)."""
+    spent: list[float] = []
+    for method in ("create_trial", "end_trial"):
+        original = getattr(oracle, method)
+
+        def timed(*args: Any, _original: Any = original) -> Any:
+            start = time.perf_counter()
+            try:
+                return _original(*args)
+            finally:
+                spent.append(time.perf_counter() - start)
+
+        setattr(oracle, method, timed)
+    return spent
+
+
+def _run(name: str, args: argparse.Namespace, seed: int, data: tuple, root: str) -> dict:
+    x_train, y_train, x_val, y_val = data
+    keras.utils.set_random_seed(seed)
+    tuner = _tuner(name, args.trials, seed, root)
+    spent = _timed_oracle(tuner.oracle)
+    start = time.perf_counter()
+    tuner.search(x_train, y_train, validation_data=(x_val, y_val), epochs=args.epochs, verbose=0)
+    wall = time.perf_counter() - start
+    trials = len(tuner.oracle.trials)
+    macs = regsearch.trimmed_size(demo_model(), 0.0).macs_before
+    return {
+        "hypervolume": regsearch.hypervolume(tuner, OBJECTIVES, reference=(0.0, 1.1 * macs)),
+        "wall_per_trial": wall / trials,
+        "oracle_per_trial": sum(spent) / trials,
+        "reference_macs": macs,
+    }
+
+
+def _summary(values: list[float]) -> str:
+    return f"median {statistics.median(values):.4g} (range {min(values):.4g} .. {max(values):.4g})"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--seeds", type=int, default=3)
+    args = parser.parse_args()
+    runs: dict[str, list[dict]] = {name: [] for name in TUNERS}
+    with tempfile.TemporaryDirectory() as root:
+        for seed in range(args.seeds):
+            data = _digits(seed)[:4]
+            for name in TUNERS:
+                result = _run(name, args, seed, data, os.path.join(root, f"s{seed}"))
+                runs[name].append(result)
+                print(
+                    f"seed {seed} {name:9s} hypervolume {result['hypervolume']:.1f} "
+                    f"wall/trial {result['wall_per_trial']:.2f} s "
+                    f"oracle/trial {result['oracle_per_trial'] * 1000:.0f} ms",
+                    flush=True,
+                )
+    print(
+        f"\n{args.trials} trials x {args.epochs} epochs, {args.seeds} seeds; reference point "
+        f"(accuracy 0, 1.1 x {runs['pareto'][0]['reference_macs']} MACs)"
+    )
+    medians = {}
+    for name in TUNERS:
+        volumes = [r["hypervolume"] for r in runs[name]]
+        medians[name] = statistics.median(volumes)
+        print(f"{name:9s} hypervolume {_summary(volumes)}")
+    ratio = medians["pareto"] / max(medians["bayesian"], medians["random"], 1e-12)
+    print(f"ParetoSearch / best other (median hypervolume): {ratio:.3f} (target >= 1.1)")
+    for key in ("wall_per_trial", "oracle_per_trial"):
+        pareto = statistics.median(r[key] for r in runs["pareto"])
+        bayes = statistics.median(r[key] for r in runs["bayesian"])
+        print(
+            f"{key}: pareto {pareto:.4f} s, bayesian {bayes:.4f} s, ratio {pareto / bayes:.3f} "
+            f"(target <= 1.05)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

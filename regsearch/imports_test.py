@@ -1,0 +1,127 @@
+"""The import structure: no cycles among regsearch modules; a light ``--help``."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import regsearch
+
+PACKAGE = Path(regsearch.__file__).parent
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {
+        _module_name(path): path
+        for path in PACKAGE.rglob("*.py")
+        if not path.name.endswith("_test.py") and path.name != "conftest.py"
+    }
+
+
+def _imported(node: ast.AST, module: str, is_package: bool, known: set[str]) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if not isinstance(node, ast.ImportFrom):
+        return []
+    if node.level:  # relative: resolve against this module's package
+        base = module.split(".")
+        base = base[: len(base) - node.level + (1 if is_package else 0)]
+        source = ".".join([*base, node.module] if node.module else base)
+    else:
+        source = node.module or ""
+    # `from package import submodule` imports the submodule; anything else, the source.
+    return [
+        f"{source}.{alias.name}" if f"{source}.{alias.name}" in known else source
+        for alias in node.names
+    ]
+
+
+def import_graph() -> dict[str, set[str]]:
+    """``{module: {regsearch modules it imports}}``, at module level or inside functions."""
+    modules = _modules()
+    known = set(modules)
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        targets = set()
+        for node in ast.walk(tree):
+            targets.update(_imported(node, name, path.name == "__init__.py", known))
+        graph[name] = {t for t in targets if t in known and t != name}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle (``[a, b, ..., a]``), or ``None``."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == 1:
+                return [*path[path.index(target) :], target]
+            if target not in state and (cycle := visit(target)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_no_import_cycles() -> None:
+    assert find_cycle(import_graph()) is None, f"import cycle: {find_cycle(import_graph())}"
+
+
+def test_cycle_finder_finds_a_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert find_cycle(graph) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_help_does_not_import_tensorflow() -> None:
+    # `regsearch --help` (and a mistyped command) answer at once: the subcommands'
+    # modules, and TensorFlow with them, are imported only when a subcommand runs.
+    code = (
+        "import sys, runpy\n"
+        "sys.argv = ['regsearch', '--help']\n"
+        "try:\n"
+        "    runpy.run_module('regsearch', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'keras_tuner') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=PACKAGE.parent,
+        timeout=120,
+    )
+    assert "usage: regsearch" in result.stdout
+    assert "demo" in result.stdout and "distributed" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout
+
+
+def test_every_public_name_resolves() -> None:
+    for name in regsearch.__all__:
+        assert getattr(regsearch, name) is not None
+        assert name in dir(regsearch)
+    assert regsearch.trim is regsearch.trimming.trim  # the function, not the subpackage
+    assert regsearch.search.SearchSpace is regsearch.SearchSpace
+    with pytest.raises(AttributeError, match="no attribute 'SerchSpace'"):
+        _ = regsearch.SerchSpace  # type: ignore[attr-defined]

@@ -1,0 +1,13 @@
+"""Oracles: keras-tuner's Oracle API outside, an Optuna sampler and study inside.
+
+- :class:`ParetoOracle`: asks an Optuna multi-objective sampler for every
+  trial and tells it the trial's objective parts (validation metric, trimmed
+  size, active outputs); usable with any keras-tuner tuner class.
+- :class:`ParetoSearch`: the keras-tuner tuner built on it.
+"""
+
+from regsearch.oracles._oracle import ParetoOracle
+from regsearch.oracles._samplers import SAMPLERS
+from regsearch.oracles._tuner import ParetoSearch
+
+__all__ = ["SAMPLERS", "ParetoOracle", "ParetoSearch"]

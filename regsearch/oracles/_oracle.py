@@ -1,0 +1,321 @@
+"""ParetoOracle: keras-tuner's Oracle API outside, an Optuna multi-objective study inside."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import math
+import os
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import keras_tuner
+import optuna
+
+from regsearch._compat.keras_tuner import oracle_file, retry_queue
+from regsearch.oracles._samplers import (
+    CONSTRAINT_ATTR,
+    SAMPLERS,
+    make_sampler,
+)
+from regsearch.oracles._space import suggest_values
+from regsearch.search import Objective
+
+STUDY_FILE = "optuna_study.db"
+STUDY_NAME = "regsearch"
+# User attributes of each Optuna trial: its keras-tuner trial, and how keras-tuner ended it.
+TRIAL_ATTR = "keras_tuner_trial_id"
+STATUS_ATTR = "keras_tuner_status"
+_RUNNING = keras_tuner.engine.trial.TrialStatus.RUNNING
+_COMPLETED = keras_tuner.engine.trial.TrialStatus.COMPLETED
+_ENDED = (_COMPLETED, keras_tuner.engine.trial.TrialStatus.FAILED)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Optuna's INFO lines ("Trial 3 finished ...") would repeat keras-tuner's display."""
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
+def _check_sampler(sampler: Any) -> str | optuna.samplers.BaseSampler:
+    if isinstance(sampler, optuna.samplers.BaseSampler):
+        return sampler
+    if not isinstance(sampler, str):
+        raise TypeError(
+            f"Argument `sampler` must be one of {list(SAMPLERS)} or an optuna sampler "
+            f"(for example optuna.samplers.NSGAIISampler()); received {sampler!r} of type "
+            f"{type(sampler).__name__}."
+        )
+    make_sampler(sampler, seed=0, max_trials=None)  # checks the name
+    if sampler == "gp" and importlib.util.find_spec("torch") is None:
+        raise ImportError(
+            "sampler='gp' uses optuna.samplers.GPSampler, which needs PyTorch; "
+            "install it (pip install 'regsearch[gp]') or pick sampler='tpe'."
+        )
+    return sampler
+
+
+class ParetoOracle(keras_tuner.Oracle):
+    """A keras-tuner oracle that searches for a Pareto front with an Optuna sampler.
+
+    Every keras-tuner trial is one trial of an Optuna multi-objective study. The
+    oracle asks the study for the trial's hyperparameters when keras-tuner
+    creates it (only the active ones, in declaration order: a regularizer's
+    strength is asked for only when that regularizer is chosen) and tells it the
+    trial's objective parts when it ends, read from the trial's best epoch:
+
+    - the validation metric of ``objective`` (``objective.metric``),
+    - the trimmed size (``trimmed_params`` or ``trimmed_macs``, per
+      ``objective.size``),
+    - ``active_outputs``, when ``objective.max_active_outputs`` is set. The limit
+      is then an Optuna constraint (``Trial.set_constraint``, feasible when
+      ``active_outputs - max_active_outputs <= 0``; also in the trial's user
+      attribute ``"constraint"``), not a penalty: a trial over it is kept,
+      recorded as infeasible.
+
+    keras-tuner still scores each trial by ``score``, so ``get_best_trials``,
+    ``tuner.get_best_models`` and ``regsearch.best_model`` pick the best weighted
+    score, while the sampler explores the whole front (``regsearch.pareto_front``).
+
+    The study lives in ``optuna_study.db`` (SQLite, through Optuna's RDB storage)
+    in the tuner's project directory, beside keras-tuner's own files. With
+    ``overwrite=False`` a search killed at any point resumes: finished trials are
+    kept and not run again, the trial that was running is run again, and its
+    Optuna trial from the killed run is marked failed. In a distributed search
+    the oracle (and the study) lives on the chief only.
+
+    Args:
+        objective: The ``regsearch.Objective``; ``None`` is ``Objective()``.
+        max_trials: The number of trials.
+        sampler: ``"tpe"`` (multivariate multi-objective TPE), ``"nsga2"``,
+            ``"gp"`` (needs PyTorch), ``"random"``, or an Optuna sampler instance.
+        seed: The sampler's random seed.
+        hyperparameters: As for keras-tuner's oracles.
+        allow_new_entries: As for keras-tuner's oracles.
+        tune_new_entries: As for keras-tuner's oracles.
+        max_retries_per_trial: As for keras-tuner's oracles.
+        max_consecutive_failed_trials: As for keras-tuner's oracles.
+
+    Example:
+        >>> import regsearch
+        >>> oracle = regsearch.ParetoOracle(
+        ...     regsearch.Objective("val_accuracy", size="macs"), max_trials=8, sampler="nsga2")
+        >>> oracle.objective_parts
+        [('val_accuracy', 'max'), ('trimmed_macs', 'min')]
+    """
+
+    def __init__(
+        self,
+        objective: Objective | None = None,
+        max_trials: int = 10,
+        *,
+        sampler: str | optuna.samplers.BaseSampler = "tpe",
+        seed: int | None = None,
+        hyperparameters: keras_tuner.HyperParameters | None = None,
+        allow_new_entries: bool = True,
+        tune_new_entries: bool = True,
+        max_retries_per_trial: int = 0,
+        max_consecutive_failed_trials: int = 3,
+    ) -> None:
+        objective = Objective() if objective is None else objective
+        if not isinstance(objective, Objective):
+            raise TypeError(
+                f"Argument `objective` must be a regsearch.Objective (its metric, size and "
+                f"max_active_outputs are the parts of the front); received {objective!r}. "
+                f"For example regsearch.Objective('val_accuracy', size='macs')."
+            )
+        super().__init__(
+            objective=objective,
+            max_trials=max_trials,
+            hyperparameters=hyperparameters,
+            allow_new_entries=allow_new_entries,
+            tune_new_entries=tune_new_entries,
+            seed=seed,
+            max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials,
+        )
+        self.sampler = _check_sampler(sampler)
+        # keras-tuner draws a seed when none is given; Optuna gets the user's.
+        self.sampler_seed = seed
+        self._study: optuna.Study | None = None
+        self._twins: dict[str, optuna.Trial] = {}
+        self._resumed = False
+
+    @property
+    def objective_parts(self) -> list[tuple[str, str]]:
+        """The study's objectives: ``(logged metric, "min" or "max")``, in order."""
+        objective = self.objective
+        parts = [
+            (objective.metric, objective.metric_direction),
+            (f"trimmed_{objective.size}", "min"),
+        ]
+        if objective.measures_outputs:
+            parts.append(("active_outputs", "min"))
+        return parts
+
+    @property
+    def study(self) -> optuna.Study:
+        """The Optuna study (opened, or created, in the project directory on first use)."""
+        if self._study is None:
+            self._study = self._open_study()
+        return self._study
+
+    def _open_study(self) -> optuna.Study:
+        path = os.path.join(os.path.dirname(oracle_file(self)), STUDY_FILE)
+        storage = optuna.storages.RDBStorage(f"sqlite:///{os.path.abspath(path)}")
+        directions: list[Literal["minimize", "maximize"]] = [
+            "maximize" if d == "max" else "minimize" for _, d in self.objective_parts
+        ]
+        with _quiet():
+            if not self._resumed and STUDY_NAME in optuna.get_all_study_names(storage):
+                # A run that died before keras-tuner saved anything: start afresh too.
+                optuna.delete_study(study_name=STUDY_NAME, storage=storage)
+            study = optuna.create_study(
+                storage=storage, study_name=STUDY_NAME, directions=directions, load_if_exists=True
+            )
+        if [d.name.lower() for d in study.directions] != directions:
+            raise ValueError(
+                f"The study in {path} has directions {study.directions}, but this "
+                f"objective's parts {self.objective_parts} need {directions}: the objective "
+                f"changed since the search started. Pass overwrite=True to start afresh."
+            )
+        # A resumed seeded sampler must not replay the draws of the first run.
+        seed = None if self.sampler_seed is None else self.sampler_seed + len(study.trials)
+        study.sampler = make_sampler(
+            self.sampler,
+            seed=seed,
+            max_trials=self.max_trials,
+        )
+        if self._resumed:
+            self._reconcile(study)
+        return study
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        study = self.study
+        with _quiet():
+            twin = study.ask()
+            twin.set_user_attr(TRIAL_ATTR, trial_id)
+            try:
+                values = suggest_values(twin, self.hyperparameters)
+            except TypeError:
+                study.tell(twin, state=optuna.trial.TrialState.FAIL)
+                raise
+        self._twins[trial_id] = twin
+        return {"status": _RUNNING, "values": values}
+
+    def part_values(self, trial: keras_tuner.engine.trial.Trial) -> list[float] | str:
+        """The trial's objective parts, or why they cannot be read (missing or not finite)."""
+        values = []
+        for name, _ in self.objective_parts:
+            key = self.objective.logged_metric if name == self.objective.metric else name
+            key = key if trial.metrics.exists(key) else name
+            value = trial.metrics.get_last_value(key) if trial.metrics.exists(key) else None
+            if value is None or not math.isfinite(float(value)):
+                return f"objective part {name!r} of trial {trial.trial_id} is {value}"
+            values.append(float(value))
+        return values
+
+    def score_trial(self, trial: keras_tuner.engine.trial.Trial) -> None:
+        super().score_trial(trial)
+        values = self.part_values(trial)
+        if isinstance(values, str):  # keras-tuner marks a NaN score failed
+            trial.score = math.nan
+            trial.message = f"regsearch.ParetoOracle: {values}."
+
+    @keras_tuner.synchronized
+    def end_trial(self, trial: keras_tuner.engine.trial.Trial) -> None:
+        study = self.study  # reconciled after a restart before this trial is recorded
+        super().end_trial(trial)
+        ended = self.trials[trial.trial_id]
+        if ended.status in _ENDED:  # not queued for a retry
+            self._tell(study, ended)
+
+    def _tell(self, study: optuna.Study, trial: keras_tuner.engine.trial.Trial) -> None:
+        twin = self._twins.pop(trial.trial_id, None) or self._revive(study, trial)
+        values = self.part_values(trial) if trial.status == _COMPLETED else None
+        with _quiet():
+            twin.set_user_attr(STATUS_ATTR, str(trial.status))
+            if not isinstance(values, list):
+                study.tell(twin, state=optuna.trial.TrialState.FAIL)
+                return
+            if self.objective.measures_outputs:
+                excess = values[-1] - float(self.objective.max_active_outputs or 0.0)
+                twin.set_constraint("active_outputs", excess)
+                twin.set_user_attr(CONSTRAINT_ATTR, excess)
+            study.tell(twin, values)
+
+    def _revive(self, study: optuna.Study, trial: keras_tuner.engine.trial.Trial) -> optuna.Trial:
+        """A new Optuna trial with ``trial``'s values, for a trial asked by a killed run."""
+        with _quiet():
+            study.enqueue_trial(
+                dict(trial.hyperparameters.values),
+                user_attrs={TRIAL_ATTR: trial.trial_id},
+                skip_if_exists=False,
+            )
+            twin = study.ask()
+            suggest_values(twin, trial.hyperparameters)
+        return twin
+
+    def _reconcile(self, study: optuna.Study) -> None:
+        """After a restart: fail the killed run's open trials, tell the ended ones."""
+        told = set()
+        for frozen in study.get_trials(deepcopy=False):
+            if frozen.state == optuna.trial.TrialState.RUNNING:
+                with _quiet():
+                    study.tell(frozen.number, state=optuna.trial.TrialState.FAIL)
+            elif STATUS_ATTR in frozen.user_attrs:
+                told.add(frozen.user_attrs.get(TRIAL_ATTR))
+        for trial_id in self.end_order:
+            trial = self.trials.get(trial_id)
+            if trial is not None and trial.status in _ENDED and trial_id not in told:
+                self._tell(study, trial)
+
+    def reload(self) -> None:
+        """Reload keras-tuner's state; the study is reconciled when the search goes on.
+
+        Besides keras-tuner's own reload, a trial whose ``trial.json`` says it
+        ended is not queued to run again (``end_trial`` saves the trial before
+        ``oracle.json``, so a kill between the two left it listed as running),
+        and a trial saved as running that ``oracle.json`` does not list (a kill
+        inside ``create_trial``) is queued, so that it is run.
+        """
+        super().reload()
+        self._resumed = True
+        queue = retry_queue(self)
+        for trial_id, trial in self.trials.items():
+            if trial.status in _ENDED and trial_id in queue:
+                queue.remove(trial_id)
+                if trial_id not in self.end_order:
+                    self.end_order.append(trial_id)
+            elif trial.status == _RUNNING and trial_id not in queue + self.end_order:
+                queue.append(trial_id)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The study holds a database connection: copies and pickles reopen it.
+        state = dict(self.__dict__)
+        state.update(_study=None, _twins={})
+        return state
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments (a sampler instance is kept as it is)."""
+        return {
+            "objective": self.objective.get_config(),
+            "max_trials": self.max_trials,
+            "sampler": self.sampler,
+            "seed": self.sampler_seed,
+            "allow_new_entries": self.allow_new_entries,
+            "tune_new_entries": self.tune_new_entries,
+            "max_retries_per_trial": self.max_retries_per_trial,
+            "max_consecutive_failed_trials": self.max_consecutive_failed_trials,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> ParetoOracle:
+        config = dict(config)
+        config["objective"] = Objective.from_config(config["objective"])
+        return cls(**config)
