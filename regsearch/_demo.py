@@ -1,14 +1,15 @@
 """``regsearch demo``: a real size-aware regularizer search on scikit-learn's digits.
 
 A small Conv2D model with 5x5 kernels is searched with ``regsearch.ParetoSearch``
-(Optuna's multi-objective TPE inside keras-tuner) over ``SearchSpace.for_size``: a ``StructuredSparsity`` strength per
-conv layer; each trial then fine-tunes without the penalty. Every trial is scored
-by its validation accuracy and by the MACs of the model once trimmed
-(``tradeoff="product"``). The model chosen is the smallest within one point of the
-best validation accuracy (``regsearch.select``); its test accuracy and MACs are
-printed next to the base model's, trained alone for as many epochs. The demo
-prints progress, the results table, the Pareto front and the chosen model's trim
-report, and writes ``results.csv``, ``pareto.png``, ``best.keras`` and ``report.txt``.
+(Optuna's multi-objective TPE inside keras-tuner) over ``SearchSpace.for_size``: a
+``StructuredSparsity`` strength per conv layer; each trial then fine-tunes without
+the penalty. Every trial is scored by its validation accuracy and by the MACs of the
+model once trimmed (``tradeoff="product"``). The model chosen is the smallest within
+one point of the best validation accuracy (``regsearch.select``); its test accuracy
+and MACs are printed next to the base model's, trained alone for as many epochs. The
+demo prints progress, the results table, the Pareto front and the chosen model's
+trim report, and writes ``results.csv``, ``pareto.png``, ``best.keras`` and
+``report.txt``.
 """
 
 from __future__ import annotations
@@ -190,10 +191,15 @@ def demo_tuner(
         trim_threshold=TRIM_THRESHOLD,
         finetune_epochs=finetune_epochs,
     )
-    where = {"directory": str(directory), "project_name": project_name, "overwrite": True}
     if pareto:
         return regsearch.ParetoSearch(
-            hypermodel, objective=demo_objective(), max_trials=trials, seed=seed, **where
+            hypermodel,
+            objective=demo_objective(),
+            max_trials=trials,
+            seed=seed,
+            directory=str(directory),
+            project_name=project_name,
+            overwrite=True,
         )
     return keras_tuner.BayesianOptimization(
         hypermodel,
@@ -201,7 +207,9 @@ def demo_tuner(
         max_trials=trials,
         num_initial_points=min(4, trials),
         seed=seed,
-        **where,
+        directory=str(directory),
+        project_name=project_name,
+        overwrite=True,
     )
 
 
