@@ -73,7 +73,7 @@ def analyze(model: keras.Model, threshold: float = 1e-3, *, relative: bool = Fal
     kernels = snap_layers(graph, threshold, relative)
     kinds = [classify(node, graph) for node in graph.nodes]
     values = forward_constants(graph, kinds, kernels)
-    removable = removable_channels(graph, kinds, values)
+    removable = removable_channels(graph, kinds, values, kernels)
 
     entries: list[LayerTrim] = []
     seen: set[int] = set()

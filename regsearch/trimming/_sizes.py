@@ -73,6 +73,7 @@ class _Channels:
     kept_in: np.ndarray | None = None
     kept_out: np.ndarray | None = None
     fold: np.ndarray | None = None
+    unused: tuple[int, ...] = ()  # output channels removed because no consumer uses them
     notes: list[str] = field(default_factory=list)
 
 
@@ -111,8 +112,10 @@ def _kept_channels(
             f"{kept_dead} dead filter(s) kept: their constant output is not 0 and "
             "cannot be folded exactly into every consumer"
         )
+    kept.unused = tuple(int(c) for c in np.flatnonzero(out_removed & ~dead))
     if in_removed.any():
-        v = in_values[in_removed]
+        # An unused channel (not constant) has all-zero kernel rows: it folds nothing.
+        v = np.nan_to_num(in_values[in_removed], nan=0.0)
         w = kernel[..., in_removed, :]
         w = w.reshape(-1, w.shape[-2], w.shape[-1]).sum(axis=0)
         kept.fold = (v[:, None] * w).sum(axis=0)
@@ -152,6 +155,7 @@ def _kernel_entry(
         macs_before=before[1],
         macs_after=after[1],
         note="; ".join(kept.notes),
+        unused_filters=kept.unused,
         plan=plan,
     )
 
