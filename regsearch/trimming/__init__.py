@@ -20,7 +20,9 @@ largest ``|w|`` of its layer's kernel with ``relative=True``). From that alone:
   merges -- is removed together with those rows; a channel that reaches a model output
   or a layer trim does not understand is kept. Removing filters can leave more kernel
   rows zero, so this repeats until nothing changes; a layer whose outputs nobody uses
-  keeps one channel. ``LayerTrim.unused_filters`` lists the channels removed this way.
+  keeps one channel. A ``DepthwiseConv`` channel goes (with its input channel) when
+  all its outputs are unused. ``LayerTrim.unused_filters`` lists the channels removed
+  this way.
 - Layers trim does not understand (RNNs, custom layers, shared layers) are kept as
   they are; the report says why.
 

@@ -110,6 +110,7 @@ PASSTHROUGH_KINDS = (
     "flatten",
     "merge",
     "concat",
+    "depthwise",
 )
 
 
@@ -162,10 +163,26 @@ def _join_concat(node: GraphNode, removable: Removable) -> bool:
     return changed
 
 
+def _join_depthwise(node: GraphNode, removable: Removable) -> bool:
+    """Input channel ``c`` makes outputs ``c * m .. c * m + m - 1``: it goes with all of them."""
+    src, dst = removable[id(node.inputs[0])], removable[id(node.outputs[0])]
+    if channels_last(node.layer) and len(src) and len(dst) % len(src) == 0:
+        joint = src & dst.reshape(len(src), -1).all(axis=1)
+        new_dst = np.repeat(joint, len(dst) // len(src))
+    else:
+        joint, new_dst = np.zeros(len(src), bool), np.zeros(len(dst), bool)
+    if np.array_equal(src, joint) and np.array_equal(dst, new_dst):
+        return False
+    removable[id(node.inputs[0])] = joint
+    removable[id(node.outputs[0])] = new_dst
+    return True
+
+
 _JOINS: dict[str, Callable[[GraphNode, Removable], bool]] = {
     **dict.fromkeys(("identity", "zeropad", "activation", "channelwise", "merge"), _join_all),
     "flatten": _join_flatten,
     "concat": _join_concat,
+    "depthwise": _join_depthwise,
 }
 
 

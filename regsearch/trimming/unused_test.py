@@ -191,3 +191,21 @@ def test_layer_whose_outputs_nobody_uses_keeps_one_channel():
     trimmed, report = _check(model, (8, 2))  # no error: removing channels is optional
     assert trimmed.get_layer("c1").filters == 1
     assert len(report.layers[0].unused_filters) == 2
+
+
+def test_depthwise_channel_goes_when_all_its_outputs_are_unused():
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 2)),
+            L.Conv2D(3, 3, padding="same", name="c1"),
+            L.DepthwiseConv2D(3, depth_multiplier=2, padding="same", name="dw"),
+            L.Conv2D(2, 1, name="c2"),
+        ]
+    )
+    # dw's channel 1 makes outputs 2 and 3; channel 2 makes 4 and 5 (5 is still used).
+    _randomize(model, c2=[2, 3, 4])
+    trimmed, report = _check(model, (8, 8, 2))
+    assert trimmed.get_layer("c1").filters == 2
+    assert trimmed.get_layer("dw").get_weights()[0].shape == (3, 3, 2, 2)
+    assert trimmed.get_layer("c2").kernel.shape[-2] == 4
+    assert report.layers[1].unused_filters == (2, 3)
