@@ -209,3 +209,27 @@ def test_depthwise_channel_goes_when_all_its_outputs_are_unused():
     assert trimmed.get_layer("dw").get_weights()[0].shape == (3, 3, 2, 2)
     assert trimmed.get_layer("c2").kernel.shape[-2] == 4
     assert report.layers[1].unused_filters == (2, 3)
+
+
+def test_concatenate_maps_unused_channels_back_to_each_branch():
+    inputs = keras.Input((10, 2))
+    a = L.Conv1D(3, 3, name="a")(inputs)
+    b = L.Conv1D(2, 3, name="b")(inputs)
+    out = L.Dense(2, name="d")(L.Concatenate()([a, b]))
+    model = keras.Model(inputs, out)
+    _randomize(model, d=[1, 4])  # a's channel 1 and b's channel 1
+    trimmed, report = _check(model, (10, 2))
+    assert trimmed.get_layer("a").filters == 2
+    assert trimmed.get_layer("b").filters == 1
+    assert [e.unused_filters for e in report.layers[:2]] == [(1,), (1,)]
+
+
+def test_channel_read_by_a_layer_trim_does_not_understand_is_kept():
+    inputs = keras.Input((10, 2))
+    x = L.Conv1D(3, 3, name="c1")(inputs)
+    y = L.Conv1D(2, 3, name="c2")(x)
+    z = L.LSTM(2, name="lstm")(x)
+    model = keras.Model(inputs, L.Concatenate()([L.GlobalAveragePooling1D()(y), z]))
+    _randomize(model, c2=[0])
+    trimmed, _ = _check(model, (10, 2))
+    assert trimmed.get_layer("c1").filters == 3
