@@ -205,7 +205,7 @@ def _channel_layer(node: GraphNode) -> bool:
     return channels_last(node.layer) and getattr(node.layer, "groups", 1) == 1
 
 
-def unused_inputs(kernel: np.ndarray, out_removed: np.ndarray | None) -> np.ndarray:
+def _unused_inputs(kernel: np.ndarray, out_removed: np.ndarray | None) -> np.ndarray:
     """Input channels whose kernel rows are all zero over the output channels kept."""
     rows = kernel.reshape(-1, kernel.shape[-2], kernel.shape[-1])
     if out_removed is not None:
@@ -216,7 +216,6 @@ def unused_inputs(kernel: np.ndarray, out_removed: np.ndarray | None) -> np.ndar
 def _solve(
     graph: ModelGraph,
     kinds: list[tuple[str, str]],
-    values: dict[int, np.ndarray],
     accepts: Callable[[GraphNode, str], np.ndarray],
     forced: dict[int, set[int]],
 ) -> Removable:
@@ -289,10 +288,10 @@ def removable_channels(
         if not _channel_layer(node):
             return constant
         kernel = kernels[id(node.layer)][0]
-        return constant | unused_inputs(kernel, out_removed.get(id(node.outputs[0])))
+        return constant | _unused_inputs(kernel, out_removed.get(id(node.outputs[0])))
 
     while True:
-        removable = _solve(graph, kinds, values, accepts, forced)
+        removable = _solve(graph, kinds, accepts, forced)
         keep = _all_removed(graph, kinds, kernels, removable)
         if keep:
             for key, channel in keep.items():
