@@ -14,6 +14,15 @@ largest ``|w|`` of its layer's kernel with ``relative=True``). From that alone:
   batch normalization, pooling, ``Flatten``, merges) when that is exact: the constant
   is 0, or it folds into the bias of a ``Dense`` or ``valid`` convolution consumer.
   Channels shared through ``Add``-like merges go only where every branch agrees.
+- **Unused filters.** An output channel of a ``Conv`` or ``Dense`` layer that no
+  consumer uses -- every ``Conv``/``Dense`` consumer's kernel rows for it count as zero,
+  through the same channel-wise layers, ``Flatten`` (all rows of the channel) and
+  merges -- is removed together with those rows; a channel that reaches a model output
+  or a layer trim does not understand is kept. Removing filters can leave more kernel
+  rows zero, so this repeats until nothing changes; a layer whose outputs nobody uses
+  keeps one channel. A ``DepthwiseConv`` channel goes (with its input channel) when
+  all its outputs are unused. ``LayerTrim.unused_filters`` lists the channels removed
+  this way.
 - Layers trim does not understand (RNNs, custom layers, shared layers) are kept as
   they are; the report says why.
 

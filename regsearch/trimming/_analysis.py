@@ -11,11 +11,12 @@ Outline:
 2. Forward pass over constants (:mod:`._channels`): a dead output channel (its whole kernel slice is
    zero) outputs the constant ``activation(bias)``; that constant is carried through
    channel-wise layers (activations, batch normalization, pooling, merges, ...).
-3. Fixpoint over the graph (:mod:`._channels`): a channel is removed only if it is
-   constant everywhere it flows, every branch of a merge agrees, it never reaches a
-   model output or a layer trim does not understand, and every consumer can absorb
-   it exactly (the constant is 0, or a Dense / ``valid`` convolution folds it into
-   its bias).
+3. Fixpoint over the graph (:mod:`._channels`): a channel is removed only if every
+   branch of a merge agrees, it never reaches a model output or a layer trim does not
+   understand, and every ``Conv``/``Dense`` consumer either does not use it (its kernel
+   rows are zero over the output channels the consumer keeps) or absorbs it exactly
+   (it is constant and the constant is 0, or a Dense / ``valid`` convolution folds it
+   into its bias). Removed outputs can zero more rows, so this repeats until stable.
 4. Kernel extent (:mod:`._padding`): per spatial axis, leading and trailing kernel positions whose
    weights (over the remaining channels) are all zero are dropped, and the padding
    is rewritten so that the outputs keep their shape and values.
@@ -73,7 +74,7 @@ def analyze(model: keras.Model, threshold: float = 1e-3, *, relative: bool = Fal
     kernels = snap_layers(graph, threshold, relative)
     kinds = [classify(node, graph) for node in graph.nodes]
     values = forward_constants(graph, kinds, kernels)
-    removable = removable_channels(graph, kinds, values)
+    removable = removable_channels(graph, kinds, values, kernels)
 
     entries: list[LayerTrim] = []
     seen: set[int] = set()

@@ -1,11 +1,12 @@
-"""Channel analysis: which output channels are constant, and which can be removed exactly.
+"""Channel analysis: which output channels are constant or unused, and which can go.
 
 A dead output channel (its whole kernel slice is zero) outputs the constant
 ``activation(bias)``; that constant is carried forward through channel-wise layers.
-A channel is removed only if it is constant everywhere it flows, every branch of a
-merge agrees, it never reaches a model output or a layer trim does not understand,
-and every consumer can absorb it exactly (the constant is 0, or a Dense / ``valid``
-convolution folds it into its bias).
+An unused channel is one every consumer ignores: its kernel rows are zero. A channel
+is removed only if every branch of a merge agrees, it never reaches a model output
+or a layer trim does not understand, and every ``Conv``/``Dense`` consumer either
+ignores it or can absorb it exactly (it is constant and the constant is 0, or a
+Dense / ``valid`` convolution folds it into its bias).
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ PASSTHROUGH_KINDS = (
     "flatten",
     "merge",
     "concat",
+    "depthwise",
 )
 
 
@@ -161,24 +163,71 @@ def _join_concat(node: GraphNode, removable: Removable) -> bool:
     return changed
 
 
+def _join_depthwise(node: GraphNode, removable: Removable) -> bool:
+    """Input channel ``c`` makes outputs ``c * m .. c * m + m - 1``: it goes with all of them."""
+    src, dst = removable[id(node.inputs[0])], removable[id(node.outputs[0])]
+    if channels_last(node.layer) and len(src) and len(dst) % len(src) == 0:
+        joint = src & dst.reshape(len(src), -1).all(axis=1)
+        new_dst = np.repeat(joint, len(dst) // len(src))
+    else:
+        joint, new_dst = np.zeros(len(src), bool), np.zeros(len(dst), bool)
+    if np.array_equal(src, joint) and np.array_equal(dst, new_dst):
+        return False
+    removable[id(node.inputs[0])] = joint
+    removable[id(node.outputs[0])] = new_dst
+    return True
+
+
 _JOINS: dict[str, Callable[[GraphNode, Removable], bool]] = {
     **dict.fromkeys(("identity", "zeropad", "activation", "channelwise", "merge"), _join_all),
     "flatten": _join_flatten,
     "concat": _join_concat,
+    "depthwise": _join_depthwise,
 }
 
 
-def removable_channels(
-    graph: ModelGraph, kinds: list[tuple[str, str]], values: dict[int, np.ndarray]
+def _open_channels(graph: ModelGraph, kinds: list[tuple[str, str]]) -> Removable:
+    """Channels that may be removed at all: those of tensors a removable producer makes.
+
+    A ``Conv``/``Dense`` (channels last, ungrouped) can drop output channels and a
+    channel-wise layer passes the removal on; model inputs and every other layer's
+    outputs keep all their channels.
+    """
+    removable: Removable = {id(t): np.zeros(channel_count(t), bool) for t in graph.inputs}
+    for node, (kind, _) in zip(graph.nodes, kinds, strict=True):
+        can = kind in PASSTHROUGH_KINDS or (kind in ("conv", "dense") and _channel_layer(node))
+        for t in node.outputs:
+            removable[id(t)] = np.full(channel_count(t), can)
+    return removable
+
+
+def _channel_layer(node: GraphNode) -> bool:
+    return channels_last(node.layer) and getattr(node.layer, "groups", 1) == 1
+
+
+def _unused_inputs(kernel: np.ndarray, out_removed: np.ndarray | None) -> np.ndarray:
+    """Input channels whose kernel rows are all zero over the output channels kept."""
+    rows = kernel.reshape(-1, kernel.shape[-2], kernel.shape[-1])
+    if out_removed is not None:
+        rows = rows[..., ~out_removed]
+    return ~np.any(rows != 0, axis=(0, 2))
+
+
+def _solve(
+    graph: ModelGraph,
+    kinds: list[tuple[str, str]],
+    accepts: Callable[[GraphNode, str], np.ndarray],
+    forced: dict[int, set[int]],
 ) -> Removable:
-    """Which channels of every tensor can be removed exactly (a fixpoint over the graph)."""
-    removable = {key: np.isfinite(v) for key, v in values.items()}
+    """One fixpoint over the graph, given which input channels each kernel layer accepts."""
+    removable = _open_channels(graph, kinds)
+    for key, channels in forced.items():
+        removable[key][list(channels)] = False
     for t in graph.outputs:
         removable[id(t)][:] = False
     for node, (kind, _) in zip(graph.nodes, kinds, strict=True):
         if kind in ("conv", "dense"):
-            t = node.inputs[0]
-            removable[id(t)] &= _sink_accepts(node.layer, kind, values[id(t)])
+            removable[id(node.inputs[0])] &= accepts(node, kind)
         elif kind not in PASSTHROUGH_KINDS:
             for t in node.inputs:
                 removable[id(t)][:] = False
@@ -190,3 +239,71 @@ def removable_channels(
             if join is not None and join(node, removable):
                 changed = True
     return removable
+
+
+def _all_removed(
+    graph: ModelGraph,
+    kinds: list[tuple[str, str]],
+    kernels: dict[int, tuple[np.ndarray, ...]],
+    removable: Removable,
+) -> dict[int, int]:
+    """Layers that would lose every output channel although some are not dead.
+
+    Maps ``id(output tensor)`` to a channel to keep: dropping a channel is exact but
+    optional, so a layer whose outputs nobody uses keeps one live channel. (A layer
+    whose filters are all dead is left to the error of the size computation.)
+    """
+    keep: dict[int, int] = {}
+    for node, (kind, _) in zip(graph.nodes, kinds, strict=True):
+        out = removable.get(id(node.outputs[0])) if node.outputs else None
+        if kind not in ("conv", "dense") or out is None or len(out) == 0 or not out.all():
+            continue
+        kernel = kernels[id(node.layer)][0]
+        live = np.flatnonzero(np.any(kernel.reshape(-1, kernel.shape[-1]) != 0, axis=0))
+        if len(live):
+            keep[id(node.outputs[0])] = int(live[0])
+    return keep
+
+
+def removable_channels(
+    graph: ModelGraph,
+    kinds: list[tuple[str, str]],
+    values: dict[int, np.ndarray],
+    kernels: dict[int, tuple[np.ndarray, ...]],
+) -> Removable:
+    """Which channels of every tensor can be removed exactly.
+
+    A channel goes when every consumer can lose it: a ``Conv``/``Dense`` whose kernel
+    rows for it are zero (over the output channels it keeps) or that can absorb its
+    constant value, and channel-wise layers and merges whose outputs lose it too.
+    Removing output channels of a layer can leave more of its kernel rows zero, so
+    this repeats until nothing changes.
+    """
+    forced: dict[int, set[int]] = {}
+    out_removed: dict[int, np.ndarray] = {}
+
+    def accepts(node: GraphNode, kind: str) -> np.ndarray:
+        values_in = values[id(node.inputs[0])]
+        constant = _sink_accepts(node.layer, kind, values_in)
+        if not _channel_layer(node):
+            return constant
+        kernel = kernels[id(node.layer)][0]
+        return constant | _unused_inputs(kernel, out_removed.get(id(node.outputs[0])))
+
+    while True:
+        removable = _solve(graph, kinds, accepts, forced)
+        keep = _all_removed(graph, kinds, kernels, removable)
+        if keep:
+            for key, channel in keep.items():
+                forced.setdefault(key, set()).add(channel)
+            out_removed.clear()  # start again from no removed outputs
+            continue
+        current = {
+            id(node.outputs[0]): removable[id(node.outputs[0])]
+            for node, (kind, _) in zip(graph.nodes, kinds, strict=True)
+            if kind in ("conv", "dense")
+        }
+        if all(k in out_removed and np.array_equal(v, out_removed[k]) for k, v in current.items()):
+            return removable
+        out_removed.clear()
+        out_removed.update(current)

@@ -42,6 +42,9 @@ class LayerTrim:
         macs_before: multiply-accumulates per sample before trimming.
         macs_after: multiply-accumulates per sample after trimming.
         note: why part of the layer was kept, or ``""``.
+        unused_filters: indices of the output channels removed because no consumer
+            uses them (their kernel rows are zero in every consumer), as opposed to
+            dead filters (whose own kernel slice is zero).
     """
 
     name: str
@@ -55,6 +58,7 @@ class LayerTrim:
     macs_before: int
     macs_after: int
     note: str = ""
+    unused_filters: tuple[int, ...] = ()
     plan: LayerPlan = field(default=LayerPlan("opaque"), repr=False, compare=False)
 
     @property

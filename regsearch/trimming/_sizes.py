@@ -17,7 +17,7 @@ import numpy as np
 
 from regsearch.trimming._channels import Removable, channel_count
 from regsearch.trimming._graph import GraphNode
-from regsearch.trimming._kinds import channels_last, shape_of
+from regsearch.trimming._kinds import DEPTHWISE_TYPES, channels_last, shape_of
 from regsearch.trimming._padding import kernel_extent, padding_plan
 from regsearch.trimming._plan import LayerPlan, LayerTrim
 
@@ -73,6 +73,7 @@ class _Channels:
     kept_in: np.ndarray | None = None
     kept_out: np.ndarray | None = None
     fold: np.ndarray | None = None
+    unused: tuple[int, ...] = ()  # output channels removed because no consumer uses them
     notes: list[str] = field(default_factory=list)
 
 
@@ -111,8 +112,10 @@ def _kept_channels(
             f"{kept_dead} dead filter(s) kept: their constant output is not 0 and "
             "cannot be folded exactly into every consumer"
         )
+    kept.unused = tuple(int(c) for c in np.flatnonzero(out_removed & ~dead))
     if in_removed.any():
-        v = in_values[in_removed]
+        # An unused channel (not constant) has all-zero kernel rows: it folds nothing.
+        v = np.nan_to_num(in_values[in_removed], nan=0.0)
         w = kernel[..., in_removed, :]
         w = w.reshape(-1, w.shape[-2], w.shape[-1]).sum(axis=0)
         kept.fold = (v[:, None] * w).sum(axis=0)
@@ -152,6 +155,7 @@ def _kernel_entry(
         macs_before=before[1],
         macs_after=after[1],
         note="; ".join(kept.notes),
+        unused_filters=kept.unused,
         plan=plan,
     )
 
@@ -181,7 +185,9 @@ def _kernel_window(
     ksize = tuple(layer.kernel_size)
     no_pad = tuple((0, 0) for _ in ksize)
     sub = kernel
-    if kept.kept_in is not None and kept.kept_out is not None:
+    if type(layer) in DEPTHWISE_TYPES and kept.kept_in is not None:
+        sub = kernel[..., kept.kept_in, :]
+    elif kept.kept_in is not None and kept.kept_out is not None:
         sub = kernel[..., kept.kept_in, :][..., kept.kept_out]
     extent = kernel_extent(sub, len(ksize))
     unchanged = (tuple(0 for _ in ksize), ksize, layer.padding, no_pad, no_pad)
@@ -247,6 +253,13 @@ def layer_entry(
             removable.get(id(out_t), np.zeros(kernel.shape[-1], bool)),
             values.get(id(in_t), np.zeros(0)),
             threshold,
+        )
+    elif kind == "depthwise" and channels_last(layer):
+        out_removed = removable[id(out_t)]
+        kept = _Channels(
+            kept_in=np.flatnonzero(~removable[id(in_t)]),
+            kept_out=np.flatnonzero(~out_removed),
+            unused=tuple(int(c) for c in np.flatnonzero(out_removed)),
         )
     if kind == "dense":
         return _dense_entry(layer, snapped, out_t, kept)

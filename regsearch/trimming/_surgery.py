@@ -85,7 +85,9 @@ class _Rebuilt:
     def _conv(self, layer: keras.layers.Layer, plan: LayerPlan) -> keras.layers.Layer:
         window = tuple(slice(a, a + k) for a, k in zip(plan.start, plan.kernel_size, strict=True))
         kernel = plan.kernels[0][window]
-        if plan.kept_in is not None and plan.kept_out is not None:
+        if plan.kind == "depthwise" and plan.kept_in is not None:
+            kernel = kernel[..., plan.kept_in, :]
+        elif plan.kept_in is not None and plan.kept_out is not None:
             kernel = kernel[..., plan.kept_in, :][..., plan.kept_out]
         changes: dict[str, Any] = {
             "kernel_size": plan.kernel_size,
