@@ -123,7 +123,11 @@ def run_method(method: str, seed: int, args: argparse.Namespace, data: tuple) ->
                 return tuner.load_model(trial)
         else:
             tuner = _demo.demo_tuner(
-                directory, trials=args.trials, seed=seed, finetune_epochs=args.finetune_epochs
+                directory,
+                trials=args.trials,
+                seed=seed,
+                finetune_epochs=args.finetune_epochs,
+                pareto=False,  # the same tuner as the architecture search
             )
 
             def load(trial):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import keras
 
@@ -25,7 +25,7 @@ T = TypeVar("T")
 Patterns = str | Sequence[str]
 
 
-def _as_patterns(argument: str, patterns: Any) -> list[str]:
+def _as_patterns(argument: str, patterns: object) -> list[str]:
     """Normalize a pattern or a list/tuple of patterns to a list of str."""
     if isinstance(patterns, str):
         items = [patterns]
@@ -137,7 +137,7 @@ def match_layers(
 
 
 def resolve_mapping(
-    model: keras.Model, mapping: Mapping[Any, T] | None, *, argument: str
+    model: keras.Model, mapping: Mapping[str | tuple[str, ...], T] | None, *, argument: str
 ) -> dict[str, T]:
     """Resolve ``{pattern or tuple of patterns: value}`` to ``{layer name: value}``.
 
@@ -153,7 +153,7 @@ def resolve_mapping(
             f"{type(mapping).__name__}."
         )
     resolved: dict[str, T] = {}
-    source: dict[str, Any] = {}
+    source: dict[str, str | tuple[str, ...]] = {}
     for key, value in mapping.items():
         patterns = list(key) if isinstance(key, tuple) else key
         for name in match_layers(model, patterns, argument=argument):

@@ -9,9 +9,11 @@ imports grpc.
 from __future__ import annotations
 
 import contextlib
+import types
 from collections.abc import Iterator
 from typing import Any
 
+import grpc
 import keras_tuner
 from keras_tuner.src import protos
 from keras_tuner.src.distribute import oracle_chief, oracle_client
@@ -24,12 +26,12 @@ OracleClient = oracle_client.OracleClient
 CLIENT_TIMEOUT: float = oracle_client.TIMEOUT
 
 
-def service() -> Any:
+def service() -> types.ModuleType:
     """keras-tuner's protobuf messages (``CreateTrialRequest``, ``EndTrialResponse``, ...)."""
     return protos.get_service()
 
 
-def add_servicer_to_server(servicer: Any, server: Any) -> None:
+def add_servicer_to_server(servicer: oracle_chief.OracleServicer, server: grpc.Server) -> None:
     """Register an ``OracleServicer`` on a ``grpc.Server``, as keras-tuner's chief does."""
     protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
 
@@ -44,7 +46,7 @@ def is_chief() -> bool:
     return bool(distribute_utils.is_chief_oracle())
 
 
-def client_oracle(client: Any) -> keras_tuner.Oracle:
+def client_oracle(client: oracle_client.OracleClient) -> keras_tuner.Oracle:
     """The local oracle an ``OracleClient`` wraps (kept in its private ``_oracle``)."""
     oracle: keras_tuner.Oracle = client._oracle
     return oracle
@@ -73,7 +75,7 @@ def tuners_never_overwrite() -> Iterator[None]:
     base_tuner = keras_tuner.engine.base_tuner.BaseTuner
     original = base_tuner.__init__
 
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+    def __init__(self: keras_tuner.engine.base_tuner.BaseTuner, *args: Any, **kwargs: Any) -> None:
         if len(args) > 4:  # BaseTuner(oracle, hypermodel, directory, project_name, overwrite)
             args = (*args[:4], False, *args[5:])
         else:

@@ -18,7 +18,7 @@ def is_functional(model: keras.Model) -> bool:
     return isinstance(model, Functional)
 
 
-def producing_layer(tensor: Any) -> keras.layers.Layer | None:
+def producing_layer(tensor: keras.KerasTensor) -> keras.layers.Layer | None:
     """The layer whose call produced the symbolic ``tensor`` (``None`` if none did).
 
     Keras keeps it only in the tensor's private ``_keras_history``;
@@ -38,7 +38,7 @@ def sequential_input_layer(model: keras.Sequential) -> keras.layers.InputLayer |
     return first if isinstance(first, keras.layers.InputLayer) else None
 
 
-def functional_graph(model: keras.Model) -> Any:
+def functional_graph(model: keras.Model) -> keras.Model | None:
     """The functional model holding ``model``'s layer graph, or ``None`` if it has none.
 
     A built ``Sequential`` model traces itself into a private ``_functional``
@@ -49,7 +49,7 @@ def functional_graph(model: keras.Model) -> Any:
     return model if is_functional(model) else None
 
 
-def nodes_by_depth(functional: Any) -> dict[int, list[Any]]:
+def nodes_by_depth(functional: keras.Model) -> dict[int, list[Any]]:
     """``{depth: [keras node, ...]}`` of a functional model (inputs at the largest depth).
 
     Keras exposes no public graph walker; ``Function._run_through_graph`` walks

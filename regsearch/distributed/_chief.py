@@ -37,12 +37,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent import futures
 from pathlib import Path
 from typing import Any
 
 import grpc
+import keras_tuner
 from keras_tuner import synchronized
 from keras_tuner.engine import trial as trial_module
 
@@ -67,13 +68,13 @@ class ChiefOutcome:
 
 
 @synchronized
-def _snapshot(oracle: Any) -> tuple[dict[str, str], set[str], list[str]]:
+def _snapshot(oracle: keras_tuner.Oracle) -> tuple[dict[str, str], set[str], list[str]]:
     ongoing = {tuner_id: trial.trial_id for tuner_id, trial in oracle.ongoing_trials.items()}
     return ongoing, set(oracle.tuner_ids), list(retry_queue(oracle))
 
 
 @synchronized
-def _release(oracle: Any, tuner_id: str) -> str | None:
+def _release(oracle: keras_tuner.Oracle, tuner_id: str) -> str | None:
     """Forget a missing worker; queue its running trial for the next worker."""
     oracle.tuner_ids.discard(tuner_id)
     trial = oracle.ongoing_trials.pop(tuner_id, None)
@@ -86,11 +87,11 @@ def _release(oracle: Any, tuner_id: str) -> str | None:
 
 
 @synchronized
-def _finished(oracle: Any) -> bool:
+def _finished(oracle: keras_tuner.Oracle) -> bool:
     return chief_may_exit(oracle) and not retry_queue(oracle)
 
 
-def _ended(oracle: Any, trial_id: str) -> bool:
+def _ended(oracle: keras_tuner.Oracle, trial_id: str) -> bool:
     """Whether the chief has recorded the end of ``trial_id`` (it ended, or awaits a retry).
 
     The chief marks every trial it hands out RUNNING (``create_trial``,
@@ -100,14 +101,14 @@ def _ended(oracle: Any, trial_id: str) -> bool:
     return trial is not None and trial.status != trial_module.TrialStatus.RUNNING
 
 
-def _forget_worker_of(oracle: Any, trial_id: str) -> None:
+def _forget_worker_of(oracle: keras_tuner.Oracle, trial_id: str) -> None:
     for tuner_id, trial in list(oracle.ongoing_trials.items()):
         if trial.trial_id == trial_id:
             oracle.ongoing_trials.pop(tuner_id)
 
 
 @synchronized
-def _end_trial(oracle: Any, trial: Any) -> bool:
+def _end_trial(oracle: keras_tuner.Oracle, trial: trial_module.Trial) -> bool:
     """End ``trial`` once; ``False`` for a repeated ``EndTrial`` (nothing recorded)."""
     if _ended(oracle, trial.trial_id):
         # The worker sent it again: the chief died after saving the result and
@@ -130,7 +131,7 @@ def _remove_last(queue: list[str], item: str) -> None:
 
 
 @synchronized
-def restore_ongoing_trials(oracle: Any, ongoing: dict[str, str]) -> None:
+def restore_ongoing_trials(oracle: keras_tuner.Oracle, ongoing: dict[str, str]) -> None:
     """Give each worker back the trial it was running before the chief restarted.
 
     ``ongoing`` is the ``ongoing_trials`` saved in ``oracle.json`` (worker id ->
@@ -166,7 +167,7 @@ def restore_ongoing_trials(oracle: Any, ongoing: dict[str, str]) -> None:
     oracle.save()
 
 
-def _saved_ongoing_trials(oracle: Any) -> dict[str, str]:
+def _saved_ongoing_trials(oracle: keras_tuner.Oracle) -> dict[str, str]:
     path = Path(oracle_file(oracle))
     if not path.is_file():
         return {}
@@ -176,7 +177,7 @@ def _saved_ongoing_trials(oracle: Any) -> dict[str, str]:
         return {}
 
 
-def resume(oracle: Any) -> None:
+def resume(oracle: keras_tuner.Oracle) -> None:
     """Take the search up where the chief's last ``oracle.json`` left it (a restart)."""
     restore_ongoing_trials(oracle, _saved_ongoing_trials(oracle))
 
@@ -184,7 +185,9 @@ def resume(oracle: Any) -> None:
 class ChiefServicer(OracleServicer):
     """keras-tuner's servicer, noting when each worker was last heard from."""
 
-    def __init__(self, oracle: Any, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, oracle: keras_tuner.Oracle, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         super().__init__(oracle)
         self.clock = clock
         self.started = clock()
@@ -228,7 +231,7 @@ class ChiefServicer(OracleServicer):
         return {}
 
 
-def start_server(oracle: Any, address: str) -> tuple[Any, ChiefServicer]:
+def start_server(oracle: keras_tuner.Oracle, address: str) -> tuple[grpc.Server, ChiefServicer]:
     """Serve ``oracle`` at ``address`` (``host:port``) as keras-tuner's chief does."""
     servicer = ChiefServicer(oracle)
     # One thread, as keras-tuner's chief: the oracle is not safe for concurrent calls.
@@ -251,12 +254,12 @@ def start_server(oracle: Any, address: str) -> tuple[Any, ChiefServicer]:
     return server, servicer
 
 
-def _names(tuner_ids: Any) -> str:
+def _names(tuner_ids: Iterable[str]) -> str:
     return ", ".join(repr(t) for t in sorted(tuner_ids))
 
 
 def wait(
-    oracle: Any,
+    oracle: keras_tuner.Oracle,
     servicer: ChiefServicer,
     *,
     worker_timeout: float,
@@ -293,7 +296,9 @@ def wait(
             return _timed_out(oracle, missing, worker_timeout)
 
 
-def _timed_out(oracle: Any, missing: dict[str, str | None], worker_timeout: float) -> ChiefOutcome:
+def _timed_out(
+    oracle: keras_tuner.Oracle, missing: dict[str, str | None], worker_timeout: float
+) -> ChiefOutcome:
     _, _, queued = _snapshot(oracle)
     done = [t for t in oracle.trials.values() if t.status != trial_module.TrialStatus.RUNNING]
     if missing:

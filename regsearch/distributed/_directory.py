@@ -24,7 +24,7 @@ class SavedSearch(keras_tuner.Tuner):
     ``regsearch.best_model`` needs the search's own tuner.
     """
 
-    def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+    def run_trial(self, trial: keras_tuner.engine.trial.Trial, *args: Any, **kwargs: Any) -> Any:
         raise RuntimeError(
             "This tuner only reads a saved search; build the search's own tuner "
             "(with overwrite=False) to run more trials."

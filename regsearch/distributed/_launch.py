@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from regsearch._validation import check_float, check_int
 from regsearch.distributed._directory import open_search
@@ -24,6 +24,9 @@ from regsearch.distributed._node import DEFAULT_WORKER_TIMEOUT, EXIT_INCOMPLETE
 from regsearch.distributed._target import target_spec
 from regsearch.search import results
 from regsearch.search._results import format_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _HOST = "127.0.0.1"
 # Seconds a worker gets to exit by itself once the chief has ended the search.
@@ -207,15 +210,55 @@ class DistributedRun:
     message: str
     missing_workers: dict[str, str | None]
     exit_codes: dict[str, int | None]
-    results: Any
+    results: pd.DataFrame | None
     wall_time: float
 
 
-def _read_results(project_dir: str) -> Any:
+def _read_results(project_dir: str) -> pd.DataFrame | None:
     try:
         return results(open_search(project_dir))
     except ValueError:  # no trial ended
         return None
+
+
+def _wait_for_chief(
+    cluster: LocalCluster, workers: list[str], *, start: float, timeout: float | None
+) -> None:
+    """Wait until the chief exits; stop everything on ``timeout`` or when every worker failed."""
+    while cluster.processes["chief"].poll() is None:
+        if timeout is not None and time.monotonic() - start > timeout:
+            cluster.stop()
+            raise TimeoutError(
+                f"The distributed search did not end within {timeout:g} s; every process "
+                f"was stopped. Ended trials are kept in the chief's directory "
+                f"({(cluster.status() or {}).get('project_dir', 'unknown')})."
+            )
+        failed = [w for w in workers if cluster.processes[w].poll() not in (None, 0)]
+        if len(failed) == len(workers):
+            cluster.stop()
+            raise RuntimeError(
+                f"Every worker failed; the last lines of {failed[0]!r}:\n{cluster.tail(failed[0])}"
+            )
+        time.sleep(0.2)
+
+
+def _stop(
+    cluster: LocalCluster, workers: list[str]
+) -> tuple[dict[str, Any], dict[str, int | None]]:
+    """Let the workers exit, stop the cluster; the chief's status and every exit code."""
+    for name in workers:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            cluster.wait(name, _WORKER_EXIT_GRACE)
+    cluster.stop()
+    status = cluster.status()
+    exit_codes = {name: p.returncode for name, p in cluster.processes.items()}
+    chief = cluster.processes["chief"]
+    if status is None or chief.returncode not in (0, EXIT_INCOMPLETE):
+        raise RuntimeError(
+            f"The chief failed (exit status {chief.returncode}); its last lines:\n"
+            f"{cluster.tail('chief')}"
+        )
+    return status, exit_codes
 
 
 def run_distributed(
@@ -275,35 +318,9 @@ def run_distributed(
         workers = [f"tuner{i}" for i in range(n_workers)]
         for name in ["chief", *workers]:
             cluster.start(name)
-        chief = cluster.processes["chief"]
-        while chief.poll() is None:
-            if timeout is not None and time.monotonic() - start > timeout:
-                cluster.stop()
-                raise TimeoutError(
-                    f"The distributed search did not end within {timeout:g} s; every process "
-                    f"was stopped. Ended trials are kept in the chief's directory "
-                    f"({(cluster.status() or {}).get('project_dir', 'unknown')})."
-                )
-            failed = [w for w in workers if cluster.processes[w].poll() not in (None, 0)]
-            if len(failed) == len(workers):
-                cluster.stop()
-                raise RuntimeError(
-                    f"Every worker failed; the last lines of {failed[0]!r}:\n"
-                    f"{cluster.tail(failed[0])}"
-                )
-            time.sleep(0.2)
+        _wait_for_chief(cluster, workers, start=start, timeout=timeout)
         wall_time = time.monotonic() - start
-        for name in workers:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                cluster.wait(name, _WORKER_EXIT_GRACE)
-        cluster.stop()
-        status = cluster.status()
-        exit_codes = {name: p.returncode for name, p in cluster.processes.items()}
-        if status is None or chief.returncode not in (0, EXIT_INCOMPLETE):
-            raise RuntimeError(
-                f"The chief failed (exit status {chief.returncode}); its last lines:\n"
-                f"{cluster.tail('chief')}"
-            )
+        status, exit_codes = _stop(cluster, workers)
     table = _read_results(status["project_dir"])
     run = DistributedRun(
         project_dir=status["project_dir"],

@@ -18,6 +18,8 @@ import sys
 from collections import Counter
 from typing import Any
 
+from keras_tuner.engine.base_tuner import BaseTuner
+
 from regsearch._compat.distribute import is_chief, silence_conditions_print, tuners_never_overwrite
 from regsearch._validation import check_float
 from regsearch.distributed import _chief
@@ -52,7 +54,7 @@ def _write_status(path: str | None, **status: Any) -> None:
     os.replace(temporary, path)
 
 
-def _summary(tuner: Any) -> str:
+def _summary(tuner: BaseTuner) -> str:
     trials = tuner.oracle.trials
     counts = Counter(str(trial.status) for trial in trials.values())
     parts = ", ".join(f"{n} {status.lower()}" for status, n in sorted(counts.items()))
@@ -64,7 +66,7 @@ def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
 
 
 def run_chief(
-    tuner: Any,
+    tuner: BaseTuner,
     search_kwargs: dict[str, Any],
     *,
     address: str,

@@ -23,7 +23,10 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from keras_tuner.engine.base_tuner import BaseTuner
 
 DEFAULT_FUNCTION = "make_search"
 
@@ -109,7 +112,7 @@ def _import(location: str) -> Any:
     return module
 
 
-def load_search(target: str) -> tuple[Any, dict[str, Any]]:
+def load_search(target: str) -> tuple[BaseTuner, dict[str, Any]]:
     """Import the target and call it: ``(tuner, search_kwargs)``."""
     import keras_tuner
 

@@ -7,7 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+import keras_tuner
 from keras_tuner.engine import trial as trial_module
+from keras_tuner.engine.base_tuner import BaseTuner
 
 from regsearch._compat.distribute import CLIENT_TIMEOUT, OracleClient, client_oracle
 from regsearch.distributed._journal import Journal
@@ -58,14 +60,14 @@ class WorkerOracleClient(OracleClient):
     - It writes the worker's journal (see ``_journal``).
     """
 
-    def __init__(self, oracle: Any, *, link: ChiefLink, journal: Journal) -> None:
+    def __init__(self, oracle: keras_tuner.Oracle, *, link: ChiefLink, journal: Journal) -> None:
         super().__init__(oracle)
         self.stub: Any = _PatientStub(self.stub, patience=CLIENT_TIMEOUT)
         self._link = link
         self._journal = journal
         self._reported: dict[str, tuple[dict[str, float], int]] = {}
 
-    def create_trial(self, tuner_id: str) -> Any:
+    def create_trial(self, tuner_id: str) -> trial_module.Trial:
         trial = super().create_trial(tuner_id)
         if trial.status == trial_module.TrialStatus.RUNNING:
             self._link.trial_id = trial.trial_id
@@ -76,7 +78,7 @@ class WorkerOracleClient(OracleClient):
         self._reported[trial_id] = ({k: float(v) for k, v in metrics.items()}, int(step))
         return super().update_trial(trial_id, metrics, step=step)
 
-    def end_trial(self, trial: Any) -> None:
+    def end_trial(self, trial: trial_module.Trial) -> None:
         if trial.message:
             self._link.send_trial_message(trial.trial_id, trial.message)
         super().end_trial(trial)
@@ -92,7 +94,9 @@ class WorkerOracleClient(OracleClient):
         self._link.trial_id = None
 
 
-def run_worker(tuner: Any, search_kwargs: dict[str, Any], *, address: str, tuner_id: str) -> None:
+def run_worker(
+    tuner: BaseTuner, search_kwargs: dict[str, Any], *, address: str, tuner_id: str
+) -> None:
     """Run ``tuner.search`` as worker ``tuner_id`` of the chief at ``address``."""
     client = tuner.oracle
     if not isinstance(client, OracleClient):

@@ -14,6 +14,15 @@ largest ``|w|`` of its layer's kernel with ``relative=True``). From that alone:
   batch normalization, pooling, ``Flatten``, merges) when that is exact: the constant
   is 0, or it folds into the bias of a ``Dense`` or ``valid`` convolution consumer.
   Channels shared through ``Add``-like merges go only where every branch agrees.
+- **Unused filters.** An output channel of a ``Conv`` or ``Dense`` layer that no
+  consumer uses -- every ``Conv``/``Dense`` consumer's kernel rows for it count as zero,
+  through the same channel-wise layers, ``Flatten`` (all rows of the channel) and
+  merges -- is removed together with those rows; a channel that reaches a model output
+  or a layer trim does not understand is kept. Removing filters can leave more kernel
+  rows zero, so this repeats until nothing changes; a layer whose outputs nobody uses
+  keeps one channel. A ``DepthwiseConv`` channel goes (with its input channel) when
+  all its outputs are unused. ``LayerTrim.unused_filters`` lists the channels removed
+  this way.
 - Layers trim does not understand (RNNs, custom layers, shared layers) are kept as
   they are; the report says why.
 
@@ -30,19 +39,12 @@ as one position.
 
 from __future__ import annotations
 
-from typing import Any
-
 import keras
 import numpy as np
 
-from regsearch.trimming._analysis import (
-    LayerTrim,
-    TrimmedSize,
-    analyze,
-    check_threshold,
-    snap_layers,
-)
+from regsearch.trimming._analysis import analyze, check_threshold, snap_layers
 from regsearch.trimming._graph import model_graph
+from regsearch.trimming._plan import LayerTrim, TrimmedSize
 from regsearch.trimming._report import TrimReport
 from regsearch.trimming._surgery import build
 
@@ -139,7 +141,7 @@ def trim(
     threshold: float = 1e-3,
     *,
     relative: bool = False,
-    sample: Any = None,
+    sample: object = None,
 ) -> tuple[keras.Model, TrimReport]:
     """Build a smaller model that computes what ``model`` computes.
 
@@ -178,14 +180,7 @@ def trim(
     """
     size = analyze(model, threshold, relative=relative)
     trimmed = build(size)
-    error = None
-    if sample is not None:
-        expected = keras.tree.flatten(model(sample, training=False))
-        got = keras.tree.flatten(trimmed(sample, training=False))
-        error = max(
-            float(np.max(np.abs(keras.ops.convert_to_numpy(a) - keras.ops.convert_to_numpy(b))))
-            for a, b in zip(expected, got, strict=True)
-        )
+    error = None if sample is None else _max_abs_error(model, trimmed, sample)
     report = TrimReport(
         layers=size.layers,
         params_before=size.params_before,
@@ -197,3 +192,13 @@ def trim(
         relative=size.relative,
     )
     return trimmed, report
+
+
+def _max_abs_error(model: keras.Model, trimmed: keras.Model, sample: object) -> float:
+    """The largest absolute difference between the two models' outputs on ``sample``."""
+    expected = keras.tree.flatten(model(sample, training=False))
+    got = keras.tree.flatten(trimmed(sample, training=False))
+    return max(
+        float(np.max(np.abs(keras.ops.convert_to_numpy(a) - keras.ops.convert_to_numpy(b))))
+        for a, b in zip(expected, got, strict=True)
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import keras
 
@@ -18,13 +17,11 @@ class GraphNode:
         layer: the layer that was called.
         inputs: the symbolic tensors it was called on (flattened).
         outputs: the symbolic tensors it returned (flattened).
-        keras_node: the Keras node, used to replay the call with new tensors.
     """
 
     layer: keras.layers.Layer
-    inputs: tuple[Any, ...]
-    outputs: tuple[Any, ...]
-    keras_node: Any
+    inputs: tuple[keras.KerasTensor, ...]
+    outputs: tuple[keras.KerasTensor, ...]
 
 
 @dataclass(frozen=True)
@@ -33,8 +30,8 @@ class ModelGraph:
 
     model: keras.Model
     nodes: tuple[GraphNode, ...]
-    inputs: tuple[Any, ...]
-    outputs: tuple[Any, ...]
+    inputs: tuple[keras.KerasTensor, ...]
+    outputs: tuple[keras.KerasTensor, ...]
     call_counts: dict[int, int]
 
     def is_shared(self, layer: keras.layers.Layer) -> bool:
@@ -42,25 +39,26 @@ class ModelGraph:
         return self.call_counts.get(id(layer), 0) > 1
 
 
-def check_built(model: Any) -> None:
-    """Raise a clear error for anything that is not a built Sequential/functional model."""
+def _built_graph(model: object) -> keras.Model:
+    """``model``'s functional graph; a clear error unless it is a built Sequential/functional."""
     if not isinstance(model, keras.Model):
         raise TypeError(
             f"Argument `model` must be a keras.Model; received {model!r} of type "
             f"{type(model).__name__}."
         )
-    if not model.built or functional_graph(model) is None:
+    functional = functional_graph(model)
+    if not model.built or functional is None:
         raise ValueError(
             f"Argument `model` must be a built Sequential or functional model; received "
             f"the unbuilt model {model.name!r}. Build it first, e.g. start it with "
             "`keras.Input(shape=...)` or call `model.build(input_shape)`."
         )
+    return functional
 
 
 def model_graph(model: keras.Model) -> ModelGraph:
     """Extract the layer calls of a built Sequential or functional model."""
-    check_built(model)
-    functional = functional_graph(model)
+    functional = _built_graph(model)
     nodes: list[GraphNode] = []
     counts: dict[int, int] = {}
     by_depth = nodes_by_depth(functional)  # the same walk as Function._run_through_graph
@@ -75,7 +73,6 @@ def model_graph(model: keras.Model) -> ModelGraph:
                     layer=layer,
                     inputs=tuple(node.input_tensors),
                     outputs=tuple(node.output_tensors),
-                    keras_node=node,
                 )
             )
     return ModelGraph(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from regsearch.trimming._analysis import LayerTrim
+from regsearch.trimming._plan import LayerTrim
 
 
 def _kernel(shape: tuple[int, ...] | None) -> str:
@@ -73,6 +73,8 @@ class TrimReport:
             filters = _count(e.filters_before)
             if e.filters_after != e.filters_before:
                 filters += f" -> {_count(e.filters_after)}"
+            if e.unused_filters:
+                filters += f" ({len(e.unused_filters)} unused)"
             params = _count(e.params_before)
             if e.params_after != e.params_before:
                 params += f" -> {_count(e.params_after)}"

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from regsearch.trimming import trimmed_size
-from regsearch.trimming._analysis import axis_pads
+from regsearch.trimming._padding import axis_pads
 
 L = keras.layers
 

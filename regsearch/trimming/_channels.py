@@ -1,0 +1,309 @@
+"""Channel analysis: which output channels are constant or unused, and which can go.
+
+A dead output channel (its whole kernel slice is zero) outputs the constant
+``activation(bias)``; that constant is carried forward through channel-wise layers.
+An unused channel is one every consumer ignores: its kernel rows are zero. A channel
+is removed only if every branch of a merge agrees, it never reaches a model output
+or a layer trim does not understand, and every ``Conv``/``Dense`` consumer either
+ignores it or can absorb it exactly (it is constant and the constant is 0, or a
+Dense / ``valid`` convolution folds it into its bias).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+import numpy as np
+
+from regsearch.trimming._graph import GraphNode, ModelGraph
+from regsearch.trimming._kinds import MERGE_OPS, channels_last, is_elementwise
+
+
+def channel_count(tensor: keras.KerasTensor) -> int:
+    last = tensor.shape[-1] if len(tensor.shape) > 1 else None
+    return int(last) if last is not None else 0
+
+
+def _activation_values(
+    fn: Callable[[keras.KerasTensor], keras.KerasTensor], values: np.ndarray
+) -> np.ndarray:
+    """Apply an elementwise function to the finite entries of ``values``."""
+    finite = np.isfinite(values)
+    if not finite.any():
+        return values
+    x = np.where(finite, values, 0.0).astype("float32")
+    y = keras.ops.convert_to_numpy(fn(keras.ops.convert_to_tensor(x))).astype("float64")
+    return np.where(finite, y, np.nan)
+
+
+def _producer_values(layer: keras.layers.Layer, kernels: tuple[np.ndarray, ...]) -> np.ndarray:
+    kernel = kernels[0]
+    dead = ~np.any(kernel.reshape(-1, kernel.shape[-1]) != 0, axis=0)
+    values = np.full(kernel.shape[-1], np.nan)
+    if not dead.any() or not is_elementwise(layer.activation):
+        return values
+    if getattr(layer, "groups", 1) != 1 or not channels_last(layer):
+        return values
+    bias = layer.get_weights()[-1] if layer.use_bias else np.zeros(kernel.shape[-1])
+    values[dead] = bias[dead]
+    return _activation_values(layer.activation, values)
+
+
+def forward_constants(
+    graph: ModelGraph, kinds: list[tuple[str, str]], kernels: dict[int, tuple[np.ndarray, ...]]
+) -> dict[int, np.ndarray]:
+    values: dict[int, np.ndarray] = {}
+    for t in graph.inputs:
+        values[id(t)] = np.full(channel_count(t), np.nan)
+    for node, (kind, _) in zip(graph.nodes, kinds, strict=True):
+        layer = node.layer
+        ins = [values.get(id(t), np.full(channel_count(t), np.nan)) for t in node.inputs]
+        outs: list[np.ndarray | None]
+        if kind in ("conv", "dense"):
+            outs = [_producer_values(layer, kernels[id(layer)])]
+        elif kind == "identity":
+            outs = [ins[0]]
+        elif kind == "zeropad":
+            outs = [np.where(ins[0] == 0, 0.0, np.nan)]
+        elif kind == "activation":
+            outs = [_activation_values(layer, ins[0].reshape(1, -1)).reshape(-1)]
+        elif kind == "channelwise":  # BatchNormalization at inference
+            v = ins[0]
+            gamma = keras.ops.convert_to_numpy(layer.gamma) if layer.scale else 1.0
+            beta = keras.ops.convert_to_numpy(layer.beta) if layer.center else 0.0
+            mean = keras.ops.convert_to_numpy(layer.moving_mean)
+            var = keras.ops.convert_to_numpy(layer.moving_variance)
+            outs = [(v - mean) / np.sqrt(var + layer.epsilon) * gamma + beta]
+        elif kind == "flatten":
+            c_out = channel_count(node.outputs[0])
+            c_in = len(ins[0])
+            outs = [np.tile(ins[0], c_out // c_in) if c_in and c_out % c_in == 0 else None]
+        elif kind == "merge":
+            outs = [MERGE_OPS[type(layer)](ins)]
+        elif kind == "concat":
+            outs = [np.concatenate(ins)]
+        else:
+            outs = [None] * len(node.outputs)
+        for t, out in zip(node.outputs, outs, strict=True):
+            values[id(t)] = out if out is not None else np.full(channel_count(t), np.nan)
+    return values
+
+
+def _sink_accepts(layer: keras.layers.Layer, kind: str, values: np.ndarray) -> np.ndarray:
+    """Which constant input channels ``layer`` can lose, folding them into its bias."""
+    if kind not in ("conv", "dense") or not channels_last(layer):
+        return np.zeros(len(values), bool)
+    if getattr(layer, "groups", 1) != 1:
+        return np.zeros(len(values), bool)
+    zero = values == 0
+    if layer.use_bias and (kind == "dense" or layer.padding == "valid"):
+        return np.isfinite(values)
+    return zero
+
+
+PASSTHROUGH_KINDS = (
+    "identity",
+    "zeropad",
+    "activation",
+    "channelwise",
+    "flatten",
+    "merge",
+    "concat",
+    "depthwise",
+)
+
+
+Removable = dict[int, np.ndarray]  # id(tensor) -> which of its channels can be removed
+
+
+def _join_all(node: GraphNode, removable: Removable) -> bool:
+    """Channel-wise layers and merges: a channel goes everywhere or nowhere."""
+    tensors = [*node.inputs, *node.outputs]
+    joint = np.logical_and.reduce([removable[id(t)] for t in tensors])
+    changed = False
+    for t in tensors:
+        if not np.array_equal(removable[id(t)], joint):
+            removable[id(t)] = joint.copy()
+            changed = True
+    return changed
+
+
+def _join_flatten(node: GraphNode, removable: Removable) -> bool:
+    src, dst = removable[id(node.inputs[0])], removable[id(node.outputs[0])]
+    if len(src) == 0 or len(dst) % len(src):
+        joint = np.zeros(len(src), bool)
+        new_dst = np.zeros(len(dst), bool)
+    else:
+        joint = src & dst.reshape(-1, len(src)).all(axis=0)
+        new_dst = np.tile(joint, len(dst) // len(src))
+    if np.array_equal(src, joint) and np.array_equal(dst, new_dst):
+        return False
+    removable[id(node.inputs[0])] = joint
+    removable[id(node.outputs[0])] = new_dst
+    return True
+
+
+def _join_concat(node: GraphNode, removable: Removable) -> bool:
+    dst = removable[id(node.outputs[0])]
+    offset = 0
+    new_dst = dst.copy()
+    changed = False
+    for t in node.inputs:
+        c = len(removable[id(t)])
+        joint = removable[id(t)] & dst[offset : offset + c]
+        if not np.array_equal(joint, removable[id(t)]):
+            removable[id(t)] = joint
+            changed = True
+        new_dst[offset : offset + c] = joint
+        offset += c
+    if not np.array_equal(new_dst, dst):
+        removable[id(node.outputs[0])] = new_dst
+        changed = True
+    return changed
+
+
+def _join_depthwise(node: GraphNode, removable: Removable) -> bool:
+    """Input channel ``c`` makes outputs ``c * m .. c * m + m - 1``: it goes with all of them."""
+    src, dst = removable[id(node.inputs[0])], removable[id(node.outputs[0])]
+    if channels_last(node.layer) and len(src) and len(dst) % len(src) == 0:
+        joint = src & dst.reshape(len(src), -1).all(axis=1)
+        new_dst = np.repeat(joint, len(dst) // len(src))
+    else:
+        joint, new_dst = np.zeros(len(src), bool), np.zeros(len(dst), bool)
+    if np.array_equal(src, joint) and np.array_equal(dst, new_dst):
+        return False
+    removable[id(node.inputs[0])] = joint
+    removable[id(node.outputs[0])] = new_dst
+    return True
+
+
+_JOINS: dict[str, Callable[[GraphNode, Removable], bool]] = {
+    **dict.fromkeys(("identity", "zeropad", "activation", "channelwise", "merge"), _join_all),
+    "flatten": _join_flatten,
+    "concat": _join_concat,
+    "depthwise": _join_depthwise,
+}
+
+
+def _open_channels(graph: ModelGraph, kinds: list[tuple[str, str]]) -> Removable:
+    """Channels that may be removed at all: those of tensors a removable producer makes.
+
+    A ``Conv``/``Dense`` (channels last, ungrouped) can drop output channels and a
+    channel-wise layer passes the removal on; model inputs and every other layer's
+    outputs keep all their channels.
+    """
+    removable: Removable = {id(t): np.zeros(channel_count(t), bool) for t in graph.inputs}
+    for node, (kind, _) in zip(graph.nodes, kinds, strict=True):
+        can = kind in PASSTHROUGH_KINDS or (kind in ("conv", "dense") and _channel_layer(node))
+        for t in node.outputs:
+            removable[id(t)] = np.full(channel_count(t), can)
+    return removable
+
+
+def _channel_layer(node: GraphNode) -> bool:
+    return channels_last(node.layer) and getattr(node.layer, "groups", 1) == 1
+
+
+def _unused_inputs(kernel: np.ndarray, out_removed: np.ndarray | None) -> np.ndarray:
+    """Input channels whose kernel rows are all zero over the output channels kept."""
+    rows = kernel.reshape(-1, kernel.shape[-2], kernel.shape[-1])
+    if out_removed is not None:
+        rows = rows[..., ~out_removed]
+    return ~np.any(rows != 0, axis=(0, 2))
+
+
+def _solve(
+    graph: ModelGraph,
+    kinds: list[tuple[str, str]],
+    accepts: Callable[[GraphNode, str], np.ndarray],
+    forced: dict[int, set[int]],
+) -> Removable:
+    """One fixpoint over the graph, given which input channels each kernel layer accepts."""
+    removable = _open_channels(graph, kinds)
+    for key, channels in forced.items():
+        removable[key][list(channels)] = False
+    for t in graph.outputs:
+        removable[id(t)][:] = False
+    for node, (kind, _) in zip(graph.nodes, kinds, strict=True):
+        if kind in ("conv", "dense"):
+            removable[id(node.inputs[0])] &= accepts(node, kind)
+        elif kind not in PASSTHROUGH_KINDS:
+            for t in node.inputs:
+                removable[id(t)][:] = False
+    changed = True
+    while changed:
+        changed = False
+        for node, (kind, _) in zip(graph.nodes, kinds, strict=True):
+            join = _JOINS.get(kind)
+            if join is not None and join(node, removable):
+                changed = True
+    return removable
+
+
+def _all_removed(
+    graph: ModelGraph,
+    kinds: list[tuple[str, str]],
+    kernels: dict[int, tuple[np.ndarray, ...]],
+    removable: Removable,
+) -> dict[int, int]:
+    """Layers that would lose every output channel although some are not dead.
+
+    Maps ``id(output tensor)`` to a channel to keep: dropping a channel is exact but
+    optional, so a layer whose outputs nobody uses keeps one live channel. (A layer
+    whose filters are all dead is left to the error of the size computation.)
+    """
+    keep: dict[int, int] = {}
+    for node, (kind, _) in zip(graph.nodes, kinds, strict=True):
+        out = removable.get(id(node.outputs[0])) if node.outputs else None
+        if kind not in ("conv", "dense") or out is None or len(out) == 0 or not out.all():
+            continue
+        kernel = kernels[id(node.layer)][0]
+        live = np.flatnonzero(np.any(kernel.reshape(-1, kernel.shape[-1]) != 0, axis=0))
+        if len(live):
+            keep[id(node.outputs[0])] = int(live[0])
+    return keep
+
+
+def removable_channels(
+    graph: ModelGraph,
+    kinds: list[tuple[str, str]],
+    values: dict[int, np.ndarray],
+    kernels: dict[int, tuple[np.ndarray, ...]],
+) -> Removable:
+    """Which channels of every tensor can be removed exactly.
+
+    A channel goes when every consumer can lose it: a ``Conv``/``Dense`` whose kernel
+    rows for it are zero (over the output channels it keeps) or that can absorb its
+    constant value, and channel-wise layers and merges whose outputs lose it too.
+    Removing output channels of a layer can leave more of its kernel rows zero, so
+    this repeats until nothing changes.
+    """
+    forced: dict[int, set[int]] = {}
+    out_removed: dict[int, np.ndarray] = {}
+
+    def accepts(node: GraphNode, kind: str) -> np.ndarray:
+        values_in = values[id(node.inputs[0])]
+        constant = _sink_accepts(node.layer, kind, values_in)
+        if not _channel_layer(node):
+            return constant
+        kernel = kernels[id(node.layer)][0]
+        return constant | _unused_inputs(kernel, out_removed.get(id(node.outputs[0])))
+
+    while True:
+        removable = _solve(graph, kinds, accepts, forced)
+        keep = _all_removed(graph, kinds, kernels, removable)
+        if keep:
+            for key, channel in keep.items():
+                forced.setdefault(key, set()).add(channel)
+            out_removed.clear()  # start again from no removed outputs
+            continue
+        current = {
+            id(node.outputs[0]): removable[id(node.outputs[0])]
+            for node, (kind, _) in zip(graph.nodes, kinds, strict=True)
+            if kind in ("conv", "dense")
+        }
+        if all(k in out_removed and np.array_equal(v, out_removed[k]) for k, v in current.items()):
+            return removable
+        out_removed.clear()
+        out_removed.update(current)

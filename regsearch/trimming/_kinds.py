@@ -1,0 +1,163 @@
+"""Which layers trim understands, and the kind of each layer call in a model's graph."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+import numpy as np
+
+from regsearch.trimming._graph import GraphNode, ModelGraph
+
+L = keras.layers
+
+CONV_TYPES: tuple[type, ...] = (L.Conv1D, L.Conv2D, L.Conv3D)
+DEPTHWISE_TYPES: tuple[type, ...] = (L.DepthwiseConv1D, L.DepthwiseConv2D)
+SEPARABLE_TYPES: tuple[type, ...] = (L.SeparableConv1D, L.SeparableConv2D)
+KERNEL_TYPES = (*CONV_TYPES, *DEPTHWISE_TYPES, *SEPARABLE_TYPES, L.Dense)
+
+# Channel-wise layers that map a constant channel to the same constant at inference.
+IDENTITY_TYPES: tuple[type, ...] = (
+    L.Dropout,
+    L.SpatialDropout1D,
+    L.SpatialDropout2D,
+    L.SpatialDropout3D,
+    L.GaussianNoise,
+    L.GaussianDropout,
+    L.AlphaDropout,
+    L.ActivityRegularization,
+    L.Identity,
+    L.MaxPooling1D,
+    L.MaxPooling2D,
+    L.MaxPooling3D,
+    L.AveragePooling1D,
+    L.AveragePooling2D,
+    L.AveragePooling3D,
+    L.GlobalMaxPooling1D,
+    L.GlobalMaxPooling2D,
+    L.GlobalMaxPooling3D,
+    L.GlobalAveragePooling1D,
+    L.GlobalAveragePooling2D,
+    L.GlobalAveragePooling3D,
+    L.Cropping1D,
+    L.Cropping2D,
+    L.Cropping3D,
+    L.UpSampling1D,
+    L.UpSampling2D,
+    L.UpSampling3D,
+)
+ZERO_PAD_TYPES: tuple[type, ...] = (L.ZeroPadding1D, L.ZeroPadding2D, L.ZeroPadding3D)
+ACTIVATION_TYPES: tuple[type, ...] = (L.Activation, L.ReLU, L.LeakyReLU, L.ELU)
+MERGE_OPS: dict[type, Callable[[list[np.ndarray]], np.ndarray]] = {
+    L.Add: lambda xs: np.sum(xs, axis=0),
+    L.Subtract: lambda xs: xs[0] - xs[1],
+    L.Multiply: lambda xs: np.prod(xs, axis=0),
+    L.Average: lambda xs: np.mean(xs, axis=0),
+    L.Maximum: lambda xs: np.max(xs, axis=0),
+    L.Minimum: lambda xs: np.min(xs, axis=0),
+}
+# Keras activations that act on each element alone (softmax, glu, ... do not).
+ELEMENTWISE_ACTIVATIONS = frozenset(
+    [
+        "linear",
+        "relu",
+        "relu6",
+        "leaky_relu",
+        "elu",
+        "selu",
+        "celu",
+        "gelu",
+        "silu",
+        "swish",
+        "mish",
+        "sigmoid",
+        "hard_sigmoid",
+        "hard_silu",
+        "hard_swish",
+        "log_sigmoid",
+        "sparse_sigmoid",
+        "tanh",
+        "hard_tanh",
+        "tanh_shrink",
+        "hard_shrink",
+        "soft_shrink",
+        "softplus",
+        "softsign",
+        "sparse_plus",
+        "squareplus",
+        "exponential",
+        "threshold",
+    ]
+)
+
+
+def is_stock(layer: keras.layers.Layer) -> bool:
+    return type(layer).__module__.startswith("keras.")
+
+
+def is_elementwise(fn: object) -> bool:
+    module = getattr(fn, "__module__", "") or ""
+    return module.startswith("keras.") and getattr(fn, "__name__", "") in ELEMENTWISE_ACTIVATIONS
+
+
+def why_kernel_not_understood(layer: keras.layers.Layer, graph: ModelGraph) -> str:
+    """``""`` if trim analyses ``layer``'s kernel, else the reason it does not."""
+    if type(layer) not in KERNEL_TYPES:
+        return "not a layer trim understands"
+    if graph.is_shared(layer):
+        return "called more than once (shared layer)"
+    expected = 1 + int(layer.use_bias) + int(type(layer) in SEPARABLE_TYPES)
+    if len(layer.weights) != expected:
+        return "unexpected weights (quantized or LoRA-enabled)"
+    return ""
+
+
+def channels_last(layer: keras.layers.Layer) -> bool:
+    return getattr(layer, "data_format", "channels_last") == "channels_last"
+
+
+def shape_of(tensor: keras.KerasTensor) -> tuple[int | None, ...]:
+    return tuple(tensor.shape)
+
+
+def classify(node: GraphNode, graph: ModelGraph) -> tuple[str, str]:
+    """Classify one layer call: (kind, reason it is opaque or "")."""
+    layer = node.layer
+    cls = type(layer)
+    if graph.is_shared(layer):
+        return "opaque", "kept: called more than once (shared layer)"
+    if cls in KERNEL_TYPES:
+        reason = why_kernel_not_understood(layer, graph)
+        if reason:
+            return "opaque", f"kept: {reason}"
+        if cls is L.Dense:
+            return "dense", ""
+        if cls in CONV_TYPES:
+            return "conv", ""
+        return ("depthwise" if cls in DEPTHWISE_TYPES else "separable"), ""
+    if len(node.inputs) == 0 or len(node.outputs) != 1:
+        return "opaque", f"kept: {cls.__name__} is not a layer trim understands"
+    if cls is L.BatchNormalization:
+        rank = len(node.inputs[0].shape)
+        if layer.axis in (-1, rank - 1) and len(node.inputs) == 1:
+            return "channelwise", ""
+        return "opaque", "kept: BatchNormalization over a non-last axis"
+    if cls in IDENTITY_TYPES or cls in ZERO_PAD_TYPES or cls is L.Flatten:
+        if not channels_last(layer):
+            return "barrier", ""
+        if cls in ZERO_PAD_TYPES:
+            return "zeropad", ""
+        return ("flatten" if cls is L.Flatten else "identity"), ""
+    if cls in ACTIVATION_TYPES:
+        if cls is L.Activation and not is_elementwise(layer.activation):
+            return "barrier", ""
+        return "activation", ""
+    if cls in MERGE_OPS:
+        shapes = {shape_of(t)[1:] for t in node.inputs}
+        return ("merge", "") if len(shapes) == 1 else ("barrier", "")
+    if cls is L.Concatenate:
+        rank = len(node.outputs[0].shape)
+        return ("concat", "") if layer.axis in (-1, rank - 1) else ("barrier", "")
+    if is_stock(layer) and not layer.weights:
+        return "barrier", ""  # e.g. Reshape, Permute: kept, channels not traced through
+    return "opaque", f"kept: {cls.__name__} is not a layer trim understands"

@@ -1,0 +1,111 @@
+"""What trimming does to each layer: the records the analysis returns and the surgery reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from regsearch.trimming._graph import ModelGraph
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """What the surgery does to one layer (private to the trim package)."""
+
+    kind: str
+    kernels: tuple[np.ndarray, ...] = ()  # snapped kernels, in get_weights() order
+    kept_in: np.ndarray | None = None  # input channels kept
+    kept_out: np.ndarray | None = None  # output channels kept (producers, channel-wise)
+    bias_fold: np.ndarray | None = None  # added to the kept bias (full length, pre-slicing)
+    start: tuple[int, ...] = ()  # leading kernel taps removed per spatial axis
+    kernel_size: tuple[int, ...] = ()  # new kernel size
+    padding: str = ""  # new padding mode
+    pad: tuple[tuple[int, int], ...] = ()  # explicit zero padding per spatial axis
+    crop: tuple[tuple[int, int], ...] = ()  # explicit cropping per spatial axis
+
+
+@dataclass(frozen=True)
+class LayerTrim:
+    """What trimming does to one layer.
+
+    Attributes:
+        name: the layer's name.
+        class_name: the layer's class, e.g. ``"Conv2D"``.
+        kernel_before: spatial kernel size before trimming (``()`` for Dense, ``None``
+            for layers without a kernel).
+        kernel_after: spatial kernel size after trimming.
+        filters_before: output channels (filters / units) before trimming.
+        filters_after: output channels after trimming.
+        params_before: parameters of the layer before trimming.
+        params_after: parameters after trimming.
+        macs_before: multiply-accumulates per sample before trimming.
+        macs_after: multiply-accumulates per sample after trimming.
+        note: why part of the layer was kept, or ``""``.
+        unused_filters: indices of the output channels removed because no consumer
+            uses them (their kernel rows are zero in every consumer), as opposed to
+            dead filters (whose own kernel slice is zero).
+    """
+
+    name: str
+    class_name: str
+    kernel_before: tuple[int, ...] | None
+    kernel_after: tuple[int, ...] | None
+    filters_before: int | None
+    filters_after: int | None
+    params_before: int
+    params_after: int
+    macs_before: int
+    macs_after: int
+    note: str = ""
+    unused_filters: tuple[int, ...] = ()
+    plan: LayerPlan = field(default=LayerPlan("opaque"), repr=False, compare=False)
+
+    @property
+    def changed(self) -> bool:
+        """Whether trimming changes this layer."""
+        return (
+            self.kernel_before != self.kernel_after
+            or self.filters_before != self.filters_after
+            or self.params_before != self.params_after
+        )
+
+
+@dataclass(frozen=True)
+class TrimmedSize:
+    """Size of a model before and after trimming, from its weights alone.
+
+    Returned by :func:`regsearch.trimming.trimmed_size`; ``params`` always equals
+    ``trim(model, ...)[0].count_params()`` for the same arguments.
+
+    Attributes:
+        params: parameters after trimming.
+        macs: multiply-accumulates per sample after trimming (see ``trimmed_size``).
+        params_before: parameters of the model as it is.
+        macs_before: multiply-accumulates per sample of the model as it is.
+        layers: one :class:`LayerTrim` per layer, in execution order.
+        threshold: the threshold used.
+        relative: whether the threshold was relative to each layer's largest weight.
+    """
+
+    params: int
+    macs: int
+    params_before: int
+    macs_before: int
+    layers: tuple[LayerTrim, ...]
+    threshold: float
+    relative: bool
+    graph: ModelGraph = field(repr=False, compare=False)
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        """Layers (or parts of layers) kept as they are, mapped to the reason."""
+        return {layer.name: layer.note for layer in self.layers if layer.note}
+
+    def layer(self, name: str) -> LayerTrim:
+        """The entry of the layer called ``name``."""
+        for entry in self.layers:
+            if entry.name == name:
+                return entry
+        names = [entry.name for entry in self.layers]
+        raise KeyError(f"No layer named {name!r}; layers are {names}.")

@@ -1,0 +1,266 @@
+"""Sizes: parameters and multiply-accumulates of each layer before and after trimming.
+
+One :class:`LayerTrim` per layer, built from the snapped kernels, the removable
+channels (:mod:`._channels`) and the kernel extent (:mod:`._padding`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+
+from regsearch.trimming._channels import Removable, channel_count
+from regsearch.trimming._graph import GraphNode
+from regsearch.trimming._kinds import DEPTHWISE_TYPES, channels_last, shape_of
+from regsearch.trimming._padding import kernel_extent, padding_plan
+from regsearch.trimming._plan import LayerPlan, LayerTrim
+
+
+def output_positions(shape: Sequence[int | None], rank: int, last: bool) -> int:
+    spatial = shape[1 : 1 + rank] if last else shape[2 : 2 + rank]
+    return math.prod(int(s) if s is not None else 1 for s in spatial)
+
+
+def conv_size(
+    layer: keras.layers.Layer,
+    kind: str,
+    ksize: Sequence[int],
+    c_in: int,
+    c_out: int,
+    positions: int,
+) -> tuple[int, int]:
+    taps = math.prod(ksize)
+    if kind == "conv":
+        per_pos = taps * (c_in // layer.groups) * c_out
+        return per_pos + (c_out if layer.use_bias else 0), per_pos * positions
+    if kind == "depthwise":
+        n = c_in * layer.depth_multiplier
+        return taps * n + (n if layer.use_bias else 0), taps * n * positions
+    # separable
+    n = c_in * layer.depth_multiplier
+    params = taps * n + n * c_out + (c_out if layer.use_bias else 0)
+    return params, (taps * n + n * c_out) * positions
+
+
+def plain_entry(layer: keras.layers.Layer, note: str = "", kind: str = "opaque") -> LayerTrim:
+    params = int(layer.count_params()) if layer.built else 0
+    return LayerTrim(
+        name=layer.name,
+        class_name=type(layer).__name__,
+        kernel_before=None,
+        kernel_after=None,
+        filters_before=None,
+        filters_after=None,
+        params_before=params,
+        params_after=params,
+        macs_before=0,
+        macs_after=0,
+        note=note,
+        plan=LayerPlan(kind),
+    )
+
+
+@dataclass
+class _Channels:
+    """The channels a kernel layer keeps, and the constant folded into its bias."""
+
+    kept_in: np.ndarray | None = None
+    kept_out: np.ndarray | None = None
+    fold: np.ndarray | None = None
+    unused: tuple[int, ...] = ()  # output channels removed because no consumer uses them
+    notes: list[str] = field(default_factory=list)
+
+
+def _channelwise_entry(layer: keras.layers.Layer, removed: np.ndarray) -> LayerTrim:
+    keep = np.flatnonzero(~removed)
+    c = len(removed)
+    plain = plain_entry(layer)
+    return dataclasses.replace(
+        plain,
+        filters_before=c,
+        filters_after=len(keep),
+        params_after=plain.params_before * len(keep) // c if c else plain.params_before,
+        plan=LayerPlan("channelwise", kept_out=keep),
+    )
+
+
+def _kept_channels(
+    layer: keras.layers.Layer,
+    kernel: np.ndarray,
+    in_removed: np.ndarray,
+    out_removed: np.ndarray,
+    in_values: np.ndarray,
+    threshold: float,
+) -> _Channels:
+    kept = _Channels(kept_in=np.flatnonzero(~in_removed), kept_out=np.flatnonzero(~out_removed))
+    if len(kept.kept_out) == 0:  # type: ignore[arg-type]
+        raise ValueError(
+            f"Trimming with threshold={threshold!r} would remove every output channel of "
+            f"layer {layer.name!r} (all its kernel weights count as zero). Use a lower "
+            "`threshold`, or remove the layer from the model."
+        )
+    dead = ~np.any(kernel.reshape(-1, kernel.shape[-1]) != 0, axis=0)
+    kept_dead = int(np.sum(dead & ~out_removed))
+    if kept_dead:
+        kept.notes.append(
+            f"{kept_dead} dead filter(s) kept: their constant output is not 0 and "
+            "cannot be folded exactly into every consumer"
+        )
+    kept.unused = tuple(int(c) for c in np.flatnonzero(out_removed & ~dead))
+    if in_removed.any():
+        # An unused channel (not constant) has all-zero kernel rows: it folds nothing.
+        v = np.nan_to_num(in_values[in_removed], nan=0.0)
+        w = kernel[..., in_removed, :]
+        w = w.reshape(-1, w.shape[-2], w.shape[-1]).sum(axis=0)
+        kept.fold = (v[:, None] * w).sum(axis=0)
+    return kept
+
+
+def _plan(kind: str, snapped: tuple[np.ndarray, ...], kept: _Channels, **window: Any) -> LayerPlan:
+    return LayerPlan(
+        kind,
+        kernels=snapped,
+        kept_in=kept.kept_in,
+        kept_out=kept.kept_out,
+        bias_fold=kept.fold,
+        **window,
+    )
+
+
+def _kernel_entry(
+    layer: keras.layers.Layer,
+    kernel: tuple[tuple[int, ...], tuple[int, ...]],
+    filters: tuple[int, int],
+    before: tuple[int, int],
+    after: tuple[int, int],
+    kept: _Channels,
+    plan: LayerPlan,
+) -> LayerTrim:
+    """A kernel layer's entry: (before, after) kernel sizes, filters and (params, MACs)."""
+    return LayerTrim(
+        name=layer.name,
+        class_name=type(layer).__name__,
+        kernel_before=kernel[0],
+        kernel_after=kernel[1],
+        filters_before=filters[0],
+        filters_after=filters[1],
+        params_before=before[0],
+        params_after=after[0],
+        macs_before=before[1],
+        macs_after=after[1],
+        note="; ".join(kept.notes),
+        unused_filters=kept.unused,
+        plan=plan,
+    )
+
+
+def _dense_entry(
+    layer: keras.layers.Layer,
+    snapped: tuple[np.ndarray, ...],
+    out_t: keras.KerasTensor,
+    kept: _Channels,
+) -> LayerTrim:
+    kernel = snapped[0]
+    c_out = channel_count(out_t)
+    positions = math.prod(int(s) if s is not None else 1 for s in shape_of(out_t)[1:-1])
+    before = kernel.size + (c_out if layer.use_bias else 0), kernel.size * positions
+    n_in, n_out = len(kept.kept_in), len(kept.kept_out)  # type: ignore[arg-type]
+    after = n_in * n_out + (n_out if layer.use_bias else 0), n_in * n_out * positions
+    plan = _plan("dense", snapped, kept)
+    return _kernel_entry(layer, ((), ()), (c_out, n_out), before, after, kept, plan)
+
+
+def _kernel_window(
+    layer: keras.layers.Layer, kernel: np.ndarray, in_shape: Sequence[int | None], kept: _Channels
+) -> tuple[
+    tuple[int, ...], tuple[int, ...], str, tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]
+]:
+    """Start, new kernel size, padding, pads and crops once all-zero edge taps are dropped."""
+    ksize = tuple(layer.kernel_size)
+    no_pad = tuple((0, 0) for _ in ksize)
+    sub = kernel
+    if type(layer) in DEPTHWISE_TYPES and kept.kept_in is not None:
+        sub = kernel[..., kept.kept_in, :]
+    elif kept.kept_in is not None and kept.kept_out is not None:
+        sub = kernel[..., kept.kept_in, :][..., kept.kept_out]
+    extent = kernel_extent(sub, len(ksize))
+    unchanged = (tuple(0 for _ in ksize), ksize, layer.padding, no_pad, no_pad)
+    if extent is None or not any(a or b for a, b in zip(*extent, strict=True)):
+        return unchanged
+    plan = padding_plan(layer, in_shape, extent[0], extent[1])
+    if isinstance(plan, str):
+        kept.notes.append(plan)
+        return unchanged
+    new_k = tuple(k - a - b for k, a, b in zip(ksize, extent[0], extent[1], strict=True))
+    return (extent[0], new_k, *plan)
+
+
+def _conv_entry(
+    layer: keras.layers.Layer,
+    kind: str,
+    snapped: tuple[np.ndarray, ...],
+    node: GraphNode,
+    kept: _Channels,
+) -> LayerTrim:
+    in_t, out_t = node.inputs[0], node.outputs[0]
+    ksize = tuple(layer.kernel_size)
+    positions = output_positions(shape_of(out_t), len(ksize), channels_last(layer))
+    start, new_k, padding, pad, crop = _kernel_window(layer, snapped[0], shape_of(in_t), kept)
+    if channels_last(layer):
+        c_in, c_out = channel_count(in_t), channel_count(out_t)
+    else:
+        c_in, c_out = int(in_t.shape[1]), int(out_t.shape[1])
+    n_in = len(kept.kept_in) if kept.kept_in is not None else c_in
+    n_out = len(kept.kept_out) if kept.kept_out is not None else c_out
+    before = conv_size(layer, kind, ksize, c_in, c_out, positions)
+    after = conv_size(layer, kind, new_k, n_in, n_out, positions)
+    plan = _plan(
+        kind, snapped, kept, start=start, kernel_size=new_k, padding=padding, pad=pad, crop=crop
+    )
+    return _kernel_entry(layer, (ksize, new_k), (c_out, n_out), before, after, kept, plan)
+
+
+def layer_entry(
+    node: GraphNode,
+    kind: str,
+    reason: str,
+    kernels: dict[int, tuple[np.ndarray, ...]],
+    values: dict[int, np.ndarray],
+    removable: Removable,
+    threshold: float,
+) -> LayerTrim:
+    """What trimming does to ``node``'s layer, from the results of the whole analysis."""
+    layer = node.layer
+    if kind == "channelwise":
+        return _channelwise_entry(layer, removable[id(node.inputs[0])])
+    if kind not in ("conv", "dense", "depthwise", "separable"):
+        return plain_entry(layer, reason, kind)
+    snapped = kernels[id(layer)]
+    kernel = snapped[0]
+    in_t, out_t = node.inputs[0], node.outputs[0]
+    kept = _Channels()
+    if kind in ("conv", "dense") and channels_last(layer) and getattr(layer, "groups", 1) == 1:
+        kept = _kept_channels(
+            layer,
+            kernel,
+            removable.get(id(in_t), np.zeros(kernel.shape[-2], bool)),
+            removable.get(id(out_t), np.zeros(kernel.shape[-1], bool)),
+            values.get(id(in_t), np.zeros(0)),
+            threshold,
+        )
+    elif kind == "depthwise" and channels_last(layer):
+        out_removed = removable[id(out_t)]
+        kept = _Channels(
+            kept_in=np.flatnonzero(~removable[id(in_t)]),
+            kept_out=np.flatnonzero(~out_removed),
+            unused=tuple(int(c) for c in np.flatnonzero(out_removed)),
+        )
+    if kind == "dense":
+        return _dense_entry(layer, snapped, out_t, kept)
+    return _conv_entry(layer, kind, snapped, node, kept)
