@@ -5,12 +5,17 @@ near-zero kernel edges and dead filters are trimmed, and by how sparse the
 outputs are.
 """
 
-# The public names are imported on first use (PEP 562), so that the ``regsearch``
-# command answers ``--help`` without importing Keras and TensorFlow; an import
-# like ``from regsearch import SearchSpace`` works as usual.
+# `import regsearch` imports every public module, which registers every regsearch
+# regularizer, constraint, layer and metric with Keras: a saved `.keras` model then
+# loads with `keras.saving.load_model` and no `custom_objects`. The one exception is
+# the `regsearch` command (`regsearch ...` or `python -m regsearch ...`): there the
+# names are imported on first use (PEP 562), so that `regsearch --help` answers
+# without importing Keras and TensorFlow.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 from regsearch._version import __version__
@@ -93,6 +98,18 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *_SOURCES})
+
+
+def _run_as_command() -> bool:
+    """Whether this import is the ``regsearch`` command starting up."""
+    program = sys.argv[0] if sys.argv else ""
+    # While `python -m regsearch` locates the package, sys.argv[0] is "-m".
+    return program == "-m" or os.path.basename(program) == "regsearch"
+
+
+if not _run_as_command():
+    for _name in sorted(set(_SOURCES.values())):
+        importlib.import_module(_name)
 
 
 __all__ = [

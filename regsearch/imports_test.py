@@ -125,3 +125,58 @@ def test_every_public_name_resolves() -> None:
     assert regsearch.search.SearchSpace is regsearch.SearchSpace
     with pytest.raises(AttributeError, match="no attribute 'SerchSpace'"):
         _ = regsearch.SerchSpace  # type: ignore[attr-defined]
+
+
+def test_python_m_help_does_not_import_tensorflow() -> None:
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "regsearch", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=PACKAGE.parent,
+        timeout=120,
+    )
+    assert "usage: regsearch" in result.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    assert not {"tensorflow", "keras", "keras_tuner"} & imported
+
+
+def test_import_regsearch_is_enough_to_load_a_saved_model(tmp_path: Path) -> None:
+    # A fresh interpreter that only runs `import regsearch` finds every regsearch
+    # object Keras meets in the file (regularizer, frozen filters, CrossLayer, TopK).
+    import keras
+    import numpy as np
+
+    from regsearch.regularizers import StructuredSparsity
+
+    inputs = keras.Input((6,))
+    hidden = keras.layers.Dense(4, name="dense_a")(inputs)
+    outputs = keras.layers.Dense(4, name="dense_b")(hidden)
+    model = regsearch.apply(
+        keras.Model(inputs, outputs),
+        kernel={"dense_a": StructuredSparsity(1e-3)},
+        freeze={"dense_a": [0]},
+        cross_layer=[regsearch.CrossLayer("dense_*", "l2", axis=0)],
+        top_k=2,
+    )
+    x = np.linspace(-1, 1, 12, dtype="float32").reshape(2, 6)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "expected.npy", keras.ops.convert_to_numpy(model(x)))
+    code = (
+        "import sys, keras, numpy as np, regsearch\n"
+        "folder = sys.argv[1]\n"
+        "model = keras.saving.load_model(folder + '/model.keras')\n"
+        "got = keras.ops.convert_to_numpy(model(np.load(folder + '/x.npy')))\n"
+        "np.testing.assert_allclose(got, np.load(folder + '/expected.npy'), atol=1e-6)\n"
+        "print('loaded')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=PACKAGE.parent,
+        timeout=300,
+    )
+    assert result.returncode == 0 and "loaded" in result.stdout, result.stderr[-3000:]
