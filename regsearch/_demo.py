@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import keras_tuner
+    import pandas as pd
 
     import regsearch
 
@@ -101,7 +102,7 @@ def demo_model():
 class _Progress:
     """Prints one line per finished trial: trial i of n, its score, the best so far."""
 
-    def __init__(self, tuner: Any, n_trials: int) -> None:
+    def __init__(self, tuner: keras_tuner.Tuner, n_trials: int) -> None:
         self.tuner = tuner
         self.n_trials = n_trials
         self.best = math.inf
@@ -247,7 +248,7 @@ def _describe(values: dict[str, Any]) -> str:
     return ", ".join(parts) or "?"
 
 
-def _search(tuner: Any, data: tuple[Any, ...], epochs: int, trials: int) -> None:
+def _search(tuner: keras_tuner.Tuner, data: tuple[Any, ...], epochs: int, trials: int) -> None:
     from sklearn.exceptions import ConvergenceWarning
 
     x_train, y_train, x_val, y_val = data[:4]
@@ -266,7 +267,7 @@ def _search(tuner: Any, data: tuple[Any, ...], epochs: int, trials: int) -> None
         )
 
 
-def _choose(tuner: Any, data: tuple[Any, ...]) -> dict[str, Any]:
+def _choose(tuner: keras_tuner.Tuner, data: tuple[Any, ...]) -> dict[str, Any]:
     """The tolerance rule's trial, trimmed, with its test accuracy and trim report."""
     import regsearch
 
@@ -315,7 +316,12 @@ def _print_tables(table: Any, front: Any, chosen: dict[str, Any], summary: str) 
 
 
 def _write(
-    out: Path, tuner: Any, table: Any, front: Any, chosen: dict[str, Any], summary: str
+    out: Path,
+    tuner: keras_tuner.Tuner,
+    table: pd.DataFrame,
+    front: pd.DataFrame,
+    chosen: dict[str, Any],
+    summary: str,
 ) -> dict[str, Path]:
     import regsearch
 

@@ -95,7 +95,7 @@ def plot_pareto(
 
 
 def plot_hypervolume(
-    tuner: Any,
+    tuner: keras_tuner.Tuner,
     objectives: Sequence[str] = ("val_accuracy", "trimmed_macs"),
     reference: Sequence[float] | None = None,
     *,

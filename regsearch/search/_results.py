@@ -15,7 +15,7 @@ from regsearch._validation import check_float, did_you_mean
 from regsearch.search._failures import failure_reason
 from regsearch.search._hypermodel import RegSearchHyperModel
 from regsearch.search._objective import SIZE_PARTS, Objective, infer_direction
-from regsearch.trimming import trim
+from regsearch.trimming import TrimReport, trim
 
 # The size columns `select` compares, by the names it accepts.
 _SIZE_COLUMNS = {
@@ -364,7 +364,9 @@ def select(
     return min(within)[2]
 
 
-def trim_compiled(hypermodel: Any, model: keras.Model) -> tuple[keras.Model, Any]:
+def trim_compiled(
+    hypermodel: RegSearchHyperModel, model: keras.Model
+) -> tuple[keras.Model, TrimReport]:
     """``regsearch.trim`` with the search's threshold, compiled as the search compiled.
 
     Returns:

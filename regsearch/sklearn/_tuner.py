@@ -24,7 +24,7 @@ TUNERS = ("random", "bayesian", "hyperband", "grid", "pareto")
 
 
 def make_oracle(
-    tuner: Any,
+    tuner: str | keras_tuner.Oracle,
     objective: keras_tuner.Objective,
     *,
     max_trials: int,
@@ -67,7 +67,7 @@ def make_oracle(
     )
 
 
-def user_objective(tuner: Any) -> keras_tuner.Objective | None:
+def user_objective(tuner: str | keras_tuner.Oracle) -> keras_tuner.Objective | None:
     """The objective an oracle given as ``tuner`` was built with, if any."""
     objective = getattr(tuner, "objective", None)
     if (
