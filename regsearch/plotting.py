@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from regsearch.search import pareto_front, results
+from regsearch.search._hypervolume import hypervolume_history
+from regsearch.search._results import metric_column
+
 if TYPE_CHECKING:
     import keras_tuner
     from matplotlib.axes import Axes
@@ -52,9 +56,6 @@ def plot_pareto(
         >>> fig = regsearch.plot_pareto(tuner)  # doctest: +SKIP
         >>> fig.savefig("pareto.png")  # doctest: +SKIP
     """
-    from regsearch.search import pareto_front, results
-    from regsearch.search._results import metric_column
-
     if len(objectives) != 2:
         raise ValueError(
             f"Argument `objectives` must name exactly two metrics to plot; received {objectives!r}."
@@ -115,8 +116,6 @@ def plot_hypervolume(
     Example:
         >>> fig = regsearch.plot_hypervolume(tuner)  # doctest: +SKIP
     """
-    from regsearch.search._hypervolume import hypervolume_history
-
     history = hypervolume_history(tuner, objectives, reference)
     plt = _pyplot()
     if ax is None:
