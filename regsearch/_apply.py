@@ -9,7 +9,8 @@ from typing import Any
 import keras
 
 from regsearch import regularizers
-from regsearch._rebuild import Edits, LayerFactory, rebuild
+from regsearch._rebuild import Edits, LayerFactory, copy_weights, rebuild
+from regsearch._resize import ResizePlan, resize_error, resize_plan
 from regsearch._targeting import match_layers, match_weights, resolve_mapping, target_layers
 from regsearch._validation import check_float, check_int
 from regsearch.constraints import FreezeFilters
@@ -248,12 +249,12 @@ def _attach_freeze(model: keras.Model, plan: dict[str, dict[str, list[int]]]) ->
 
 
 def _cloner(
-    regularizer_plan: Mapping[str, Mapping[str, Any]],
+    regularizer_plan: Mapping[str, Mapping[str, Any]], resizes: ResizePlan
 ) -> Callable[[keras.layers.Layer], keras.layers.Layer]:
-    """A ``rebuild`` clone function that attaches the planned regularizers."""
+    """A ``rebuild`` clone function that attaches the planned regularizers and resizes."""
 
     def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
-        config = layer.get_config()
+        config = {**layer.get_config(), **resizes.get(layer.name, {})}
         for argument, plan in regularizer_plan.items():
             if layer.name in plan:
                 # The object itself, not its config: Keras layers take any regularizer.
@@ -287,6 +288,8 @@ def apply(
     cross_layer: CrossLayer | Sequence[CrossLayer] | None = None,
     freeze: Mapping[Any, int | Sequence[int]] | None = None,
     top_k: int | None = None,
+    width: Mapping[Any, float] | None = None,
+    kernel_size: Mapping[Any, int] | None = None,
     keep_weights: bool = True,
 ) -> keras.Model:
     """Return a new model with regularizers, freezes and extra layers attached.
@@ -320,8 +323,15 @@ def apply(
             constraint the layer already has).
         top_k: append a :class:`regsearch.layers.TopK` with this ``k`` after each
             model output, so at most ``k`` outputs per sample are non-zero.
+        width: ``{pattern: factor}``: each matched Dense or Conv layer gets
+            ``round(factor x filters)`` filters (or units), at least 1; the layers
+            reading it are built for the new width. Model outputs cannot be resized.
+        kernel_size: ``{pattern: size}``: each matched convolution's kernel is cut
+            to at most ``size`` taps along every spatial axis.
         keep_weights: copy the model's weights into the new model (else the new
-            model starts from fresh initial weights).
+            model starts from fresh initial weights). Layers whose weights change
+            shape under ``width`` or ``kernel_size`` (the resized layers and those
+            reading a resized layer) start from fresh initial weights.
 
     Returns:
         The new model: ``Sequential`` if ``model`` is (and no ``cross_layer``),
@@ -363,9 +373,17 @@ def apply(
     if top_k is not None:
         top_k = check_int("top_k", top_k, minimum=1)
     cross_plan = _cross_layer_plan(model, cross_layer)
+    resizes = resize_plan(model, width=width, kernel_size=kernel_size)
+    frozen_and_resized = sorted(set(freeze_plan) & set(resizes))
+    if frozen_and_resized:
+        raise ValueError(
+            f"Arguments `freeze` and `width`/`kernel_size` both name layers "
+            f"{frozen_and_resized}: a resized layer gets new weights, so there is "
+            "nothing to freeze. Freeze other layers, or do not resize these."
+        )
 
     taken = {layer.name for layer in model.layers}
-    edits = Edits(clone=_cloner(regularizer_plan))
+    edits = Edits(clone=_cloner(regularizer_plan, resizes))
     _insert_after(edits, noise_plan, keras.layers.GaussianNoise, "noise", taken)
     _insert_after(edits, dropout_plan, keras.layers.Dropout, "dropout", taken)
     if top_k is not None:
@@ -375,6 +393,14 @@ def apply(
         )
     if cross_plan:
         edits.output_hooks.append(_cross_layer_hook(cross_plan, taken))
-    new_model = rebuild(model, edits, keep_weights=keep_weights)
+    if not resizes:
+        new_model = rebuild(model, edits, keep_weights=keep_weights)
+    else:
+        try:
+            new_model = rebuild(model, edits, keep_weights=False)
+        except ValueError as error:
+            raise resize_error(error) from error
+        if keep_weights and model.built:
+            copy_weights(model, new_model, same_shape_only=True)
     _attach_freeze(new_model, freeze_plan)
     return new_model

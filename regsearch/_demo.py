@@ -152,6 +152,13 @@ class _Progress:
         )
 
 
+def demo_space() -> regsearch.SearchSpace:
+    """The demo's search space over ``conv1`` and ``conv2``."""
+    import regsearch
+
+    return regsearch.SearchSpace.for_size("conv*")
+
+
 def demo_compile() -> dict[str, Any]:
     """The compile arguments of the base model and of every trial."""
     import keras
@@ -171,6 +178,7 @@ def demo_tuner(
     finetune_epochs: int = FULL["finetune_epochs"],
     project_name: str = "search",
     pareto: bool = True,
+    space: regsearch.SearchSpace | None = None,
 ) -> keras_tuner.Tuner:
     """The demo's search over the demo model's regularizers.
 
@@ -179,7 +187,8 @@ def demo_tuner(
     more without the penalty, the zeros kept. The tuner is a ``ParetoSearch`` (Optuna's
     multi-objective TPE over validation accuracy and MACs), or with ``pareto=False``
     keras-tuner's ``BayesianOptimization`` on the objective's score (what the
-    benchmark against architecture search compares like with like).
+    benchmark against architecture search compares like with like). ``space``
+    replaces the demo's search space.
     """
     import keras_tuner
 
@@ -187,7 +196,7 @@ def demo_tuner(
 
     hypermodel = regsearch.RegSearchHyperModel(
         demo_model(),
-        regsearch.SearchSpace.for_size("conv*"),
+        space or demo_space(),
         compile=demo_compile(),
         trim_threshold=TRIM_THRESHOLD,
         finetune_epochs=finetune_epochs,

@@ -198,11 +198,22 @@ def _rebuild_functional(model: keras.Model, edits: Edits, inserted: _Inserted) -
     return _functional_model(model, clone.input, outputs)
 
 
-def copy_weights(source: keras.Model, target: keras.Model) -> None:
-    """Copy the weights of every layer of ``source`` to the same-named layer of ``target``."""
+def copy_weights(
+    source: keras.Model, target: keras.Model, *, same_shape_only: bool = False
+) -> None:
+    """Copy the weights of every layer of ``source`` to the same-named layer of ``target``.
+
+    With ``same_shape_only``, a layer whose weights differ in shape (a resized layer,
+    or one reading a resized layer) keeps the weights it has.
+    """
     for layer in source.layers:
-        if layer.weights:
-            target.get_layer(layer.name).set_weights(layer.get_weights())
+        if not layer.weights:
+            continue
+        new = target.get_layer(layer.name)
+        shapes = [tuple(w.shape) for w in layer.weights]
+        if same_shape_only and shapes != [tuple(w.shape) for w in new.weights]:
+            continue
+        new.set_weights(layer.get_weights())
 
 
 def rebuild(model: keras.Model, edits: Edits, *, keep_weights: bool = True) -> keras.Model:

@@ -28,6 +28,10 @@ class ScoreCallback(keras.callbacks.Callback):
         relative: Interpret ``trim_threshold`` relative to each layer's largest
             ``|w|``.
         n_outputs: The number of model outputs per sample (for the sparsity term).
+        reference: ``(params, MACs)`` that ``size_ratio`` divides by; ``None``: the
+            model's own untrimmed size. ``RegSearchHyperModel`` passes the size of
+            the model before a ``SearchSpace`` width or kernel size resized it, so
+            a narrower trial gets credit for being narrower.
     """
 
     def __init__(
@@ -37,8 +41,10 @@ class ScoreCallback(keras.callbacks.Callback):
         trim_threshold: float = 1e-3,
         relative: bool = False,
         n_outputs: int = 1,
+        reference: tuple[int, int] | None = None,
     ) -> None:
         super().__init__()
+        self.reference = reference
         self.objective = objective
         self.trim_threshold = trim_threshold
         self.relative = relative
@@ -96,7 +102,8 @@ class ScoreCallback(keras.callbacks.Callback):
             # gets no size credit, rather than failing.
             size = self._size_before
             params, macs = size.params_before, size.macs_before
-        before = size.params_before if self.objective.size == "params" else size.macs_before
+        reference = self.reference or (size.params_before, size.macs_before)
+        before = reference[0] if self.objective.size == "params" else reference[1]
         after = params if self.objective.size == "params" else macs
         size_ratio = after / before if before else 1.0
         logs["trimmed_params"] = float(params)

@@ -22,7 +22,7 @@ from regsearch.search._failures import report_failures
 from regsearch.search._finetune import HoldZeros, remove_weight_penalties, scale_learning_rate
 from regsearch.search._objective import Objective
 from regsearch.search._space import SearchSpace
-from regsearch.trimming import snap_to_zero
+from regsearch.trimming import snap_to_zero, trimmed_size
 
 _COMPILE_KEYS = {
     "optimizer",
@@ -208,6 +208,10 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
         self._compiled_with: weakref.WeakKeyDictionary[keras.Model, dict[str, Any]] = (
             weakref.WeakKeyDictionary()
         )
+        # The (params, MACs) of a resized model before its resize, for ``size_ratio``.
+        self._reference: weakref.WeakKeyDictionary[keras.Model, tuple[int, int]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def _base_model(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         if isinstance(self.model, keras.Model):
@@ -249,6 +253,9 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
         base = self._base_model(hp)
         plan = self.space.plan(hp, base)
         model = apply(base, **plan, keep_weights=True)
+        if plan["width"] or plan["kernel_size"]:
+            size = trimmed_size(base, 0.0)
+            self._reference[model] = (size.params_before, size.macs_before)
         kwargs = self._compile_kwargs(base)
         loss = kwargs["loss"]
         if len(model.outputs) == 1 and not isinstance(loss, (Mapping, list, tuple)):
@@ -308,6 +315,7 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             trim_threshold=self.trim_threshold,
             relative=self.relative_threshold,
             n_outputs=int(model.outputs[0].shape[-1] or 1),
+            reference=self._reference.get(model),
         )
         if penalized and self.exact_zeros:
             return [score, ExactZeros(self.trim_threshold, relative=self.relative_threshold)]

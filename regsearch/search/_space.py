@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
@@ -17,6 +17,8 @@ NONE = "none"
 # Regularizers that need a kernel with spatial axes (Conv*), not a Dense kernel.
 _SPATIAL_ONLY = {"kernel_length"}
 _STRENGTH_KEYS = ("strength", "l1", "l2")
+# The ``regsearch.apply`` arguments a space plans per layer.
+_PLANNED = ("kernel", "activity", "dropout", "noise", "width", "kernel_size")
 
 
 def with_strength(name: str, strength: float) -> keras.regularizers.Regularizer:
@@ -118,6 +120,35 @@ def hp_regularizer(
     return picked
 
 
+def _check_list(
+    argument: str, values: Any, check: Callable[[str, Any], Any]
+) -> tuple[Any, ...] | None:
+    if values is None:
+        return None
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+        raise TypeError(f"Argument `{argument}` must be a non-empty list; received {values!r}.")
+    checked = tuple(check(f"{argument}[{i}]", v) for i, v in enumerate(values))
+    if len(set(checked)) != len(checked):
+        raise ValueError(f"Argument `{argument}` repeats a choice: {list(values)!r}.")
+    return checked
+
+
+def _check_width(name: str, value: Any) -> float:
+    return check_float(name, value, exclusive_minimum=True)
+
+
+def _check_kernel_size(name: str, value: Any) -> int:
+    return check_int(name, value, minimum=1)
+
+
+def _has_width(layer: keras.layers.Layer) -> bool:
+    return any(isinstance(layer.get_config().get(k), int) for k in ("filters", "units"))
+
+
+def _has_kernel_size(layer: keras.layers.Layer) -> bool:
+    return isinstance(layer.get_config().get("kernel_size"), (tuple, list))
+
+
 def _kernel_rank(layer: keras.layers.Layer) -> int | None:
     kernel = getattr(layer, "kernel", None)
     if kernel is None:
@@ -144,6 +175,13 @@ class SearchSpace:
         top_k: Optional choices of k for a ``TopK`` layer after the output.
         per_layer: ``False``: one choice shared by all matched layers; ``True``:
             one choice per layer (hyperparameters prefixed with the layer name).
+        width: Optional choices of a width factor for the matched Dense and Conv
+            layers that are not model outputs (``regsearch.apply``'s ``width``):
+            ``[1.0, 0.5, 0.25]`` searches each layer at its own, half and a quarter
+            of its filters.
+        kernel_size: Optional choices of the largest kernel size per spatial axis
+            of the matched convolutions (``regsearch.apply``'s ``kernel_size``);
+            a kernel never grows.
 
     Example:
         >>> import regsearch
@@ -163,6 +201,8 @@ class SearchSpace:
         noise: tuple[float, float] | None = None,
         top_k: Sequence[int] | None = None,
         per_layer: bool = False,
+        width: Sequence[float] | None = None,
+        kernel_size: Sequence[int] | None = None,
     ) -> None:
         if layers is not None:
             patterns = [layers] if isinstance(layers, str) else list(layers)
@@ -193,6 +233,8 @@ class SearchSpace:
         if not isinstance(per_layer, bool):
             raise TypeError(f"Argument `per_layer` must be a bool; received {per_layer!r}.")
         self.per_layer = per_layer
+        self.width = _check_list("width", width, _check_width)
+        self.kernel_size = _check_list("kernel_size", kernel_size, _check_kernel_size)
 
     @classmethod
     def for_size(
@@ -201,6 +243,8 @@ class SearchSpace:
         *,
         strength: tuple[float, float] = (3e-4, 3e-3),
         per_layer: bool = True,
+        width: Sequence[float] | None = None,
+        kernel_size: Sequence[int] | None = None,
     ) -> SearchSpace:
         """A space for "make it smaller": structured sparsity, one strength per layer.
 
@@ -233,6 +277,8 @@ class SearchSpace:
                 with a kernel.
             strength: (min, max) of the ``StructuredSparsity`` strength.
             per_layer: One strength per layer (``True``) or one for all.
+            width: Optional width factors to search as well (see ``SearchSpace``).
+            kernel_size: Optional largest kernel sizes to search as well.
 
         Returns:
             The ``SearchSpace``.
@@ -243,7 +289,14 @@ class SearchSpace:
             >>> space.kernel, space.per_layer
             (('structured_sparsity',), True)
         """
-        return cls(layers, kernel=["structured_sparsity"], strength=strength, per_layer=per_layer)
+        return cls(
+            layers,
+            kernel=["structured_sparsity"],
+            strength=strength,
+            per_layer=per_layer,
+            width=width,
+            kernel_size=kernel_size,
+        )
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -256,6 +309,8 @@ class SearchSpace:
             "noise": None if self.noise is None else list(self.noise),
             "top_k": None if self.top_k is None else list(self.top_k),
             "per_layer": self.per_layer,
+            "width": None if self.width is None else list(self.width),
+            "kernel_size": None if self.kernel_size is None else list(self.kernel_size),
         }
 
     @classmethod
@@ -288,46 +343,69 @@ class SearchSpace:
         """Declare this space's hyperparameters on ``hp``; return ``regsearch.apply`` kwargs."""
         layers = self.matched_layers(model)
         output_layers = {producing_layer(t).name for t in model.outputs}  # type: ignore[union-attr]
-        kernel: dict[str, Any] = {}
-        activity: dict[str, Any] = {}
-        dropout: dict[str, float] = {}
-        noise: dict[str, float] = {}
+        plan: dict[str, dict[str, Any]] = {key: {} for key in _PLANNED}
         groups = [[layer] for layer in layers] if self.per_layer else [layers]
         for group in groups:
             prefix = f"{group[0].name}_" if self.per_layer else ""
-            choices = self.kernel
-            if self.per_layer and (_kernel_rank(group[0]) or 0) < 3:
-                choices = tuple(c for c in choices if c not in _SPATIAL_ONLY) or (NONE,)
-            regularizer = hp_regularizer(
-                hp, f"{prefix}kernel", choices=choices, strength=self.strength
-            )
-            for layer in group:
-                if regularizer is None:
-                    continue
-                chosen = hp.get(f"{prefix}kernel")
-                if chosen in _SPATIAL_ONLY and (_kernel_rank(layer) or 0) < 3:
-                    continue
-                kernel[layer.name] = regularizer
-            if self.activity is not None:
-                act = hp_regularizer(
-                    hp, f"{prefix}activity", choices=self.activity, strength=self.activity_strength
-                )
-                if act is not None:
-                    activity.update({layer.name: act for layer in group})
             hidden = [layer for layer in group if layer.name not in output_layers]
-            if self.dropout is not None and hidden:
-                rate = hp.Float(f"{prefix}dropout", *self.dropout)
-                if rate > 0:
-                    dropout.update({layer.name: rate for layer in hidden})
-            if self.noise is not None and hidden:
-                stddev = hp.Float(f"{prefix}noise", *self.noise)
-                if stddev > 0:
-                    noise.update({layer.name: stddev for layer in hidden})
+            self._plan_regularizers(hp, group, prefix, plan)
+            self._plan_inserted(hp, hidden, prefix, plan)
+            self._plan_resizes(hp, group, hidden, prefix, plan)
         top_k = None if self.top_k is None else hp.Choice("top_k", list(self.top_k))
-        return {
-            "kernel": kernel or None,
-            "activity": activity or None,
-            "dropout": dropout or None,
-            "noise": noise or None,
-            "top_k": top_k,
+        return {**{key: value or None for key, value in plan.items()}, "top_k": top_k}
+
+    def _plan_regularizers(
+        self,
+        hp: keras_tuner.HyperParameters,
+        group: list[keras.layers.Layer],
+        prefix: str,
+        plan: dict[str, dict[str, Any]],
+    ) -> None:
+        choices = self.kernel
+        if self.per_layer and (_kernel_rank(group[0]) or 0) < 3:
+            choices = tuple(c for c in choices if c not in _SPATIAL_ONLY) or (NONE,)
+        regularizer = hp_regularizer(hp, f"{prefix}kernel", choices=choices, strength=self.strength)
+        if regularizer is not None:
+            chosen = hp.get(f"{prefix}kernel")
+            for layer in group:
+                if chosen not in _SPATIAL_ONLY or (_kernel_rank(layer) or 0) >= 3:
+                    plan["kernel"][layer.name] = regularizer
+        if self.activity is not None:
+            act = hp_regularizer(
+                hp, f"{prefix}activity", choices=self.activity, strength=self.activity_strength
+            )
+            if act is not None:
+                plan["activity"].update({layer.name: act for layer in group})
+
+    def _plan_inserted(
+        self,
+        hp: keras_tuner.HyperParameters,
+        hidden: list[keras.layers.Layer],
+        prefix: str,
+        plan: dict[str, dict[str, Any]],
+    ) -> None:
+        for key, values in (("dropout", self.dropout), ("noise", self.noise)):
+            if values is not None and hidden:
+                value = hp.Float(f"{prefix}{key}", *values)
+                if value > 0:
+                    plan[key].update({layer.name: value for layer in hidden})
+
+    def _plan_resizes(
+        self,
+        hp: keras_tuner.HyperParameters,
+        group: list[keras.layers.Layer],
+        hidden: list[keras.layers.Layer],
+        prefix: str,
+        plan: dict[str, dict[str, Any]],
+    ) -> None:
+        """Declare the width and kernel-size choices of the layers that can take them."""
+        resizable = {
+            "width": [layer for layer in hidden if _has_width(layer)],
+            "kernel_size": [layer for layer in group if _has_kernel_size(layer)],
         }
+        for key, choices in (("width", self.width), ("kernel_size", self.kernel_size)):
+            if choices is None or not resizable[key]:
+                continue
+            # The default (what keras-tuner's first builds use) resizes least.
+            value = hp.Choice(f"{prefix}{key}", list(choices), default=max(choices))
+            plan[key].update({layer.name: value for layer in resizable[key]})

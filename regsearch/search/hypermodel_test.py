@@ -331,3 +331,35 @@ def test_output_sparsity_is_measured_and_scored(tmp_path):
         row = table.loc[k]
         excess = max(0.0, row["active_outputs"] - 1.0)
         assert row["score"] == pytest.approx(row["val_data_loss"] + 2.0 * excess / 4, rel=1e-5)
+
+
+def test_a_searched_width_is_credited_against_the_original_size_and_reloads(tmp_path):
+    keras.utils.set_random_seed(0)
+    x, y = _data(n=128)
+    space = regsearch.SearchSpace(
+        "conv1", kernel=["none"], width=[1.0, 0.5], kernel_size=[5, 3], per_layer=True
+    )
+    objective = regsearch.Objective("val_loss", size_weight=0.5, size="macs")
+    tuner = TUNERS["grid"](_hypermodel(space=space), objective, str(tmp_path))
+    tuner.oracle.max_trials = 4
+    tuner.search(x, y, validation_split=0.25, epochs=1, batch_size=64, verbose=0)
+
+    base_macs = regsearch.trimmed_size(_model(), 0.0).macs_before
+    table = regsearch.results(tuner).set_index("trial_id")
+    assert len(table) == 4
+    for trial_id, trial in tuner.oracle.trials.items():
+        row = table.loc[trial_id]
+        assert row["size_ratio"] == pytest.approx(row["trimmed_macs"] / base_macs)
+        model = tuner.load_model(trial)  # the trial's own architecture, its own weights
+        conv = model.get_layer("conv1")
+        assert conv.filters == round(4 * trial.hyperparameters.get("conv1_width"))
+        assert conv.kernel_size == (trial.hyperparameters.get("conv1_kernel_size"),)
+    smallest = table["size_ratio"].idxmin()
+    assert tuner.oracle.trials[smallest].hyperparameters.values == {
+        "conv1_kernel": "none",
+        "conv1_width": 0.5,
+        "conv1_kernel_size": 3,
+    }
+    assert table.loc[smallest, "size_ratio"] < 0.5
+    trimmed = regsearch.best_model(tuner, trial_id=smallest)
+    assert trimmed.get_layer("conv1").kernel.shape[-1] <= 2

@@ -50,6 +50,11 @@ def test_strength_reaches_regsearch_regularizers():
         ({"top_k": [0, 2]}, ValueError, "`top_k` must be >= 1"),
         ({"layers": []}, TypeError, "`layers`"),
         ({"kernel": [keras.regularizers.L2(0.1)]}, TypeError, r"register\('my_name', MyReg"),
+        ({"width": 0.5}, TypeError, "`width` must be a non-empty list"),
+        ({"width": [1.0, -0.5]}, ValueError, r"`width\[1\]` must be > 0"),
+        ({"width": [0.5, 0.5]}, ValueError, "repeats a choice"),
+        ({"kernel_size": [3, 0]}, ValueError, r"`kernel_size\[1\]` must be >= 1"),
+        ({"kernel_size": []}, TypeError, "non-empty list"),
     ],
 )
 def test_bad_spaces_are_rejected_early(kwargs, error, match):
@@ -65,6 +70,8 @@ def test_space_config_round_trip():
         dropout=(0.0, 0.3),
         top_k=[1, 2],
         per_layer=True,
+        width=[1.0, 0.5],
+        kernel_size=[1, 3],
     )
     assert SearchSpace.from_config(space.get_config()) == space
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(space))
@@ -141,3 +148,27 @@ def test_for_size_gives_every_matched_layer_its_own_structured_sparsity():
         assert 1e-3 <= reg.strength <= 2e-3
     with pytest.raises(ValueError, match="`strength"):
         SearchSpace.for_size(strength=(1e-2, 1e-3))
+
+
+def test_width_and_kernel_size_are_searched_per_layer_and_default_to_no_resize():
+    hp = keras_tuner.HyperParameters()
+    space = SearchSpace(kernel=["none"], width=[0.25, 1.0, 0.5], kernel_size=[1, 3], per_layer=True)
+    plan = space.plan(hp, _conv_model())
+    assert hp.values["conv1_width"] == 1.0 and hp.values["conv1_kernel_size"] == 3
+    assert "head_width" not in hp.values  # the output layer keeps its width
+    assert "head_kernel_size" not in hp.values  # a Dense layer has no kernel size
+    hp.values.update(conv1_width=0.5, conv2_kernel_size=1)
+    plan = space.plan(hp, _conv_model())
+    model = regsearch.apply(_conv_model(), **plan)
+    assert model.get_layer("conv1").filters == 2
+    assert model.get_layer("conv2").kernel_size == (1,)
+    assert model.get_layer("conv1").kernel_size == (3,)
+
+
+def test_for_size_can_search_widths_and_kernel_sizes_too():
+    space = regsearch.SearchSpace.for_size("conv*", width=[1.0, 0.5], kernel_size=[3, 5])
+    hp = keras_tuner.HyperParameters()
+    space.plan(hp, _conv_model())
+    assert {"conv1_width", "conv2_width", "conv1_kernel_size", "conv2_kernel_size"} <= set(
+        hp.values
+    )

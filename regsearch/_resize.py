@@ -1,0 +1,103 @@
+"""Resized layers for ``apply``: scaled widths and shortened kernels.
+
+A resize is a change to a layer's constructor arguments (``filters``/``units``,
+``kernel_size``) that ``rebuild`` applies when it re-creates the layer from its
+config. Keras then builds the layers that read a resized layer for their new input
+shape, so a narrower ``conv1`` also gives ``conv2`` fewer input channels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+
+from regsearch._compat.keras import producing_layer
+from regsearch._targeting import resolve_mapping
+from regsearch._validation import check_float, check_int
+
+# What a resize plan holds per layer: the constructor arguments to replace.
+ResizePlan = dict[str, dict[str, Any]]
+
+
+def _width_key(layer: keras.layers.Layer) -> str | None:
+    config = layer.get_config()
+    for key in ("filters", "units"):
+        if isinstance(config.get(key), int):
+            return key
+    return None
+
+
+def _output_layers(model: keras.Model) -> set[str]:
+    return {producing_layer(t).name for t in keras.tree.flatten(model.outputs)}  # type: ignore[union-attr]
+
+
+def _width_plan(model: keras.Model, width: Mapping[Any, float] | None) -> ResizePlan:
+    plan: ResizePlan = {}
+    outputs = _output_layers(model)
+    for name, factor in resolve_mapping(model, width, argument="width").items():
+        factor = check_float(f"width[{name!r}]", factor, exclusive_minimum=True)
+        layer = model.get_layer(name)
+        key = _width_key(layer)
+        if key is None:
+            raise ValueError(
+                f"Argument `width`: layer {name!r} is a {type(layer).__name__}, which has "
+                "no `filters` or `units` to scale; width applies to Dense and Conv layers."
+            )
+        if name in outputs:
+            raise ValueError(
+                f"Argument `width`: layer {name!r} produces a model output, so scaling it "
+                "would change the model's output shape. Leave output layers out of `width`."
+            )
+        plan[name] = {key: max(1, round(layer.get_config()[key] * factor))}
+    return plan
+
+
+def _kernel_size_plan(model: keras.Model, kernel_size: Mapping[Any, int] | None) -> ResizePlan:
+    plan: ResizePlan = {}
+    for name, size in resolve_mapping(model, kernel_size, argument="kernel_size").items():
+        size = check_int(f"kernel_size[{name!r}]", size, minimum=1)
+        layer = model.get_layer(name)
+        current = layer.get_config().get("kernel_size")
+        if not isinstance(current, (tuple, list)):
+            raise ValueError(
+                f"Argument `kernel_size`: layer {name!r} is a {type(layer).__name__}, which "
+                "has no `kernel_size`; it applies to Conv, DepthwiseConv and SeparableConv "
+                "layers."
+            )
+        plan[name] = {"kernel_size": tuple(min(int(k), size) for k in current)}
+    return plan
+
+
+def resize_plan(
+    model: keras.Model,
+    *,
+    width: Mapping[Any, float] | None = None,
+    kernel_size: Mapping[Any, int] | None = None,
+) -> ResizePlan:
+    """``{layer name: {constructor argument: new value}}`` for ``apply``'s resizes.
+
+    ``width`` scales a layer's ``filters`` or ``units`` (rounded, at least 1);
+    ``kernel_size`` caps every spatial axis of a layer's kernel (a kernel never
+    grows). Layers absent from the plan keep their config.
+    """
+    plan = _width_plan(model, width)
+    for name, change in _kernel_size_plan(model, kernel_size).items():
+        plan.setdefault(name, {}).update(change)
+    return {
+        name: change
+        for name, change in plan.items()
+        if any(model.get_layer(name).get_config()[k] != v for k, v in change.items())
+    }
+
+
+def resize_error(error: ValueError) -> ValueError:
+    """The error for a resized model Keras cannot build (e.g. a resized residual)."""
+    return ValueError(
+        f"Arguments `width`/`kernel_size`: the resized model cannot be built: "
+        f"{str(error).rstrip('.')}. "
+        "A layer whose output is added to, multiplied with or concatenated on a "
+        "spatial axis with another layer's output must keep its width (and, with "
+        "'valid' padding, its kernel size) unless the other one changes alike."
+    )
