@@ -248,13 +248,18 @@ def _budget(trials: int | None, epochs: int | None, quick: bool) -> tuple[int, i
 
 
 def _describe(values: dict[str, Any]) -> str:
-    """``conv1 1.2e-03, conv2 3.4e-04``: each searched layer's regularizer strength."""
-    parts = []
+    """``conv1 1.2e-03 x0.5 k3, conv2 3.4e-04``: each searched layer's regularizer
+    strength, and its width factor and largest kernel size when they are searched."""
+    layers: dict[str, list[str]] = {}
     for name, value in values.items():
         layer, _, rest = name.partition("_kernel_")
         if rest.endswith("_strength"):
-            parts.append(f"{layer} {value:.1e}")
-    return ", ".join(parts) or "?"
+            layers.setdefault(layer, []).insert(0, f"{value:.1e}")
+        elif name.endswith("_width"):
+            layers.setdefault(name.removesuffix("_width"), []).append(f"x{value:g}")
+        elif name.endswith("_kernel_size"):
+            layers.setdefault(name.removesuffix("_kernel_size"), []).append(f"k{value}")
+    return ", ".join(f"{layer} {' '.join(parts)}" for layer, parts in layers.items()) or "?"
 
 
 def _search(tuner: keras_tuner.Tuner, data: tuple[Any, ...], epochs: int, trials: int) -> None:

@@ -57,7 +57,7 @@ class StructuredSparsity(Regularizer):
     and a group dies when the data gradient's root-mean-square over the group falls
     below ``strength x weight``. Emptied filters, input channels and edge positions
     are what ``regsearch.trim`` removes. The gradient is finite (zero) for an
-    all-zero group; ``regsearch.search.ProximalStep`` makes emptied groups exactly 0.
+    all-zero group; ``regsearch.search.ExactZeros`` makes emptied groups exactly 0.
 
     A term that would make one group of the whole kernel is left out, as it could
     only empty the layer: the channels term of a layer with one input channel
