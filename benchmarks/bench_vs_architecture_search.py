@@ -18,8 +18,8 @@ trials and epochs, the same data and seed:
   - ``resize``: no regularizer, a searched width factor {1, 1/2, 1/4, 1/8} and
     largest kernel size {1, 3, 5} per layer (``SearchSpace(width=...,
     kernel_size=...)``);
-  - ``both``: the two together (``SearchSpace.for_size("conv*", width=...,
-    kernel_size=...)``).
+  - ``both``: the two together, the demo's space (``SearchSpace.for_size("conv*",
+    width=..., kernel_size=...)``).
 
 For each method it prints, measured on the held-out test split (never seen by
 either search): the smallest MACs among the trials whose test accuracy is at

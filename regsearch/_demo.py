@@ -152,11 +152,18 @@ class _Progress:
         )
 
 
+# Searched per conv layer: its width (16, 8, 4 or 2 filters) and its largest kernel size.
+WIDTHS = (1.0, 0.5, 0.25, 0.125)
+KERNEL_SIZES = (1, 3, 5)
+
+
 def demo_space() -> regsearch.SearchSpace:
-    """The demo's search space over ``conv1`` and ``conv2``."""
+    """The demo's search space: ``for_size`` over ``conv1`` and ``conv2``, widths and
+    kernel sizes searched too (on digits the two together find models several
+    times smaller than either alone; see ``benchmarks/bench_vs_architecture_search.py``)."""
     import regsearch
 
-    return regsearch.SearchSpace.for_size("conv*")
+    return regsearch.SearchSpace.for_size("conv*", width=WIDTHS, kernel_size=KERNEL_SIZES)
 
 
 def demo_compile() -> dict[str, Any]:

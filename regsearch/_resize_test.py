@@ -27,7 +27,10 @@ def test_width_scales_filters_and_units_and_the_readers_follow():
     assert _shapes(new, "hidden") == [(8 * 8 * 2, 3), (3,)]
     assert _shapes(new, "head") == [(3, 3), (3,)]
     assert new.output_shape == model.output_shape
-    assert regsearch.trimmed_size(new, 0.0).macs_before < regsearch.trimmed_size(model, 0.0).macs_before
+    assert (
+        regsearch.trimmed_size(new, 0.0).macs_before
+        < regsearch.trimmed_size(model, 0.0).macs_before
+    )
 
 
 def test_width_rounds_and_keeps_at_least_one_filter():
@@ -108,5 +111,5 @@ def test_a_resized_residual_branch_is_a_clear_error():
     branch = keras.layers.Conv2D(3, 3, padding="same", name="branch")(inputs)
     added = keras.layers.Add(name="add")([inputs, branch])
     model = keras.Model(inputs, keras.layers.Flatten()(added))
-    with pytest.raises(ValueError, match="cannot be built.*must keep its width"):
+    with pytest.raises(ValueError, match=r"cannot be built.*must keep its width"):
         regsearch.apply(model, width={"branch": 0.5})
