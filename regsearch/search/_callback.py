@@ -29,9 +29,11 @@ class ScoreCallback(keras.callbacks.Callback):
             ``|w|``.
         n_outputs: The number of model outputs per sample (for the sparsity term).
         reference: ``(params, MACs)`` that ``size_ratio`` divides by; ``None``: the
-            model's own untrimmed size. ``RegSearchHyperModel`` passes the size of
-            the model before a ``SearchSpace`` width or kernel size resized it, so
-            a narrower trial gets credit for being narrower.
+            model's own untrimmed size when training starts. ``RegSearchHyperModel``
+            passes the size of the model it built the trial from (before a
+            ``SearchSpace`` width or kernel size resized it), so a narrower trial
+            gets credit for being narrower, and a trial whose fine-tuning starts
+            with a layer emptied is scored rather than failed.
     """
 
     def __init__(
@@ -50,9 +52,9 @@ class ScoreCallback(keras.callbacks.Callback):
         self.relative = relative
         self.n_outputs = n_outputs
         self._in_fit = False
-        self._size_before: Any = None
         self._snapped_this_epoch = False
         self._epoch = 0
+        self._before = (0, 0)  # the (params, MACs) size_ratio divides by; set at train begin
 
     def _snap(self) -> None:
         snap_to_zero(self.model, self.trim_threshold, relative=self.relative)
@@ -60,12 +62,14 @@ class ScoreCallback(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._in_fit = True
+        if self.reference is not None:
+            self._before = self.reference
+            return
         try:
-            self._size_before = trimmed_size(
-                self.model, self.trim_threshold, relative=self.relative
-            )
+            size = trimmed_size(self.model, self.trim_threshold, relative=self.relative)
         except ValueError as error:  # e.g. a layer initialized to all zeros
             raise FailedTrialError(f"The model cannot be measured for trimming: {error}") from error
+        self._before = (size.params_before, size.macs_before)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         self._in_fit = False
@@ -100,10 +104,8 @@ class ScoreCallback(keras.callbacks.Callback):
             # Every filter of some layer counts as zero: the model computes a constant
             # there and trim() refuses it. Such a trial keeps its (poor) metric and
             # gets no size credit, rather than failing.
-            size = self._size_before
-            params, macs = size.params_before, size.macs_before
-        reference = self.reference or (size.params_before, size.macs_before)
-        before = reference[0] if self.objective.size == "params" else reference[1]
+            params, macs = self._before
+        before = self._before[0] if self.objective.size == "params" else self._before[1]
         after = params if self.objective.size == "params" else macs
         size_ratio = after / before if before else 1.0
         logs["trimmed_params"] = float(params)

@@ -208,7 +208,7 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
         self._compiled_with: weakref.WeakKeyDictionary[keras.Model, dict[str, Any]] = (
             weakref.WeakKeyDictionary()
         )
-        # The (params, MACs) of a resized model before its resize, for ``size_ratio``.
+        # The (params, MACs) of the model each trial was built from, for ``size_ratio``.
         self._reference: weakref.WeakKeyDictionary[keras.Model, tuple[int, int]] = (
             weakref.WeakKeyDictionary()
         )
@@ -253,9 +253,7 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
         base = self._base_model(hp)
         plan = self.space.plan(hp, base)
         model = apply(base, **plan, keep_weights=True)
-        if plan["width"] or plan["kernel_size"]:
-            size = trimmed_size(base, 0.0)
-            self._reference[model] = (size.params_before, size.macs_before)
+        self._remember_size(model, base)
         kwargs = self._compile_kwargs(base)
         loss = kwargs["loss"]
         if len(model.outputs) == 1 and not isinstance(loss, (Mapping, list, tuple)):
@@ -265,6 +263,14 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
         model.compile(**kwargs)
         self._compiled_with[model] = kwargs
         return model
+
+    def _remember_size(self, model: keras.Model, base: keras.Model) -> None:
+        """Keep ``base``'s untrimmed size: what the trial's ``size_ratio`` divides by."""
+        try:
+            size = trimmed_size(base, 0.0)
+        except ValueError:
+            return  # e.g. a layer initialized to zeros: the score callback says so
+        self._reference[model] = (size.params_before, size.macs_before)
 
     def objective_for(self, callbacks: list[Any]) -> Objective:
         """The ``regsearch.Objective`` the tuner was given (found on its callbacks)."""

@@ -363,3 +363,20 @@ def test_a_searched_width_is_credited_against_the_original_size_and_reloads(tmp_
     assert table.loc[smallest, "size_ratio"] < 0.5
     trimmed = regsearch.best_model(tuner, trial_id=smallest)
     assert trimmed.get_layer("conv1").kernel.shape[-1] <= 2
+
+
+def test_a_trial_whose_layers_are_all_emptied_is_scored_without_size_credit():
+    keras.utils.set_random_seed(0)
+    x, y = _data(n=64)
+    # Every weight counts as zero: fine-tuning starts from a model trim() refuses.
+    hypermodel = _hypermodel(
+        space=regsearch.SearchSpace(kernel=["structured_sparsity"]),
+        trim_threshold=10.0,
+        finetune_epochs=1,
+    )
+    hp = keras_tuner.HyperParameters()
+    model = hypermodel.build(hp)
+    history = hypermodel.fit(hp, model, x, y, validation_split=0.25, epochs=1, verbose=0)
+    assert history.history["size_ratio"] == [1.0]
+    assert history.history["trimmed_macs"] == [regsearch.trimmed_size(_model(), 0.0).macs_before]
+    assert np.isfinite(history.history["score"]).all()
