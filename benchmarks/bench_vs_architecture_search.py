@@ -186,7 +186,7 @@ def ratio(a: float, b: float) -> float:
 
 def run_seed(seed: int, args: argparse.Namespace) -> dict[str, dict[str, float]]:
     data = _demo._digits(seed)
-    base_accuracy, base_macs = _demo.train_base(
+    base_accuracy, base_macs, _ = _demo.train_base(
         data, epochs=args.epochs + args.finetune_epochs, seed=seed
     )
     print(f"seed {seed}: base model test accuracy {base_accuracy:.4f}, {base_macs:,} MACs")

@@ -19,7 +19,7 @@ import math
 import time
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     import keras_tuner
@@ -230,8 +230,16 @@ def demo_tuner(
     )
 
 
-def train_base(data: tuple[Any, ...], *, epochs: int, seed: int) -> tuple[float, int]:
-    """Train the base model alone (no regularizer); its test accuracy and MACs."""
+class BaseModel(NamedTuple):
+    """The base model trained alone: its test accuracy, MACs and parameters."""
+
+    accuracy: float
+    macs: int
+    params: int
+
+
+def train_base(data: tuple[Any, ...], *, epochs: int, seed: int) -> BaseModel:
+    """Train the base model alone (no regularizer); its test accuracy and size."""
     import keras
 
     import regsearch
@@ -242,7 +250,9 @@ def train_base(data: tuple[Any, ...], *, epochs: int, seed: int) -> tuple[float,
     model.compile(**demo_compile())
     model.fit(x_train, y_train, epochs=epochs, batch_size=BATCH_SIZE, verbose=0)
     accuracy = model.evaluate(x_test, y_test, verbose=0, return_dict=True)["accuracy"]
-    return float(accuracy), regsearch.trimmed_size(model, 0.0).macs_before
+    return BaseModel(
+        float(accuracy), regsearch.trimmed_size(model, 0.0).macs_before, model.count_params()
+    )
 
 
 def _budget(trials: int | None, epochs: int | None, quick: bool) -> tuple[int, int, int]:
@@ -307,8 +317,8 @@ def _choose(tuner: keras_tuner.Tuner, data: tuple[Any, ...]) -> dict[str, Any]:
     }
 
 
-def _summary(chosen: dict[str, Any], base: tuple[float, int]) -> str:
-    base_accuracy, base_macs = base
+def _summary(chosen: dict[str, Any], base: BaseModel) -> str:
+    base_accuracy, base_macs = base.accuracy, base.macs
     report = chosen["report"]
     trial = chosen["trial"]
     return (
@@ -316,7 +326,7 @@ def _summary(chosen: dict[str, Any], base: tuple[float, int]) -> str:
         f"{100 * TOLERANCE:.0f} point of validation accuracy of the best trial\n"
         f"  {trial.hyperparameters.values}\n"
         f"             test accuracy      MACs   params\n"
-        f"base model   {base_accuracy:>13.4f} {base_macs:>9,} {report.params_before:>8,}\n"
+        f"base model   {base_accuracy:>13.4f} {base_macs:>9,} {base.params:>8,}\n"
         f"chosen model {chosen['accuracy']:>13.4f} {report.macs_after:>9,} "
         f"{report.params_after:>8,}\n"
         f"  {100 * (chosen['accuracy'] - base_accuracy):+.1f} points, "
@@ -403,7 +413,7 @@ def run(
         f"digits ({len(data[0])} train / "
         f"{len(data[2])} validation / {len(data[4])} test images)\n"
         f"objective: {tuner.oracle.objective}\n"
-        f"base model: test accuracy {base[0]:.4f}, {base[1]:,} MACs\n",
+        f"base model: test accuracy {base.accuracy:.4f}, {base.macs:,} MACs\n",
         flush=True,
     )
     _search(tuner, data, epochs, trials)

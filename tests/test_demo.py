@@ -37,10 +37,11 @@ def test_quick_demo_writes_results_pareto_model_and_report(tmp_path, capsys):
     assert "test accuracy" in report and "params:" in report
     # the base model next to the chosen one, on the test split, and how it was chosen
     assert "within 1 point of validation accuracy of the best trial" in report
-    base = re.search(r"base model +([\d.]+) +([\d,]+)", report)
+    base = re.search(r"base model +([\d.]+) +([\d,]+) +([\d,]+)", report)
     chosen = re.search(r"chosen model +([\d.]+) +([\d,]+)", report)
     assert base and chosen
     assert base.group(2) == "445,440"  # the demo model's MACs
+    assert base.group(3) == "17,082"  # and parameters (not the chosen trial's before trim)
     assert 0.0 < float(chosen.group(1)) <= 1.0
     assert int(chosen.group(2).replace(",", "")) <= 445_440
     assert "fewer MACs than the base model" in printed
