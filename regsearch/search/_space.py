@@ -272,6 +272,17 @@ class SearchSpace:
         the task and optimizer: on the README's 31-tap Conv1D task with Adam(1e-3)
         it trimmed nothing, and ``strength=(3e-3, 1e-1)`` reached 7-tap kernels.
 
+        A penalty alone leaves what the data uses a little: on digits no edge row of
+        a 5x5 kernel emptied, and with BayesianOptimization (16 trials x 20 + 5
+        epochs, 3 seeds) the smallest model within 1 point of the base had a median
+        of 34,560 MACs, 2.3x what a plain keras-tuner search over filters and kernel
+        sizes found (22,016). Searching ``width=(1, 0.5, 0.25, 0.125)`` and
+        ``kernel_size=(1, 3, 5)`` as well brought the median to 9,792 MACs (0.63x the
+        architecture search's, with the largest front hypervolume of the methods
+        in every seed); the resize alone reached 13,568. Pass them for models
+        whose matched layers can change width (not the branches of a residual
+        ``Add``).
+
         Args:
             layers: Glob pattern(s) of the layers to shrink; ``None``: every layer
                 with a kernel.
