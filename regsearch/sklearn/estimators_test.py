@@ -295,7 +295,9 @@ def test_pickle_round_trip_predicts_the_same(blobs):
 @pytest.mark.slow
 def test_regressor_restores_the_target_scale():
     X, y = _regression()
-    reg = RegSearchRegressor(max_trials=1, epochs=30, seed=0).fit(X, y)
+    # Batches of 8: with 32 (3 steps an epoch) R^2 ranged from -0.44 to 0.81 over 6
+    # seeds on either backend; with 8, from 0.75 to 0.99.
+    reg = RegSearchRegressor(max_trials=1, epochs=30, batch_size=8, seed=0).fit(X, y)
     pred = reg.predict(X)
     assert pred.shape == (len(X),) and pred.dtype == np.float64
     assert abs(pred.mean() - y.mean()) < 0.5 * y.std()  # not around 0: scale restored
