@@ -7,7 +7,7 @@ round gives every regularizer a ratio to Keras's L2 timed in that same round, so
 change in machine load between rounds cancels; the script prints the median ratio
 over the rounds (target: <= 1.05) with its spread (quartiles and range).
 
-    KERAS_BACKEND=tensorflow python benchmarks/bench_regularizers.py [--rounds 21]
+    KERAS_BACKEND=tensorflow python benchmarks/bench_regularizers.py [--rounds 41]
     KERAS_BACKEND=jax python benchmarks/bench_regularizers.py  # pip install "regsearch[jax]"
 """
 
@@ -49,7 +49,7 @@ def build(make_regularizer):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=21)
+    parser.add_argument("--rounds", type=int, default=41)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()
