@@ -2,10 +2,12 @@
 
 Each regularizer goes on both conv kernels of the same model (Conv1D with 31 taps,
 Conv2D 3x3, then a plain Dense). Runs are interleaved: every round times ``--steps``
-compiled train steps of each model, in an order rotated from round to round; the
-script prints the median time per step and its ratio to Keras's L2 (target: <= 1.05).
+compiled train steps of each model, in an order rotated from round to round. Each
+round gives every regularizer a ratio to Keras's L2 timed in that same round, so a
+change in machine load between rounds cancels; the script prints the median ratio
+over the rounds (target: <= 1.05) with its spread (quartiles and range).
 
-    KERAS_BACKEND=tensorflow python benchmarks/bench_regularizers.py [--rounds 7]
+    KERAS_BACKEND=tensorflow python benchmarks/bench_regularizers.py [--rounds 41]
     KERAS_BACKEND=jax python benchmarks/bench_regularizers.py  # pip install "regsearch[jax]"
 """
 
@@ -47,8 +49,8 @@ def build(make_regularizer):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=41)
+    parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()
 
@@ -70,13 +72,26 @@ def main() -> None:
             for _ in range(args.steps):
                 model.train_on_batch(x, y)
             times[name].append((time.perf_counter() - start) / args.steps)
+    report(times, baseline="L2 (Keras)", target=1.05)
 
-    base = statistics.median(times["L2 (Keras)"])
-    print(f"backend={keras.backend.backend()} rounds={args.rounds} steps/round={args.steps}")
-    print(f"{'regularizer':<14} {'median ms/step':>15} {'ratio vs L2':>12}")
+
+def report(times: dict[str, list[float]], *, baseline: str, target: float) -> None:
+    """Print, per regularizer, the median time and the per-round ratios to ``baseline``."""
+    rounds = len(times[baseline])
+    print(f"backend={keras.backend.backend()} rounds={rounds}")
+    print(
+        f"{'regularizer':<14} {'median ms/step':>15} {'median ratio':>13} "
+        f"{'quartiles':>13} {'range':>13}  target <= {target}"
+    )
     for name, values in times.items():
-        median = statistics.median(values)
-        print(f"{name:<14} {1e3 * median:>15.3f} {median / base:>12.3f}")
+        ratios = sorted(v / b for v, b in zip(values, times[baseline]))
+        median = statistics.median(ratios)
+        q1, _, q3 = statistics.quantiles(ratios, n=4)
+        verdict = "" if name == baseline else ("met" if median <= target else "MISSED")
+        print(
+            f"{name:<14} {1e3 * statistics.median(values):>15.3f} {median:>13.3f} "
+            f"{q1:>6.3f}..{q3:<5.3f} {ratios[0]:>6.3f}..{ratios[-1]:<5.3f}  {verdict}"
+        )
 
 
 if __name__ == "__main__":

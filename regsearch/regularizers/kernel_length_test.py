@@ -169,6 +169,14 @@ def _fir_data(rng, taps, n, length, noise):
     return x, y[..., None].astype("float32")
 
 
+# Adam's steps do not shrink with the gradient: at a constant rate the outer taps
+# the penalty holds near 0 jitter by up to about 1e-2, so whether the last step
+# leaves them under the threshold was luck. On TensorFlow a seeded fit replays one
+# batch order every epoch, which kept the luck; JAX reshuffles every epoch and the
+# test failed there. The last quarter of the epochs at a tenth of the rate lets the
+# weights settle: 6 seeds on each backend end with every outer tap under 3e-3. At
+# strength 0.1 the penalized optimum itself has an outer tap at 4.6e-3; 0.3 leaves
+# a margin.
 @pytest.mark.slow
 def test_training_shortens_a_31_tap_kernel_to_the_5_true_taps():
     rng = np.random.default_rng(0)
@@ -185,12 +193,16 @@ def test_training_shortens_a_31_tap_kernel_to_the_5_true_taps():
                 keras.layers.Conv1D(1, 31, use_bias=False, kernel_regularizer=regularizer),
             ]
         )
-        model.compile(keras.optimizers.Adam(0.01), "mse")
-        model.fit(x, y, batch_size=32, epochs=20, verbose=0)
+        epochs, steps_per_epoch = 30, len(x) // 32
+        rate = keras.optimizers.schedules.PiecewiseConstantDecay(
+            [epochs * steps_per_epoch * 3 // 4], [0.02, 0.002]
+        )
+        model.compile(keras.optimizers.Adam(rate), "mse")
+        model.fit(x, y, batch_size=32, epochs=epochs, verbose=0)
         kernel = model.layers[0].kernel.numpy()[:, 0, 0]
         return np.delete(kernel, range(13, 18)), kernel[13:18]
 
-    outside, inside = fit(KernelLength(0.1, threshold=threshold))
+    outside, inside = fit(KernelLength(0.3, threshold=threshold))
     assert np.all(np.abs(outside) < threshold), outside
     np.testing.assert_allclose(inside, taps[13:18], atol=0.05)
 

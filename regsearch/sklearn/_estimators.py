@@ -49,7 +49,8 @@ _PARAMETERS = """
             layers, near-zero kernel edges and dead units removed) as ``model_``.
         seed: Seeds Keras, NumPy and Python (``keras.utils.set_random_seed``) at
             the start of ``fit``, the validation split and the oracle, so that a
-            fit is reproducible on one machine. ``None``: not seeded.
+            fit is reproducible on one machine and backend (TensorFlow and JAX
+            draw different initial weights from one seed). ``None``: not seeded.
         directory: Where keras-tuner writes its trials, kept after ``fit``: every
             fit gets its own project ``<ClassName>_<time>_<random>`` under it
             (``project_dir_``), so parallel fits (``GridSearchCV(n_jobs=2)``)
