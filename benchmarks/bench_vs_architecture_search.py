@@ -61,14 +61,16 @@ from regsearch import _demo
 
 REFERENCE_ACCURACY = 0.90  # the hypervolume's reference point: (0.90, base MACs)
 POINT = 0.01  # "within one point of the base's test accuracy"
-WIDTHS = (1.0, 0.5, 0.25, 0.125)  # 16, 8, 4, 2 filters: the architecture search's
-KERNEL_SIZES = (1, 3, 5)
 SPACES = {
     "regularizers": lambda: regsearch.SearchSpace.for_size("conv*"),
     "resize": lambda: regsearch.SearchSpace(
-        "conv*", kernel=["none"], width=WIDTHS, kernel_size=KERNEL_SIZES, per_layer=True
+        "conv*",
+        kernel=["none"],
+        width=_demo.WIDTHS,  # 16, 8, 4, 2 filters: the architecture search's
+        kernel_size=_demo.KERNEL_SIZES,
+        per_layer=True,
     ),
-    "both": lambda: regsearch.SearchSpace.for_size("conv*", width=WIDTHS, kernel_size=KERNEL_SIZES),
+    "both": _demo.demo_space,  # the demo's space: the two together
 }
 METHODS = ("architecture", *SPACES)
 
