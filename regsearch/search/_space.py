@@ -12,6 +12,7 @@ from regsearch import regularizers
 from regsearch._compat.keras import producing_layer
 from regsearch._targeting import match_layers
 from regsearch._validation import check_float, check_int
+from regsearch.search._resizable import narrowable_layers
 
 NONE = "none"
 # Regularizers that need a kernel with spatial axes (Conv*), not a Dense kernel.
@@ -141,10 +142,6 @@ def _check_kernel_size(name: str, value: Any) -> int:
     return check_int(name, value, minimum=1)
 
 
-def _has_width(layer: keras.layers.Layer) -> bool:
-    return any(isinstance(layer.get_config().get(k), int) for k in ("filters", "units"))
-
-
 def _has_kernel_size(layer: keras.layers.Layer) -> bool:
     return isinstance(layer.get_config().get("kernel_size"), (tuple, list))
 
@@ -176,9 +173,11 @@ class SearchSpace:
         per_layer: ``False``: one choice shared by all matched layers; ``True``:
             one choice per layer (hyperparameters prefixed with the layer name).
         width: Optional choices of a width factor for the matched Dense and Conv
-            layers that are not model outputs (``regsearch.apply``'s ``width``):
-            ``[1.0, 0.5, 0.25]`` searches each layer at its own, half and a quarter
-            of its filters.
+            layers (``regsearch.apply``'s ``width``): ``[1.0, 0.5, 0.25]`` searches
+            each layer at its own, half and a quarter of its filters. Layers whose
+            width the rest of the model fixes keep it: model outputs, and layers
+            whose output reaches a merge such as a residual ``Add``, a ``Reshape``
+            or an output before a Dense or convolution reads it.
         kernel_size: Optional choices of the largest kernel size per spatial axis
             of the matched convolutions (``regsearch.apply``'s ``kernel_size``);
             a kernel never grows.
@@ -355,13 +354,15 @@ class SearchSpace:
         layers = self.matched_layers(model)
         output_layers = {producing_layer(t).name for t in model.outputs}  # type: ignore[union-attr]
         plan: dict[str, dict[str, Any]] = {key: {} for key in _PLANNED}
+        narrowable = narrowable_layers(model) if self.width is not None else set()
         groups = [[layer] for layer in layers] if self.per_layer else [layers]
         for group in groups:
             prefix = f"{group[0].name}_" if self.per_layer else ""
             hidden = [layer for layer in group if layer.name not in output_layers]
             self._plan_regularizers(hp, group, prefix, plan)
             self._plan_inserted(hp, hidden, prefix, plan)
-            self._plan_resizes(hp, group, hidden, prefix, plan)
+            narrow = [layer for layer in group if layer.name in narrowable]
+            self._plan_resizes(hp, group, narrow, prefix, plan)
         top_k = None if self.top_k is None else hp.Choice("top_k", list(self.top_k))
         return {**{key: value or None for key, value in plan.items()}, "top_k": top_k}
 
@@ -405,13 +406,13 @@ class SearchSpace:
         self,
         hp: keras_tuner.HyperParameters,
         group: list[keras.layers.Layer],
-        hidden: list[keras.layers.Layer],
+        narrow: list[keras.layers.Layer],
         prefix: str,
         plan: dict[str, dict[str, Any]],
     ) -> None:
         """Declare the width and kernel-size choices of the layers that can take them."""
         resizable = {
-            "width": [layer for layer in hidden if _has_width(layer)],
+            "width": narrow,
             "kernel_size": [layer for layer in group if _has_kernel_size(layer)],
         }
         for key, choices in (("width", self.width), ("kernel_size", self.kernel_size)):

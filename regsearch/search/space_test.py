@@ -172,3 +172,47 @@ def test_for_size_can_search_widths_and_kernel_sizes_too():
     assert {"conv1_width", "conv2_width", "conv1_kernel_size", "conv2_kernel_size"} <= set(
         hp.values
     )
+
+
+def _residual_model():
+    inputs = keras.Input((8, 8, 3))
+    stem = keras.layers.Conv2D(8, 3, padding="same", name="stem")(inputs)
+    x = keras.layers.Conv2D(8, 3, padding="same", name="inner")(stem)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.ReLU(name="relu")(x)
+    x = keras.layers.DepthwiseConv2D(3, padding="same", name="depthwise")(x)
+    x = keras.layers.Conv2D(8, 1, name="project")(x)  # its output meets `stem` in the Add
+    x = keras.layers.Add(name="add")([stem, x])
+    a = keras.layers.Conv2D(4, 1, name="left")(x)
+    b = keras.layers.Conv2D(4, 1, name="right")(x)
+    x = keras.layers.Concatenate(name="concat")([a, b])
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(6, name="hidden")(x)
+    outputs = keras.layers.Dense(2, name="head")(x)
+    return keras.Model(inputs, outputs)
+
+
+def test_width_is_searched_only_where_the_model_leaves_it_free():
+    hp = keras_tuner.HyperParameters()
+    space = SearchSpace(kernel=["none"], width=[1.0, 0.5], per_layer=True)
+    space.plan(hp, _residual_model())
+    searched = {name.removesuffix("_width") for name in hp.values if name.endswith("_width")}
+    # `stem` and `project` meet in a residual Add; `head` is the output.
+    assert searched == {"inner", "left", "right", "hidden"}
+    hp.values.update({f"{name}_width": 0.5 for name in searched})
+    model = regsearch.apply(_residual_model(), **space.plan(hp, _residual_model()))
+    assert [model.get_layer(n).get_config().get("filters", 0) for n in ("inner", "left")] == [4, 2]
+    assert model.get_layer("hidden").units == 3
+    assert model.output_shape == (None, 2)
+
+
+def test_a_reshape_keeps_the_width_of_the_layer_before_it():
+    inputs = keras.Input((4,))
+    x = keras.layers.Dense(6, name="dense")(inputs)
+    x = keras.layers.Reshape((2, 3), name="reshape")(x)
+    outputs = keras.layers.Flatten()(x)
+    hp = keras_tuner.HyperParameters()
+    SearchSpace(kernel=["none"], width=[1.0, 0.5], per_layer=True).plan(
+        hp, keras.Model(inputs, outputs)
+    )
+    assert "dense_width" not in hp.values
