@@ -15,6 +15,7 @@ trials and epochs, the same data and seed:
 
   - ``regularizers``: ``SearchSpace.for_size("conv*")``, a StructuredSparsity
     strength per layer, nothing resized;
+  - ``widths``: ``for_size("conv*", width=...)``, the strengths and widths;
   - ``resize``: no regularizer, a searched width factor {1, 1/2, 1/4, 1/8} and
     largest kernel size {1, 3, 5} per layer (``SearchSpace(width=...,
     kernel_size=...)``);
@@ -63,6 +64,7 @@ REFERENCE_ACCURACY = 0.90  # the hypervolume's reference point: (0.90, base MACs
 POINT = 0.01  # "within one point of the base's test accuracy"
 SPACES = {
     "regularizers": lambda: regsearch.SearchSpace.for_size("conv*"),
+    "widths": lambda: regsearch.SearchSpace.for_size("conv*", width=_demo.WIDTHS),
     "resize": lambda: regsearch.SearchSpace(
         "conv*",
         kernel=["none"],

@@ -350,6 +350,8 @@ def apply(
         ... )
         >>> [layer.name for layer in new.layers]
         ['dense_1', 'dense_1_dropout', 'out']
+        >>> regsearch.apply(model, width={"dense_1": 0.5}).get_layer("dense_1").units
+        2
     """
     if not isinstance(model, keras.Model):
         raise TypeError(
