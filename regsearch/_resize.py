@@ -35,8 +35,9 @@ def _output_layers(model: keras.Model) -> set[str]:
 
 def _width_plan(model: keras.Model, width: Mapping[Any, float] | None) -> ResizePlan:
     plan: ResizePlan = {}
-    outputs = _output_layers(model)
-    for name, factor in resolve_mapping(model, width, argument="width").items():
+    resolved = resolve_mapping(model, width, argument="width")
+    outputs = _output_layers(model) if resolved else set()
+    for name, factor in resolved.items():
         factor = check_float(f"width[{name!r}]", factor, exclusive_minimum=True)
         layer = model.get_layer(name)
         key = _width_key(layer)
