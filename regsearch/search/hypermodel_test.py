@@ -333,6 +333,7 @@ def test_output_sparsity_is_measured_and_scored(tmp_path):
         assert row["score"] == pytest.approx(row["val_data_loss"] + 2.0 * excess / 4, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_a_searched_width_is_credited_against_the_original_size_and_reloads(tmp_path):
     keras.utils.set_random_seed(0)
     x, y = _data(n=128)
