@@ -26,8 +26,19 @@ EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
 }
 
 
+# A backend limit, not the estimator's: regression predictions are compared exactly.
+_XLA_ROW_ROUNDING = (
+    "on JAX, XLA's CPU matrix product rounds a row differently by its position in the "
+    "batch (about 2e-7 relative), so reordered rows predict values that differ in the "
+    "last float32 bits"
+)
+
+
 def _expected_failed_checks(estimator: object) -> dict[str, str]:
-    return EXPECTED_FAILED_CHECKS[type(estimator).__name__]
+    expected = dict(EXPECTED_FAILED_CHECKS[type(estimator).__name__])
+    if keras.backend.backend() == "jax" and isinstance(estimator, RegSearchRegressor):
+        expected["check_methods_sample_order_invariance"] = _XLA_ROW_ROUNDING
+    return expected
 
 
 class SgdMlp:
