@@ -395,14 +395,12 @@ def apply(
         )
     if cross_plan:
         edits.output_hooks.append(_cross_layer_hook(cross_plan, taken))
-    if not resizes:
-        new_model = rebuild(model, edits, keep_weights=keep_weights)
-    else:
-        try:
-            new_model = rebuild(model, edits, keep_weights=False)
-        except ValueError as error:
-            raise resize_error(error) from error
-        if keep_weights and model.built:
-            copy_weights(model, new_model, same_shape_only=True)
+    try:
+        new_model = rebuild(model, edits, keep_weights=False)
+    except ValueError as error:
+        raise (resize_error(error) if resizes else error) from error
+    if keep_weights and model.built:
+        # A resized layer, and each layer reading one, keeps its fresh weights.
+        copy_weights(model, new_model, same_shape_only=bool(resizes))
     _attach_freeze(new_model, freeze_plan)
     return new_model

@@ -13,34 +13,34 @@ from typing import Any
 
 import keras
 
-from regsearch._compat.keras import producing_layer
-from regsearch._targeting import resolve_mapping
+from regsearch._targeting import output_layers, resolve_mapping
 from regsearch._validation import check_float, check_int
 
 # What a resize plan holds per layer: the constructor arguments to replace.
 ResizePlan = dict[str, dict[str, Any]]
 
 
-def _width_key(layer: keras.layers.Layer) -> str | None:
-    config = layer.get_config()
+def _width_key(config: dict[str, Any]) -> str | None:
     for key in ("filters", "units"):
         if isinstance(config.get(key), int):
             return key
     return None
 
 
-def _output_layers(model: keras.Model) -> set[str]:
-    return {producing_layer(t).name for t in keras.tree.flatten(model.outputs)}  # type: ignore[union-attr]
+def has_kernel_size(layer: keras.layers.Layer) -> bool:
+    """Whether ``layer`` takes a ``kernel_size`` (Conv, DepthwiseConv, SeparableConv)."""
+    return isinstance(layer.get_config().get("kernel_size"), (tuple, list))
 
 
 def _width_plan(model: keras.Model, width: Mapping[Any, float] | None) -> ResizePlan:
     plan: ResizePlan = {}
     resolved = resolve_mapping(model, width, argument="width")
-    outputs = _output_layers(model) if resolved else set()
+    outputs = output_layers(model) if resolved else set()
     for name, factor in resolved.items():
         factor = check_float(f"width[{name!r}]", factor, exclusive_minimum=True)
         layer = model.get_layer(name)
-        key = _width_key(layer)
+        config = layer.get_config()
+        key = _width_key(config)
         if key is None:
             raise ValueError(
                 f"Argument `width`: layer {name!r} is a {type(layer).__name__}, which has "
@@ -51,7 +51,7 @@ def _width_plan(model: keras.Model, width: Mapping[Any, float] | None) -> Resize
                 f"Argument `width`: layer {name!r} produces a model output, so scaling it "
                 "would change the model's output shape. Leave output layers out of `width`."
             )
-        plan[name] = {key: max(1, round(layer.get_config()[key] * factor))}
+        plan[name] = {key: max(1, round(config[key] * factor))}
     return plan
 
 
@@ -60,13 +60,13 @@ def _kernel_size_plan(model: keras.Model, kernel_size: Mapping[Any, int] | None)
     for name, size in resolve_mapping(model, kernel_size, argument="kernel_size").items():
         size = check_int(f"kernel_size[{name!r}]", size, minimum=1)
         layer = model.get_layer(name)
-        current = layer.get_config().get("kernel_size")
-        if not isinstance(current, (tuple, list)):
+        if not has_kernel_size(layer):
             raise ValueError(
                 f"Argument `kernel_size`: layer {name!r} is a {type(layer).__name__}, which "
                 "has no `kernel_size`; it applies to Conv, DepthwiseConv and SeparableConv "
                 "layers."
             )
+        current = layer.get_config()["kernel_size"]
         plan[name] = {"kernel_size": tuple(min(int(k), size) for k in current)}
     return plan
 

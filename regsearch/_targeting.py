@@ -18,6 +18,7 @@ from typing import TypeVar
 
 import keras
 
+from regsearch._compat.keras import producing_layer
 from regsearch._validation import did_you_mean
 
 T = TypeVar("T")
@@ -52,6 +53,11 @@ def _as_patterns(argument: str, patterns: object) -> list[str]:
 def target_layers(model: keras.Model) -> list[keras.layers.Layer]:
     """The top-level layers patterns can target (input layers excluded)."""
     return [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+
+
+def output_layers(model: keras.Model) -> set[str]:
+    """Names of the layers that produce ``model``'s outputs."""
+    return {producing_layer(t).name for t in keras.tree.flatten(model.outputs)}  # type: ignore[union-attr]
 
 
 def weight_paths(layer: keras.layers.Layer) -> list[str]:

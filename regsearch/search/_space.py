@@ -9,8 +9,8 @@ import keras
 import keras_tuner
 
 from regsearch import regularizers
-from regsearch._compat.keras import producing_layer
-from regsearch._targeting import match_layers
+from regsearch._resize import has_kernel_size
+from regsearch._targeting import match_layers, output_layers
 from regsearch._validation import check_float, check_int
 from regsearch.search._resizable import narrowable_layers
 
@@ -140,10 +140,6 @@ def _check_width(name: str, value: Any) -> float:
 
 def _check_kernel_size(name: str, value: Any) -> int:
     return check_int(name, value, minimum=1)
-
-
-def _has_kernel_size(layer: keras.layers.Layer) -> bool:
-    return isinstance(layer.get_config().get("kernel_size"), (tuple, list))
 
 
 def _kernel_rank(layer: keras.layers.Layer) -> int | None:
@@ -353,13 +349,13 @@ class SearchSpace:
     def plan(self, hp: keras_tuner.HyperParameters, model: keras.Model) -> dict[str, Any]:
         """Declare this space's hyperparameters on ``hp``; return ``regsearch.apply`` kwargs."""
         layers = self.matched_layers(model)
-        output_layers = {producing_layer(t).name for t in model.outputs}  # type: ignore[union-attr]
+        outputs = output_layers(model)
         plan: dict[str, dict[str, Any]] = {key: {} for key in _PLANNED}
         narrowable = narrowable_layers(model) if self.width is not None else set()
         groups = [[layer] for layer in layers] if self.per_layer else [layers]
         for group in groups:
             prefix = f"{group[0].name}_" if self.per_layer else ""
-            hidden = [layer for layer in group if layer.name not in output_layers]
+            hidden = [layer for layer in group if layer.name not in outputs]
             self._plan_regularizers(hp, group, prefix, plan)
             self._plan_inserted(hp, hidden, prefix, plan)
             narrow = [layer for layer in group if layer.name in narrowable]
@@ -414,7 +410,7 @@ class SearchSpace:
         """Declare the width and kernel-size choices of the layers that can take them."""
         resizable = {
             "width": narrow,
-            "kernel_size": [layer for layer in group if _has_kernel_size(layer)],
+            "kernel_size": [layer for layer in group if has_kernel_size(layer)],
         }
         for key, choices in (("width", self.width), ("kernel_size", self.kernel_size)):
             if choices is None or not resizable[key]:
