@@ -30,8 +30,8 @@ if TYPE_CHECKING:
         regularizers,
         trimming,
     )
-    from regsearch._apply import apply
     from regsearch.distributed import run_distributed
+    from regsearch.editing import apply
     from regsearch.layers import CrossLayer
     from regsearch.oracles import ParetoOracle, ParetoSearch
     from regsearch.plotting import plot_hypervolume, plot_pareto
@@ -60,7 +60,7 @@ _SOURCES = {
     "RegSearchRegressor": "regsearch.sklearn",
     "SearchSpace": "regsearch.search",
     "TrimReport": "regsearch.trimming",
-    "apply": "regsearch._apply",
+    "apply": "regsearch.editing",
     "best_model": "regsearch.search",
     "constraints": "regsearch.constraints",
     "distributed": "regsearch.distributed",

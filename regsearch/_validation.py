@@ -75,3 +75,27 @@ def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
     if minimum is not None and value < minimum:
         raise ValueError(f"Argument `{name}` must be >= {minimum}; received {value!r}.")
     return value
+
+
+def check_patterns(argument: str, patterns: object) -> list[str]:
+    """Normalize a pattern or a list/tuple of patterns to a list of str."""
+    if isinstance(patterns, str):
+        items = [patterns]
+    elif isinstance(patterns, (list, tuple)):
+        items = list(patterns)
+    else:
+        raise TypeError(
+            f"Argument `{argument}` must be a glob pattern (str) or a list of them; "
+            f"received {patterns!r} of type {type(patterns).__name__}."
+        )
+    for item in items:
+        if not isinstance(item, str) or not item:
+            raise TypeError(
+                f"Argument `{argument}`: every pattern must be a non-empty str; "
+                f"received {item!r} in {patterns!r}."
+            )
+    if not items:
+        raise ValueError(
+            f"Argument `{argument}` must name at least one pattern; received {patterns!r}."
+        )
+    return items

@@ -11,9 +11,8 @@ from keras import ops
 
 from regsearch import regularizers
 from regsearch._compat.keras import producing_layer
-from regsearch._targeting import _as_patterns
-from regsearch._validation import check_int
-from regsearch.regularizers._get import RegularizerLike
+from regsearch._validation import check_int, check_patterns
+from regsearch.regularizers import RegularizerLike
 
 
 @keras.saving.register_keras_serializable(package="regsearch")
@@ -73,7 +72,7 @@ class CrossLayer(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.layer_patterns = _as_patterns("layers", layers)
+        self.layer_patterns = check_patterns("layers", layers)
         if isinstance(regularizer, dict):
             # A saved config: Keras resolves built-in and registered classes.
             regularizer = keras.saving.deserialize_keras_object(regularizer)

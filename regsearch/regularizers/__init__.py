@@ -2,7 +2,14 @@
 
 from regsearch.regularizers._activity import Contractive, HiddenL1, RecurrentNorm, RecurrentState
 from regsearch.regularizers._base import Regularizer
-from regsearch.regularizers._get import available, deserialize, get, register, serialize
+from regsearch.regularizers._get import (
+    RegularizerLike,
+    available,
+    deserialize,
+    get,
+    register,
+    serialize,
+)
 from regsearch.regularizers._group_lasso import GroupLasso
 from regsearch.regularizers._kernel_length import KernelLength
 from regsearch.regularizers._orthogonal import Orthogonal
@@ -19,6 +26,7 @@ __all__ = [
     "RecurrentNorm",
     "RecurrentState",
     "Regularizer",
+    "RegularizerLike",
     "StructuredSparsity",
     "available",
     "deserialize",

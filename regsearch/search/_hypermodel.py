@@ -12,8 +12,8 @@ import keras
 import keras_tuner
 from keras_tuner.errors import FatalValueError
 
-from regsearch._apply import apply
 from regsearch._validation import check_float, did_you_mean
+from regsearch.editing import apply
 from regsearch.metrics import ActiveOutputs
 from regsearch.search._callback import ScoreCallback
 from regsearch.search._data_loss import DataLoss

@@ -9,9 +9,8 @@ import keras
 import keras_tuner
 
 from regsearch import regularizers
-from regsearch._resize import has_kernel_size
-from regsearch._targeting import match_layers, output_layers
 from regsearch._validation import check_float, check_int
+from regsearch.editing import has_kernel_size, match_layers, output_layers
 from regsearch.search._resizable import narrowable_layers
 
 NONE = "none"

@@ -14,7 +14,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from regsearch._rebuild import Edits, LayerFactory, rebuild
+from regsearch.editing import Edits, LayerFactory, rebuild
 from regsearch.trimming._plan import LayerPlan, LayerTrim, TrimmedSize
 
 L = keras.layers
@@ -117,7 +117,7 @@ def _reuse(layer: keras.layers.Layer) -> LayerFactory:
 def build(size: TrimmedSize) -> keras.Model:
     """Build the trimmed model described by ``size`` (the result of ``analyze``).
 
-    The graph is replayed by :func:`regsearch._rebuild.rebuild`, the one mechanism
+    The graph is replayed by :func:`regsearch.editing.rebuild`, the one mechanism
     that edits models: each layer is replaced by its trimmed copy, padding and
     cropping layers go before it, and the trimmed weights are set afterwards.
     """

@@ -9,13 +9,13 @@ from typing import Any
 import keras
 
 from regsearch import regularizers
-from regsearch._rebuild import Edits, LayerFactory, copy_weights, rebuild
-from regsearch._resize import ResizePlan, resize_error, resize_plan
-from regsearch._targeting import match_layers, match_weights, resolve_mapping, target_layers
 from regsearch._validation import check_float, check_int
 from regsearch.constraints import FreezeFilters
+from regsearch.editing._patterns import match_layers, match_weights, resolve_mapping, target_layers
+from regsearch.editing._rebuild import Edits, LayerFactory, copy_weights, rebuild
+from regsearch.editing._resize import ResizePlan, resize_error, resize_plan
 from regsearch.layers import CrossLayer, TopK
-from regsearch.regularizers._get import RegularizerLike
+from regsearch.regularizers import RegularizerLike
 
 _TRANSPOSE = (
     keras.layers.Conv1DTranspose,

@@ -19,35 +19,11 @@ from typing import TypeVar
 import keras
 
 from regsearch._compat.keras import producing_layer
-from regsearch._validation import did_you_mean
+from regsearch._validation import check_patterns, did_you_mean
 
 T = TypeVar("T")
 
 Patterns = str | Sequence[str]
-
-
-def _as_patterns(argument: str, patterns: object) -> list[str]:
-    """Normalize a pattern or a list/tuple of patterns to a list of str."""
-    if isinstance(patterns, str):
-        items = [patterns]
-    elif isinstance(patterns, (list, tuple)):
-        items = list(patterns)
-    else:
-        raise TypeError(
-            f"Argument `{argument}` must be a glob pattern (str) or a list of them; "
-            f"received {patterns!r} of type {type(patterns).__name__}."
-        )
-    for item in items:
-        if not isinstance(item, str) or not item:
-            raise TypeError(
-                f"Argument `{argument}`: every pattern must be a non-empty str; "
-                f"received {item!r} in {patterns!r}."
-            )
-    if not items:
-        raise ValueError(
-            f"Argument `{argument}` must name at least one pattern; received {patterns!r}."
-        )
-    return items
 
 
 def target_layers(model: keras.Model) -> list[keras.layers.Layer]:
@@ -99,7 +75,7 @@ def match_weights(
         ValueError: if any pattern matches nothing.
     """
     result: dict[str, list[str]] = {}
-    for pattern in _as_patterns(argument, patterns):
+    for pattern in check_patterns(argument, patterns):
         found = False
         for layer in target_layers(model):
             if "/" in pattern:
@@ -130,7 +106,7 @@ def match_layers(
 
     Example:
         >>> import keras
-        >>> from regsearch._targeting import match_layers
+        >>> from regsearch.editing import match_layers
         >>> model = keras.Sequential([
         ...     keras.Input((4,)),
         ...     keras.layers.Dense(3, name="dense_a"),

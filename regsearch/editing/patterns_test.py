@@ -1,7 +1,7 @@
 import keras
 import pytest
 
-from regsearch._targeting import match_layers, match_weights, resolve_mapping
+from regsearch.editing import match_layers, match_weights, resolve_mapping
 
 
 def _model():

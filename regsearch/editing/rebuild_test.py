@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from regsearch._rebuild import Edits, rebuild
+from regsearch.editing import Edits, rebuild
 
 
 def _x():

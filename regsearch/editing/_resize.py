@@ -13,8 +13,8 @@ from typing import Any
 
 import keras
 
-from regsearch._targeting import output_layers, resolve_mapping
 from regsearch._validation import check_float, check_int
+from regsearch.editing._patterns import output_layers, resolve_mapping
 
 # What a resize plan holds per layer: the constructor arguments to replace.
 ResizePlan = dict[str, dict[str, Any]]
