@@ -11,7 +11,7 @@ import keras_tuner
 from regsearch import regularizers
 from regsearch._validation import check_float, check_int
 from regsearch.editing import has_kernel_size, match_layers, output_layers
-from regsearch.search._resizable import narrowable_layers
+from regsearch.trimming import ChannelGroup, channel_groups
 
 NONE = "none"
 # Regularizers that need a kernel with spatial axes (Conv*), not a Dense kernel.
@@ -169,10 +169,12 @@ class SearchSpace:
             one choice per layer (hyperparameters prefixed with the layer name).
         width: Optional choices of a width factor for the matched Dense and Conv
             layers (``regsearch.apply``'s ``width``): ``[1.0, 0.5, 0.25]`` searches
-            each layer at its own, half and a quarter of its filters. Layers whose
-            width the rest of the model fixes keep it: model outputs, and layers
-            whose output reaches a merge such as a residual ``Add``, a ``Reshape``
-            or an output before a Dense or convolution reads it.
+            each layer at its own, half and a quarter of its filters. Layers coupled
+            through a merge (a ResNet's residual stream: the stem and each block's
+            last convolution) share one width, named after the first of them
+            (:func:`regsearch.trimming.channel_groups`). Layers whose width the rest
+            of the model fixes keep it: model outputs, and layers whose channels
+            reach a ``Reshape``, ``LayerNormalization`` or the model's input.
         kernel_size: Optional choices of the largest kernel size per spatial axis
             of the matched convolutions (``regsearch.apply``'s ``kernel_size``);
             a kernel never grows.
@@ -278,7 +280,7 @@ class SearchSpace:
         in every seed); the resize alone reached 13,568, widths without kernel
         sizes 18,560. Widths are not searched by default (they change the
         architecture, and kernel sizes are specific to the model): pass both;
-        layers whose width the model fixes (residual branches, outputs) keep it.
+        coupled layers (a residual stream) share one width, and outputs keep theirs.
 
         Args:
             layers: Glob pattern(s) of the layers to shrink; ``None``: every layer
@@ -352,17 +354,31 @@ class SearchSpace:
         layers = self.matched_layers(model)
         outputs = output_layers(model)
         plan: dict[str, dict[str, Any]] = {key: {} for key in _PLANNED}
-        narrowable = narrowable_layers(model) if self.width is not None else set()
         groups = [[layer] for layer in layers] if self.per_layer else [layers]
         for group in groups:
             prefix = f"{group[0].name}_" if self.per_layer else ""
             hidden = [layer for layer in group if layer.name not in outputs]
             self._plan_regularizers(hp, group, prefix, plan)
             self._plan_inserted(hp, hidden, prefix, plan)
-            narrow = [layer for layer in group if layer.name in narrowable]
-            self._plan_resizes(hp, group, narrow, prefix, plan)
+            self._plan_kernel_sizes(hp, group, prefix, plan)
+        self._plan_widths(hp, self.width_groups(model), plan)
         top_k = None if self.top_k is None else hp.Choice("top_k", list(self.top_k))
         return {**{key: value or None for key, value in plan.items()}, "top_k": top_k}
+
+    def width_groups(self, model: keras.Model) -> list[ChannelGroup]:
+        """The coupled channel groups whose width this space searches.
+
+        A group is searched when one of its producers is a matched layer and
+        nothing fixes its width (see :class:`regsearch.trimming.ChannelGroup`).
+        """
+        if self.width is None:
+            return []
+        matched = {layer.name for layer in self.matched_layers(model)}
+        return [
+            group
+            for group in channel_groups(model)
+            if not group.blocked and matched.intersection(group.producers)
+        ]
 
     def _plan_regularizers(
         self,
@@ -400,22 +416,35 @@ class SearchSpace:
                 if value > 0:
                     plan[key].update({layer.name: value for layer in hidden})
 
-    def _plan_resizes(
+    def _plan_kernel_sizes(
         self,
         hp: keras_tuner.HyperParameters,
         group: list[keras.layers.Layer],
-        narrow: list[keras.layers.Layer],
         prefix: str,
         plan: dict[str, dict[str, Any]],
     ) -> None:
-        """Declare the width and kernel-size choices of the layers that can take them."""
-        resizable = {
-            "width": narrow,
-            "kernel_size": [layer for layer in group if has_kernel_size(layer)],
-        }
-        for key, choices in (("width", self.width), ("kernel_size", self.kernel_size)):
-            if choices is None or not resizable[key]:
-                continue
-            # The default (what keras-tuner's first builds use) resizes least.
-            value = hp.Choice(f"{prefix}{key}", list(choices), default=max(choices))
-            plan[key].update({layer.name: value for layer in resizable[key]})
+        """Declare the largest kernel size of the convolutions among ``group``."""
+        convolutions = [layer for layer in group if has_kernel_size(layer)]
+        if self.kernel_size is None or not convolutions:
+            return
+        # The default (what keras-tuner's first builds use) resizes least.
+        value = hp.Choice(
+            f"{prefix}kernel_size", list(self.kernel_size), default=max(self.kernel_size)
+        )
+        plan["kernel_size"].update({layer.name: value for layer in convolutions})
+
+    def _plan_widths(
+        self,
+        hp: keras_tuner.HyperParameters,
+        groups: list[ChannelGroup],
+        plan: dict[str, dict[str, Any]],
+    ) -> None:
+        """Declare one width per coupled group (``per_layer``) or one for all groups."""
+        if self.width is None or not groups:
+            return
+        shared = None
+        for group in groups:
+            if self.per_layer or shared is None:
+                name = f"{group.name}_width" if self.per_layer else "width"
+                shared = hp.Choice(name, list(self.width), default=max(self.width))
+            plan["width"].update({producer: shared for producer in group.producers})

@@ -192,16 +192,19 @@ def _residual_model():
     return keras.Model(inputs, outputs)
 
 
-def test_width_is_searched_only_where_the_model_leaves_it_free():
+def test_width_is_searched_per_coupled_group_where_the_model_leaves_it_free():
     hp = keras_tuner.HyperParameters()
     space = SearchSpace(kernel=["none"], width=[1.0, 0.5], per_layer=True)
     space.plan(hp, _residual_model())
     searched = {name.removesuffix("_width") for name in hp.values if name.endswith("_width")}
-    # `stem` and `project` meet in a residual Add; `head` is the output.
-    assert searched == {"inner", "left", "right", "hidden"}
+    # `stem` and `project` meet in a residual Add: one width, named after `stem`;
+    # `head` is the output.
+    assert searched == {"stem", "inner", "left", "right", "hidden"}
     hp.values.update({f"{name}_width": 0.5 for name in searched})
     model = regsearch.apply(_residual_model(), **space.plan(hp, _residual_model()))
-    assert [model.get_layer(n).get_config().get("filters", 0) for n in ("inner", "left")] == [4, 2]
+    filters = [model.get_layer(n).get_config().get("filters", 0) for n in ("inner", "left")]
+    assert filters == [4, 2]
+    assert model.get_layer("stem").filters == model.get_layer("project").filters == 4
     assert model.get_layer("hidden").units == 3
     assert model.output_shape == (None, 2)
 

@@ -44,14 +44,20 @@ import numpy as np
 
 from regsearch.trimming._analysis import analyze, check_threshold, snap_layers
 from regsearch.trimming._graph import model_graph
+from regsearch.trimming._groups import ChannelGroup, channel_groups
+from regsearch.trimming._narrow import channel_importance, narrow
 from regsearch.trimming._plan import LayerTrim, TrimmedSize
 from regsearch.trimming._report import TrimReport
 from regsearch.trimming._surgery import build
 
 __all__ = [
+    "ChannelGroup",
     "LayerTrim",
     "TrimReport",
     "TrimmedSize",
+    "channel_groups",
+    "channel_importance",
+    "narrow",
     "snap_to_zero",
     "trim",
     "trimmed_size",
