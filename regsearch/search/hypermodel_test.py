@@ -381,3 +381,80 @@ def test_a_trial_whose_layers_are_all_emptied_is_scored_without_size_credit():
     assert history.history["size_ratio"] == [1.0]
     assert history.history["trimmed_macs"] == [regsearch.trimmed_size(_model(), 0.0).macs_before]
     assert np.isfinite(history.history["score"]).all()
+
+
+def _residual_bn_model():
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(8, 3, padding="same", use_bias=False, name="stem")(inputs)
+    x = keras.layers.BatchNormalization(name="stem_bn")(x)
+    x = keras.layers.ReLU()(x)
+    y = keras.layers.Conv2D(8, 3, padding="same", name="inner")(x)
+    y = keras.layers.ReLU()(y)
+    y = keras.layers.Conv2D(8, 3, padding="same", name="last")(y)
+    x = keras.layers.Add(name="add")([x, y])
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(3, name="head")(x))
+
+
+def _damaged(model, seed=0):
+    """Give every weight a distinct, non-trivial value (BN statistics included)."""
+    rng = np.random.default_rng(seed)
+    model.set_weights(
+        [
+            rng.normal(size=w.shape).astype("float32")
+            if w.ndim > 1
+            else rng.uniform(0.5, 1.5, size=w.shape).astype("float32")
+            for w in model.get_weights()
+        ]
+    )
+    return model
+
+
+def _from_model(model, **space):
+    return regsearch.RegSearchHyperModel(
+        model,
+        regsearch.SearchSpace.for_size(**space),
+        compile={"optimizer": "adam", "loss": "mse"},
+        initial_weights="model",
+    )
+
+
+def test_initial_weights_model_starts_at_the_given_weights():
+    keras.utils.set_random_seed(0)
+    user = _damaged(_residual_bn_model())
+    before = [w.copy() for w in user.get_weights()]
+    hypermodel = _from_model(user, width=[1.0, 0.5], kernel_size=[1, 3])
+    built = hypermodel.build(keras_tuner.HyperParameters())  # defaults: width 1, kernel 3
+    x = np.random.default_rng(1).normal(size=(4, 8, 8, 1)).astype("float32")
+    np.testing.assert_allclose(built.predict(x, verbose=0), user.predict(x, verbose=0), atol=1e-5)
+    assert isinstance(
+        built.get_layer("stem").kernel_regularizer, regsearch.regularizers.Regularizer
+    )
+    for a, b in zip(before, user.get_weights()):
+        np.testing.assert_array_equal(a, b)  # the user's model is untouched
+
+
+def test_a_narrowed_trial_keeps_the_largest_channels_of_the_coupled_group():
+    user = _damaged(_residual_bn_model())
+    stem = user.get_layer("stem").get_weights()[0]
+    stem[..., [2, 5]] *= 10.0  # the two channels with the largest weights
+    user.get_layer("stem").set_weights([stem])
+    hp = keras_tuner.HyperParameters()
+    hypermodel = _from_model(user, width=[1.0, 0.25])
+    hypermodel.build(hp)
+    assert "stem_width" in hp.values  # one width for stem and last, coupled by `add`
+    hp.values["stem_width"] = 0.25
+    built = hypermodel.build(hp)
+    assert built.get_layer("stem").filters == built.get_layer("last").filters == 2
+    np.testing.assert_array_equal(built.get_layer("stem").kernel.numpy(), stem[..., [2, 5]])
+    last = user.get_layer("last").get_weights()[0]
+    np.testing.assert_array_equal(built.get_layer("last").kernel.numpy(), last[..., [2, 5]])
+    inner = user.get_layer("inner").get_weights()[0]
+    np.testing.assert_array_equal(built.get_layer("inner").kernel.numpy(), inner[:, :, [2, 5]])
+
+
+def test_initial_weights_bad_values_say_what_is_expected():
+    with pytest.raises(ValueError, match="Did you mean 'model'"):
+        regsearch.RegSearchHyperModel(_model(), compile={"loss": "mse"}, initial_weights="models")
+    with pytest.raises(ValueError, match="needs a built Keras model"):
+        regsearch.RegSearchHyperModel(_model, compile={"loss": "mse"}, initial_weights="model")

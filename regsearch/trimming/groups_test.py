@@ -1,0 +1,73 @@
+import keras
+import numpy as np
+import pytest
+
+from regsearch.trimming import channel_groups, channel_importance, narrow
+
+L = keras.layers
+
+
+def _blocks():
+    """Stem, a residual block, a depthwise block, a concatenation, a LayerNormalization."""
+    inputs = keras.Input((8, 8, 2))
+    x = L.Conv2D(6, 3, padding="same", use_bias=False, name="stem")(inputs)
+    x = L.BatchNormalization(name="stem_bn")(x)
+    y = L.Conv2D(6, 1, name="expand")(x)
+    y = L.DepthwiseConv2D(3, padding="same", name="depthwise")(y)
+    y = L.Conv2D(6, 1, name="project")(y)
+    x = L.Add(name="add")([x, y])
+    a = L.Conv2D(3, 1, name="left")(x)
+    b = L.Conv2D(4, 1, name="right")(x)
+    x = L.Concatenate(name="concat")([a, b])
+    x = L.BatchNormalization(name="concat_bn")(x)
+    n = L.Conv2D(5, 1, name="normed")(x)
+    n = L.LayerNormalization(name="norm")(n)
+    x = L.GlobalAveragePooling2D()(L.Concatenate()([x, n]))
+    return keras.Model(inputs, L.Dense(2, name="head")(x))
+
+
+def test_channel_groups_follow_merges_segments_and_blockers():
+    groups = {g.name: g for g in channel_groups(_blocks())}
+    assert groups["stem"].producers == ("stem", "project")
+    assert {"stem_bn", "add"} <= set(dict(groups["stem"].members))
+    assert dict(groups["expand"].members) == {"depthwise": 0}  # tied to its input channels
+    assert set(groups["stem"].readers) == {"expand", "left", "right"}
+    assert dict(groups["right"].members)["concat_bn"] == 3  # its segment starts at 3
+    assert "norm" in groups["normed"].blocked and "LayerNormalization" in groups["normed"].blocked
+    assert groups["head"].blocked == "its channels reach a model output"
+    assert not any(groups[n].blocked for n in ("stem", "expand", "left", "right"))
+
+
+def test_narrow_keeps_the_most_important_channels_and_predicts_like_the_rest():
+    rng = np.random.default_rng(0)
+    model = _blocks()
+    model.set_weights(
+        [rng.uniform(0.5, 1.5, size=w.shape).astype("float32") for w in model.get_weights()]
+    )
+    x = rng.normal(size=(3, 8, 8, 2)).astype("float32")
+    same = narrow(model)
+    np.testing.assert_allclose(same.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+
+    group = next(g for g in channel_groups(model) if g.name == "stem")
+    keep = np.sort(np.argsort(-channel_importance(model, group))[:3])
+    small = narrow(model, width={"project": 0.5}, kernel_size={"depthwise": 1})
+    assert small.get_layer("stem").filters == small.get_layer("project").filters == 3
+    np.testing.assert_array_equal(
+        small.get_layer("stem").kernel.numpy(), model.get_layer("stem").kernel.numpy()[..., keep]
+    )
+    assert tuple(small.get_layer("depthwise").kernel.shape[:2]) == (1, 1)
+    assert small.get_layer("concat_bn").gamma.shape == model.get_layer("concat_bn").gamma.shape
+
+
+def test_narrow_errors_name_the_layer_and_the_reason():
+    model = _blocks()
+    with pytest.raises(ValueError, match=r"'normed' cannot be narrowed: .*LayerNormalization"):
+        narrow(model, width={"normed": 0.5})
+    with pytest.raises(ValueError, match="must be narrowed alike"):
+        narrow(model, width={"stem": 0.5, "project": 0.25})
+    with pytest.raises(ValueError, match="produces no channels"):
+        narrow(model, width={"stem_bn": 0.5})
+    with pytest.raises(ValueError, match="has no `kernel_size`"):
+        narrow(model, kernel_size={"stem_bn": 1})
+    with pytest.raises(ValueError, match="matches no layer name"):
+        narrow(model, width={"stme": 0.5})
