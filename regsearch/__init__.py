@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         regularizers,
         trimming,
     )
+    from regsearch._shrink import shrink
     from regsearch.distributed import run_distributed
     from regsearch.editing import apply
     from regsearch.layers import CrossLayer
@@ -77,6 +78,7 @@ _SOURCES = {
     "results": "regsearch.search",
     "run_distributed": "regsearch.distributed",
     "select": "regsearch.search",
+    "shrink": "regsearch._shrink",
     "search": "regsearch.search",
     "sklearn": "regsearch.sklearn",
     "snap_to_zero": "regsearch.trimming",
@@ -139,6 +141,7 @@ __all__ = [
     "results",
     "run_distributed",
     "select",
+    "shrink",
     "snap_to_zero",
     "trim",
     "trimmed_size",

@@ -99,3 +99,13 @@ def check_patterns(argument: str, patterns: object) -> list[str]:
             f"Argument `{argument}` must name at least one pattern; received {patterns!r}."
         )
     return items
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` if it is a bool, else a ``TypeError`` naming the argument."""
+    if not isinstance(value, bool):
+        raise TypeError(
+            f"Argument `{name}` must be a bool (True or False); received {value!r} of type "
+            f"{type(value).__name__}."
+        )
+    return value

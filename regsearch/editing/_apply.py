@@ -9,7 +9,7 @@ from typing import Any
 import keras
 
 from regsearch import regularizers
-from regsearch._validation import check_float, check_int
+from regsearch._validation import check_bool, check_float, check_int
 from regsearch.constraints import FreezeFilters
 from regsearch.editing._patterns import match_layers, match_weights, resolve_mapping, target_layers
 from regsearch.editing._rebuild import Edits, LayerFactory, copy_weights, rebuild
@@ -358,8 +358,7 @@ def apply(
             f"Argument `model` must be a keras.Model; received {model!r} of type "
             f"{type(model).__name__}."
         )
-    if not isinstance(keep_weights, bool):
-        raise TypeError(f"Argument `keep_weights` must be a bool; received {keep_weights!r}.")
+    check_bool("keep_weights", keep_weights)
     regularizer_plan = {
         argument: _regularizer_plan(model, argument, mapping)
         for argument, mapping in (("kernel", kernel), ("bias", bias), ("activity", activity))

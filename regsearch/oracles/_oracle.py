@@ -13,6 +13,7 @@ import keras_tuner
 import optuna
 
 from regsearch._compat.keras_tuner import oracle_file, retry_queue
+from regsearch._validation import check_bool
 from regsearch.oracles._samplers import (
     CONSTRAINT_ATTR,
     SAMPLERS,
@@ -100,6 +101,9 @@ class ParetoOracle(keras_tuner.Oracle):
         tune_new_entries: As for keras-tuner's oracles.
         max_retries_per_trial: As for keras-tuner's oracles.
         max_consecutive_failed_trials: As for keras-tuner's oracles.
+        start_from_defaults: Run the first trial at every hyperparameter's default
+            (for a ``SearchSpace``: the weakest penalty, no width cut, the largest
+            kernel), so the front always holds the model as it was given.
 
     Example:
         >>> import regsearch
@@ -121,6 +125,7 @@ class ParetoOracle(keras_tuner.Oracle):
         tune_new_entries: bool = True,
         max_retries_per_trial: int = 0,
         max_consecutive_failed_trials: int = 3,
+        start_from_defaults: bool = False,
     ) -> None:
         objective = Objective() if objective is None else objective
         if not isinstance(objective, Objective):
@@ -140,6 +145,7 @@ class ParetoOracle(keras_tuner.Oracle):
             max_consecutive_failed_trials=max_consecutive_failed_trials,
         )
         self.sampler = _check_sampler(sampler)
+        self.start_from_defaults = check_bool("start_from_defaults", start_from_defaults)
         # keras-tuner draws a seed when none is given; Optuna gets the user's.
         self.sampler_seed = seed
         self._study: optuna.Study | None = None
@@ -198,6 +204,9 @@ class ParetoOracle(keras_tuner.Oracle):
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         study = self.study
         with _quiet():
+            if self.start_from_defaults and not study.trials:
+                defaults = {hp.name: hp.default for hp in self.hyperparameters.space}
+                study.enqueue_trial({k: v for k, v in defaults.items() if v is not None})
             twin = study.ask()
             twin.set_user_attr(TRIAL_ATTR, trial_id)
             try:

@@ -38,6 +38,8 @@ class ParetoSearch(ReportsFailures, LightBuild, keras_tuner.Tuner):
         allow_new_entries: As for keras-tuner's tuners.
         max_retries_per_trial: As for keras-tuner's tuners.
         max_consecutive_failed_trials: As for keras-tuner's tuners.
+        start_from_defaults: Run the first trial at the hyperparameters' defaults
+            (see :class:`ParetoOracle`).
         **kwargs: ``keras_tuner.Tuner`` arguments (``directory``, ``project_name``,
             ``overwrite``, ``executions_per_trial``, ...).
 
@@ -63,6 +65,7 @@ class ParetoSearch(ReportsFailures, LightBuild, keras_tuner.Tuner):
         allow_new_entries: bool = True,
         max_retries_per_trial: int = 0,
         max_consecutive_failed_trials: int = 3,
+        start_from_defaults: bool = False,
         **kwargs: Any,
     ) -> None:
         self.seed = seed
@@ -76,5 +79,6 @@ class ParetoSearch(ReportsFailures, LightBuild, keras_tuner.Tuner):
             allow_new_entries=allow_new_entries,
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
+            start_from_defaults=start_from_defaults,
         )
         super().__init__(oracle, hypermodel, **kwargs)

@@ -275,3 +275,21 @@ def test_a_kill_between_the_trial_file_and_oracle_json_neither_loses_nor_repeats
     assert trials[1].state == optuna.trial.TrialState.FAIL  # the killed run's twin
     (again,) = [t for t in told if t.user_attrs[TRIAL_ATTR] == "1"]
     assert again.params == trials[1].params and again.values == [0.6, 10.0]
+
+
+def test_start_from_defaults_runs_the_first_trial_at_every_default(tmp_path):
+    hp, _ = _space()
+    hp.values["kernel"] = "l1"  # the defaults are what the space declares, not the last value
+    oracle = regsearch.ParetoOracle(
+        regsearch.Objective("val_accuracy", size="macs"),
+        max_trials=3,
+        sampler="random",
+        seed=0,
+        start_from_defaults=True,
+    )
+    oracle._set_project_dir(str(tmp_path), "p")
+    oracle.update_space(_space()[0])
+    first = oracle.create_trial("tuner0")
+    assert first.hyperparameters.values == {"kernel": "none", "units": 2}
+    with pytest.raises(TypeError, match="`start_from_defaults` must be a bool"):
+        regsearch.ParetoOracle(start_from_defaults="yes")

@@ -7,6 +7,7 @@ from regsearch.search._finetune import HoldZeros
 from regsearch.search._hypermodel import RegSearchHyperModel
 from regsearch.search._hypervolume import hypervolume
 from regsearch.search._objective import Objective
+from regsearch.search._progress import TrialProgress
 from regsearch.search._results import best_model, pareto_front, results, select
 from regsearch.search._space import SearchSpace, hp_regularizer
 
@@ -18,6 +19,7 @@ __all__ = [
     "RegSearchHyperModel",
     "ScoreCallback",
     "SearchSpace",
+    "TrialProgress",
     "best_model",
     "hp_regularizer",
     "hypervolume",

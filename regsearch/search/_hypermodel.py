@@ -12,9 +12,10 @@ import keras
 import keras_tuner
 from keras_tuner.errors import FatalValueError
 
-from regsearch._validation import check_float, did_you_mean
+from regsearch._validation import check_bool, check_float, did_you_mean
 from regsearch.editing import apply
 from regsearch.metrics import ActiveOutputs
+from regsearch.search._calibrate import calibrate_strengths, data_loss, first_samples
 from regsearch.search._callback import ScoreCallback
 from regsearch.search._data_loss import DataLoss
 from regsearch.search._exact_zeros import ExactZeros
@@ -224,10 +225,8 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
         self.space = space
         self.compile = _check_compile(compile)
         self.trim_threshold = check_float("trim_threshold", trim_threshold)
-        self.relative_threshold = bool(relative_threshold)
-        if not isinstance(exact_zeros, bool):
-            raise TypeError(f"Argument `exact_zeros` must be a bool; received {exact_zeros!r}.")
-        self.exact_zeros = exact_zeros
+        self.relative_threshold = check_bool("relative_threshold", relative_threshold)
+        self.exact_zeros = check_bool("exact_zeros", exact_zeros)
         self.finetune_epochs = _check_finetune_epochs(finetune_epochs)
         self.finetune_learning_rate = check_float(
             "finetune_learning_rate", finetune_learning_rate, exclusive_minimum=True
@@ -330,10 +329,30 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             )
         compiled = self._compile_for(model, objective)
         self._check_metric_is_logged(compiled, model, objective, validating)
+        if self.space.relative_strength:
+            self._calibrate(model, compiled, args, kwargs)
         if self.finetune_epochs:
             return self._fit_then_finetune(model, objective, callbacks, args, kwargs)
         own = self._own_callbacks(model, objective, penalized=True)
         return model.fit(*args, callbacks=[*own, *callbacks], **kwargs)
+
+    def _calibrate(
+        self,
+        model: keras.Model,
+        compiled: Mapping[str, Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        """Rescale the trial's penalties to their strength times its data loss now."""
+        loss = compiled.get("loss")
+        if len(model.outputs) != 1 or isinstance(loss, (Mapping, list, tuple)):
+            raise FatalValueError(
+                "SearchSpace(relative_strength=True) measures one data loss: it needs a "
+                "model with one output and one loss. Use relative_strength=False."
+            )
+        arguments = inspect.signature(model.fit).bind(*args, **kwargs).arguments
+        x, y = first_samples(arguments.get("x"), arguments.get("y"))
+        calibrate_strengths(model, data_loss(model, loss, x, y))
 
     def _compile_for(self, model: keras.Model, objective: Objective) -> dict[str, Any]:
         """The model's compile arguments, recompiled with the metrics ``objective`` reads."""

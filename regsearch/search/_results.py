@@ -293,6 +293,7 @@ def select(
     metric: str | None = None,
     size: str | None = None,
     relative: bool = False,
+    reference: float | None = None,
 ) -> str:
     """The id of the smallest finished trial whose metric is within ``tolerance`` of the best.
 
@@ -322,12 +323,16 @@ def select(
         size: ``"trimmed_params"`` (``"params"``) or ``"trimmed_macs"``
             (``"macs"``); defaults to the objective's ``size``.
         relative: Read ``tolerance`` as a fraction of the best metric's magnitude.
+        reference: Measure ``tolerance`` from this value of ``metric`` (for example
+            the base model's own validation accuracy) instead of the best trial's.
 
     Returns:
         The trial id, for :func:`best_model` (``trial_id=``) or ``tuner.oracle.trials``.
 
     Raises:
         RuntimeError: when no trial finished; the message quotes why they failed.
+        LookupError: when ``reference`` is given and no trial is within ``tolerance``
+            of it.
 
     Example:
         >>> trial_id = regsearch.select(tuner, 0.01, metric="val_accuracy")  # doctest: +SKIP
@@ -355,12 +360,20 @@ def select(
     ]
     if not scored:
         raise ValueError(f"No finished trial has a finite {key!r} and {size_key!r}.")
-    best = min(value for value, _, _ in scored)
+    if reference is None:
+        best = min(value for value, _, _ in scored)
+    else:
+        best = sign * check_float("reference", reference, minimum=None)
     limit = best + (tolerance * abs(best) if relative else tolerance)
     limit += 1e-9 * max(1.0, abs(limit))  # 0.98 - 0.01 must admit a 0.97
     within = [
         (size_value, value, trial_id) for value, size_value, trial_id in scored if value <= limit
     ]
+    if not within:
+        raise LookupError(
+            f"No finished trial has {key} within {tolerance} of the reference {reference}; "
+            f"the best is {sign * min(v for v, _, _ in scored)}."
+        )
     return min(within)[2]
 
 

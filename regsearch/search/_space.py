@@ -9,7 +9,7 @@ import keras
 import keras_tuner
 
 from regsearch import regularizers
-from regsearch._validation import check_float, check_int
+from regsearch._validation import check_bool, check_float, check_int
 from regsearch.editing import has_kernel_size, match_layers, output_layers
 from regsearch.trimming import ChannelGroup, channel_groups
 
@@ -178,6 +178,11 @@ class SearchSpace:
         kernel_size: Optional choices of the largest kernel size per spatial axis
             of the matched convolutions (``regsearch.apply``'s ``kernel_size``);
             a kernel never grows.
+        relative_strength: Read ``strength`` relative to the data loss: before a
+            trial trains, each regsearch penalty is rescaled so that it equals
+            ``strength`` times the model's data loss on the first training samples
+            (``RegSearchHyperModel`` does it). One range then means the same on any
+            model, loss and starting point (a trained model has a small loss).
 
     Example:
         >>> import regsearch
@@ -199,6 +204,7 @@ class SearchSpace:
         per_layer: bool = False,
         width: Sequence[float] | None = None,
         kernel_size: Sequence[int] | None = None,
+        relative_strength: bool = False,
     ) -> None:
         if layers is not None:
             patterns = [layers] if isinstance(layers, str) else list(layers)
@@ -226,11 +232,10 @@ class SearchSpace:
                 )
             top_k = [check_int("top_k", k, minimum=1) for k in top_k]
         self.top_k = None if top_k is None else tuple(top_k)
-        if not isinstance(per_layer, bool):
-            raise TypeError(f"Argument `per_layer` must be a bool; received {per_layer!r}.")
-        self.per_layer = per_layer
+        self.per_layer = check_bool("per_layer", per_layer)
         self.width = _check_list("width", width, _check_width)
         self.kernel_size = _check_list("kernel_size", kernel_size, _check_kernel_size)
+        self.relative_strength = check_bool("relative_strength", relative_strength)
 
     @classmethod
     def for_size(
@@ -241,6 +246,7 @@ class SearchSpace:
         per_layer: bool = True,
         width: Sequence[float] | None = None,
         kernel_size: Sequence[int] | None = None,
+        relative_strength: bool = False,
     ) -> SearchSpace:
         """A space for "make it smaller": structured sparsity, one strength per layer.
 
@@ -289,6 +295,8 @@ class SearchSpace:
             per_layer: One strength per layer (``True``) or one for all.
             width: Optional width factors to search as well (see ``SearchSpace``).
             kernel_size: Optional largest kernel sizes to search as well.
+            relative_strength: Read ``strength`` relative to the data loss (see
+                ``SearchSpace``).
 
         Returns:
             The ``SearchSpace``.
@@ -306,6 +314,7 @@ class SearchSpace:
             per_layer=per_layer,
             width=width,
             kernel_size=kernel_size,
+            relative_strength=relative_strength,
         )
 
     def get_config(self) -> dict[str, Any]:
@@ -321,6 +330,7 @@ class SearchSpace:
             "per_layer": self.per_layer,
             "width": None if self.width is None else list(self.width),
             "kernel_size": None if self.kernel_size is None else list(self.kernel_size),
+            "relative_strength": self.relative_strength,
         }
 
     @classmethod

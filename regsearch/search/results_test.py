@@ -205,3 +205,14 @@ def test_select_without_a_finished_trial_raises_what_best_model_raises(finished_
     with pytest.raises(RuntimeError) as c:
         regsearch.best_model(empty)
     assert str(c.value) == str(a.value)
+
+
+def test_select_measures_the_tolerance_from_a_reference(finished_tuner):
+    table = _finished(finished_tuner, "val_data_loss", "trimmed_params").set_index("trial_id")
+    worst = table["val_data_loss"].max()
+    chosen = regsearch.select(finished_tuner, 0.0, reference=worst)
+    # every trial is within 0 of the worst loss: the smallest of all wins
+    assert table.loc[chosen, "trimmed_params"] == table["trimmed_params"].min()
+    best = table["val_data_loss"].min()
+    with pytest.raises(LookupError, match=r"within 0\.001 of the reference"):
+        regsearch.select(finished_tuner, 1e-3, reference=best / 2)

@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from regsearch._validation import check_float, check_int
+from regsearch._validation import check_bool, check_float, check_int
 from regsearch.search import Objective, SearchSpace, best_model, pareto_front, results
 from regsearch.search._results import trim_compiled
 from regsearch.sklearn._mlp import mlp
@@ -185,8 +185,7 @@ class RegSearchBase(BaseEstimator):
             ),
             "verbose": check_int("verbose", self.verbose, minimum=0),
         }
-        if not isinstance(self.trim, bool):
-            raise TypeError(f"Argument `trim` must be a bool; received {self.trim!r}.")
+        check_bool("trim", self.trim)
         if self.seed is not None:
             checked["seed"] = check_int("seed", self.seed, minimum=0)
         else:

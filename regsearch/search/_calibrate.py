@@ -1,0 +1,62 @@
+"""Strengths relative to the data loss: one range that means the same on any model.
+
+A penalty's absolute strength means different things on different models: the same
+``StructuredSparsity(3e-4)`` is a fraction of the data loss of a small model trained
+from scratch and a hundred times the loss of a trained ResNet. With relative
+strengths, a strength ``x`` is rescaled before a trial trains so that each layer's
+penalty equals ``x`` times the model's data loss at that moment, measured on the
+first training samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import keras
+import numpy as np
+
+from regsearch.regularizers import Regularizer
+
+SAMPLES = 512  # training samples the data loss is measured on
+
+
+def first_samples(x: Any, y: Any, count: int = SAMPLES) -> tuple[Any, Any]:
+    """The first ``count`` samples of ``fit``'s ``x``/``y`` (arrays, a dataset, a PyDataset)."""
+    if y is not None or hasattr(x, "shape"):
+        return keras.tree.map_structure(lambda a: a[:count], (x, y))
+    batch = x[0] if isinstance(x, keras.utils.PyDataset) else next(iter(x))
+    return batch[0], batch[1]
+
+
+def data_loss(model: keras.Model, loss: Any, x: Any, y: Any) -> float:
+    """The mean of ``loss`` over ``model``'s predictions for ``x`` (no penalties)."""
+    fn: Callable[..., Any] = keras.losses.get(loss) if isinstance(loss, (str, dict)) else loss
+    predictions = model(x, training=False)
+    values = fn(keras.ops.convert_to_tensor(y, dtype=predictions.dtype), predictions)
+    return float(np.mean(keras.ops.convert_to_numpy(values)))
+
+
+def _penalties(model: keras.Model) -> Iterator[tuple[Regularizer, keras.Variable]]:
+    for variable in model.trainable_weights:
+        regularizer = getattr(variable, "regularizer", None)
+        if isinstance(regularizer, Regularizer):
+            yield regularizer, variable
+
+
+def calibrate_strengths(model: keras.Model, reference: float) -> dict[str, float]:
+    """Rescale every regsearch penalty of ``model`` to ``strength x reference``, in place.
+
+    A penalty that is 0 at the current weights (e.g. a layer initialized to zeros)
+    keeps its strength.
+
+    Returns:
+        ``{variable path: new strength}``.
+    """
+    scaled = {}
+    for regularizer, variable in _penalties(model):
+        value = float(keras.ops.convert_to_numpy(regularizer(variable)))
+        if value > 0 and regularizer.strength > 0:
+            regularizer.strength = regularizer.strength**2 * reference / value
+            scaled[variable.path] = regularizer.strength
+    return scaled

@@ -1,0 +1,51 @@
+import keras
+import numpy as np
+import pytest
+
+import regsearch
+from regsearch.search._calibrate import calibrate_strengths, data_loss, first_samples
+
+
+def _model():
+    inputs = keras.Input((6,))
+    hidden = keras.layers.Dense(
+        8, kernel_regularizer=regsearch.regularizers.StructuredSparsity(0.5), name="hidden"
+    )(inputs)
+    outputs = keras.layers.Dense(
+        1, kernel_regularizer=regsearch.regularizers.GroupLasso(0.1), name="out"
+    )(hidden)
+    return keras.Model(inputs, outputs)
+
+
+def test_each_penalty_becomes_its_strength_times_the_data_loss():
+    keras.utils.set_random_seed(0)
+    model = _model()
+    x = np.random.default_rng(0).normal(size=(64, 6)).astype("float32")
+    y = x[:, :1] * 2.0
+    loss = data_loss(model, "mse", x, y)
+    expected = float(np.mean((keras.ops.convert_to_numpy(model(x)) - y) ** 2))
+    assert loss == pytest.approx(expected, rel=1e-5)
+    scaled = calibrate_strengths(model, loss)
+    assert len(scaled) == 2
+    for layer, strength in (("hidden", 0.5), ("out", 0.1)):
+        kernel = model.get_layer(layer).kernel
+        penalty = float(keras.ops.convert_to_numpy(kernel.regularizer(kernel)))
+        assert penalty == pytest.approx(strength * loss, rel=1e-5)
+
+
+def test_first_samples_of_arrays_and_datasets():
+    x = np.arange(20, dtype="float32").reshape(10, 2)
+    y = np.arange(10, dtype="float32")
+    got_x, got_y = first_samples(x, y, count=4)
+    np.testing.assert_array_equal(got_x, x[:4])
+    np.testing.assert_array_equal(got_y, y[:4])
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, index):
+            return x[index * 5 : index * 5 + 5], y[index * 5 : index * 5 + 5]
+
+    got_x, got_y = first_samples(Batches(), None)
+    np.testing.assert_array_equal(got_x, x[:5])
