@@ -1,0 +1,89 @@
+"""``regsearch.shrink`` end to end: a trained residual model in, a smaller one out."""
+
+import keras
+import numpy as np
+import pytest
+
+import regsearch
+
+L = keras.layers
+
+
+def _data(n, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 8, 8, 1)).astype("float32")
+    y = (x[:, :4].mean(axis=(1, 2, 3)) > x[:, 4:].mean(axis=(1, 2, 3))).astype("int32")
+    return x, y
+
+
+def _residual(compiled=True):
+    inputs = keras.Input((8, 8, 1))
+    x = L.Conv2D(8, 3, padding="same", use_bias=False, name="stem")(inputs)
+    x = L.ReLU()(L.BatchNormalization(momentum=0.9, name="stem_bn")(x))
+    y = L.Conv2D(8, 3, padding="same", activation="relu", name="inner")(x)
+    y = L.Conv2D(8, 3, padding="same", name="last")(y)
+    x = L.ReLU()(L.Add(name="add")([x, y]))
+    x = L.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, L.Dense(2, name="head")(x))
+    if not compiled:
+        return model
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+@pytest.mark.slow
+def test_shrink_returns_a_trimmed_model_within_tolerance_and_leaves_the_model(tmp_path, capsys):
+    keras.utils.set_random_seed(0)
+    x, y = _data(256, 0)
+    x_val, y_val = _data(128, 1)
+    model = _residual()
+    model.fit(x, y, epochs=4, batch_size=32, verbose=0)
+    before = [w.copy() for w in model.get_weights()]
+    base = model.evaluate(x_val, y_val, verbose=0, return_dict=True)["accuracy"]
+
+    small, tuner = regsearch.shrink(
+        model, x, y, validation_data=(x_val, y_val), tolerance=0.05, max_trials=3,
+        epochs=1, finetune_epochs=1, directory=str(tmp_path), seed=0,
+    )  # fmt: skip
+
+    out = capsys.readouterr().out
+    assert "trial  1 of 3: val_accuracy" in out and "regsearch.shrink:" in out
+    table = regsearch.results(tuner)
+    assert len(table) == 3
+    first = tuner.oracle.trials["0"].hyperparameters.values
+    assert first["stem_width"] == 1.0 and first["stem_kernel_structured_sparsity_strength"] == 0.03
+    accuracy = small.evaluate(x_val, y_val, verbose=0, return_dict=True)["accuracy"]
+    assert accuracy >= base - 0.05 - 1e-6
+    assert small.count_params() <= model.count_params()
+    assert not any(
+        isinstance(w.regularizer, keras.regularizers.Regularizer) for w in small.weights
+    )  # a trimmed model: stock layers, no penalties
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_shrink_rejects_what_it_cannot_shrink():
+    x, y = _data(8, 0)
+
+    class Subclassed(keras.Model):
+        def call(self, inputs):
+            return inputs
+
+    with pytest.raises(ValueError, match="subclassed model has no graph"):
+        regsearch.shrink(Subclassed(), x, y, validation_data=(x, y))
+    only_output = keras.Sequential([keras.Input((4,)), L.Dense(2)])
+    only_output.compile(loss="mse")
+    with pytest.raises(ValueError, match="has no Conv, SeparableConv or Dense layer"):
+        regsearch.shrink(only_output, x, y, validation_data=(x, y))
+    with pytest.raises(TypeError, match="must be a keras.Model"):
+        regsearch.shrink("model", x, y, validation_data=(x, y))
+    with pytest.raises(ValueError, match="logs no 'val_auc'"):
+        regsearch.shrink(_residual(), x, y, validation_data=(x, y), metric="val_auc")
+    with pytest.raises(TypeError, match="must be a tuple \\(x_val, y_val\\)"):
+        regsearch.shrink(_residual(), x, y, validation_data=x)
+    with pytest.raises(ValueError, match="is not compiled and no `compile`"):
+        regsearch.shrink(_residual(compiled=False), x, y, validation_data=(x, y))
