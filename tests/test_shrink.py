@@ -79,7 +79,7 @@ def test_shrink_rejects_what_it_cannot_shrink():
     only_output.compile(loss="mse")
     with pytest.raises(ValueError, match="has no Conv, SeparableConv or Dense layer"):
         regsearch.shrink(only_output, x, y, validation_data=(x, y))
-    with pytest.raises(TypeError, match="must be a keras.Model"):
+    with pytest.raises(TypeError, match=r"must be a keras\.Model"):
         regsearch.shrink("model", x, y, validation_data=(x, y))
     with pytest.raises(ValueError, match="logs no 'val_auc'"):
         regsearch.shrink(_residual(), x, y, validation_data=(x, y), metric="val_auc")
