@@ -58,8 +58,7 @@ def _add_report(parser: argparse.ArgumentParser) -> None:
 def _report(args: argparse.Namespace) -> int:
     from regsearch.distributed import open_search
     from regsearch.plotting import plot_pareto
-    from regsearch.search import pareto_front, results
-    from regsearch.search._results import format_table, metric_column
+    from regsearch.search import format_table, metric_column, pareto_front, results
 
     try:
         tuner = open_search(args.directory, project_name=args.project)
@@ -92,7 +91,7 @@ def _report(args: argparse.Namespace) -> int:
 
 # -------------------------------------------------------------------- distributed
 def _add_distributed(parser: argparse.ArgumentParser) -> None:
-    from regsearch.distributed._node import DEFAULT_WORKER_TIMEOUT
+    from regsearch.distributed import DEFAULT_WORKER_TIMEOUT
 
     parser.add_argument(
         "target",

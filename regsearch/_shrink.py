@@ -48,12 +48,12 @@ def _check_model(model: Any) -> None:
 
 
 def _kernel_sizes(model: keras.Model) -> list[int]:
-    """Odd kernel-size caps below the model's largest kernel, and that kernel's size."""
+    """Odd kernel-size caps from 3 to the model's largest kernel (none for 3x3 models)."""
     largest = max(
         (max(layer.kernel_size) for layer in model.layers if hasattr(layer, "kernel_size")),
         default=1,
     )
-    return [] if largest <= 1 else sorted({*range(1, largest, 2), largest})
+    return [] if largest <= 3 else sorted({*range(3, largest, 2), largest})
 
 
 def _compile_kwargs(model: keras.Model, compile: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -130,9 +130,9 @@ def shrink(
     metric: str | None = None,
     max_trials: int = 12,
     epochs: int = 3,
-    finetune_epochs: int = 2,
+    finetune_epochs: int = 3,
     width: Sequence[float] = WIDTHS,
-    learning_rate: float = 0.1,
+    learning_rate: float = 0.3,
     strength: tuple[float, float] = (0.03, 3.0),
     compile: Mapping[str, Any] | None = None,
     batch_size: int | None = 32,
@@ -144,9 +144,9 @@ def shrink(
 
     Derives the search space from ``model`` (``SearchSpace.for_size`` over every
     layer with a kernel: a ``StructuredSparsity`` strength per layer, a width per
-    coupled channel group from ``width``, and kernel-size caps up to the model's own
-    largest kernel), then runs a ``ParetoSearch`` in which every trial starts from
-    ``model``'s weights (``initial_weights="model"``: narrowed layers keep their
+    coupled channel group from ``width``, and for kernels longer than 3, caps from 3
+    up to the model's own largest kernel), then runs a ``ParetoSearch`` in which every
+    trial starts from ``model``'s weights (``initial_weights="model"``: narrowed layers keep their
     largest channels), trains ``epochs`` with the penalties and ``finetune_epochs``
     without, and is scored by its validation metric and trimmed MACs. The first trial
     is the model as given, with no width cut and the weakest penalty. Among the

@@ -174,3 +174,45 @@ def test_import_regsearch_is_enough_to_load_a_saved_model(tmp_path: Path) -> Non
     )
     result = _run_python("-c", code, str(tmp_path), check=False, timeout=300)
     assert result.returncode == 0 and "loaded" in result.stdout, result.stderr[-3000:]
+
+
+def _package(module: str) -> str:
+    """``regsearch.search._space`` -> ``regsearch.search``; top-level modules: ``regsearch``."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if len(parts) > 2 or (PACKAGE / parts[-1]).is_dir() else "regsearch"
+
+
+def cross_package_private_imports() -> list[str]:
+    """``importer -> module: name`` for each import of another package's private name.
+
+    Private: an underscore module below a package (``regsearch.search._space``), or an
+    underscore name. ``regsearch._compat`` and ``regsearch._validation`` are shared by
+    design; a top-level private module (``regsearch._demo``) belongs to no package.
+    """
+    found = []
+    modules = _modules()
+    for importer, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom) or node.level or not node.module:
+                continue
+            source = node.module
+            if not source.startswith("regsearch.") or _package(source) == _package(importer):
+                continue
+            if source.startswith(("regsearch._compat", "regsearch._validation")):
+                continue
+            below = source.split(".")[2:]
+            names = [alias.name for alias in node.names if alias.name.startswith("_")]
+            if any(part.startswith("_") for part in below) or names:
+                found.append(f"{importer} -> {source}: {[a.name for a in node.names]}")
+    return found
+
+
+def test_no_module_imports_another_packages_private_names() -> None:
+    assert cross_package_private_imports() == []
+
+
+def test_the_private_import_check_finds_one() -> None:
+    assert _package("regsearch.search._space") == "regsearch.search"
+    assert _package("regsearch.search") == "regsearch.search"
+    assert _package("regsearch._shrink") == "regsearch"

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from regsearch.search import pareto_front, results
-from regsearch.search._hypervolume import hypervolume_history
-from regsearch.search._results import metric_column
+from regsearch.search import hypervolume_history, metric_column, pareto_front, results
 
 if TYPE_CHECKING:
     import keras_tuner

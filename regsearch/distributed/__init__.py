@@ -14,6 +14,7 @@ died, and a launcher to try it all on one machine.
 from regsearch.distributed._directory import SavedSearch, open_search
 from regsearch.distributed._journal import read_journal
 from regsearch.distributed._launch import DistributedRun, LocalCluster, run_distributed
+from regsearch.distributed._node import DEFAULT_WORKER_TIMEOUT as DEFAULT_WORKER_TIMEOUT
 from regsearch.distributed._node import run_node
 
 __all__ = [

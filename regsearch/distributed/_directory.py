@@ -9,7 +9,7 @@ from typing import Any
 import keras_tuner
 
 from regsearch._validation import did_you_mean
-from regsearch.search._objective import SCORE
+from regsearch.search import SCORE
 
 _ORACLE_FILE = "oracle.json"
 

@@ -22,8 +22,7 @@ from regsearch._validation import check_float, check_int
 from regsearch.distributed._directory import open_search
 from regsearch.distributed._node import DEFAULT_WORKER_TIMEOUT, EXIT_INCOMPLETE
 from regsearch.distributed._target import target_spec
-from regsearch.search import results
-from regsearch.search._results import format_table
+from regsearch.search import format_table, results
 
 if TYPE_CHECKING:
     import pandas as pd

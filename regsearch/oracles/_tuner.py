@@ -9,8 +9,7 @@ import optuna
 
 from regsearch._compat.keras_tuner import LightBuild
 from regsearch.oracles._oracle import ParetoOracle
-from regsearch.search import Objective
-from regsearch.search._failures import ReportsFailures
+from regsearch.search import Objective, ReportsFailures
 
 
 class ParetoSearch(ReportsFailures, LightBuild, keras_tuner.Tuner):

@@ -16,6 +16,10 @@ from regsearch.regularizers._orthogonal import Orthogonal
 from regsearch.regularizers._output_sparsity import OutputSparsity
 from regsearch.regularizers._structured_sparsity import StructuredSparsity
 
+# Shared with search's ExactZeros (which groups a StructuredSparsity penalty empties).
+from regsearch.regularizers._structured_sparsity import group_axes as group_axes
+from regsearch.regularizers._structured_sparsity import group_size as group_size
+
 __all__ = [
     "Contractive",
     "GroupLasso",

@@ -3,12 +3,21 @@
 from regsearch.search._callback import ScoreCallback
 from regsearch.search._data_loss import DataLoss
 from regsearch.search._exact_zeros import ExactZeros
+
+# Shared with regsearch's other packages (plotting, the command, sklearn, oracles,
+# distributed); not part of the user-facing API, so not in __all__.
+from regsearch.search._failures import ReportsFailures as ReportsFailures
 from regsearch.search._finetune import HoldZeros
 from regsearch.search._hypermodel import RegSearchHyperModel
 from regsearch.search._hypervolume import hypervolume
+from regsearch.search._hypervolume import hypervolume_history as hypervolume_history
+from regsearch.search._objective import SCORE as SCORE
 from regsearch.search._objective import Objective
 from regsearch.search._progress import TrialProgress
 from regsearch.search._results import best_model, pareto_front, results, select
+from regsearch.search._results import format_table as format_table
+from regsearch.search._results import metric_column as metric_column
+from regsearch.search._results import trim_compiled as trim_compiled
 from regsearch.search._space import SearchSpace, hp_regularizer
 
 __all__ = [

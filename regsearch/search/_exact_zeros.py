@@ -8,8 +8,7 @@ import keras
 from keras import ops
 
 from regsearch._validation import check_float
-from regsearch.regularizers import GroupLasso, StructuredSparsity
-from regsearch.regularizers._structured_sparsity import group_axes, group_size
+from regsearch.regularizers import GroupLasso, StructuredSparsity, group_axes, group_size
 
 
 def penalty_groups(regularizer: Any, shape: tuple[int, ...]) -> list[tuple[int, ...]]:

@@ -18,8 +18,14 @@ from sklearn.model_selection import StratifiedShuffleSplit
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from regsearch._validation import check_bool, check_float, check_int
-from regsearch.search import Objective, SearchSpace, best_model, pareto_front, results
-from regsearch.search._results import trim_compiled
+from regsearch.search import (
+    Objective,
+    SearchSpace,
+    best_model,
+    pareto_front,
+    results,
+    trim_compiled,
+)
 from regsearch.sklearn._mlp import mlp
 from regsearch.sklearn._tuner import RecordingHyperModel, make_oracle, make_tuner, user_objective
 

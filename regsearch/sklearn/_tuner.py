@@ -17,8 +17,7 @@ from keras_tuner.oracles import (
 from regsearch._compat.keras_tuner import LightBuild
 from regsearch._validation import check_choice
 from regsearch.oracles import ParetoOracle
-from regsearch.search import RegSearchHyperModel
-from regsearch.search._failures import ReportsFailures
+from regsearch.search import RegSearchHyperModel, ReportsFailures
 
 TUNERS = ("random", "bayesian", "hyperband", "grid", "pareto")
 

@@ -1,0 +1,277 @@
+"""Shrinking a trained ResNet-style model: regsearch against what a user does instead (issue 19).
+
+The model: a stem and three residual stages on digits (8x8x1), each stage one residual
+block of two 3x3 convolutions with BatchNormalization (momentum 0.9), a strided 1x1
+projection shortcut into stages 2 and 3, widths 16, 32, 64, global average pooling
+and a Dense head. The base is trained for ``--epochs`` epochs. Methods, each measured
+on the held-out test split (never seen by any search):
+
+- ``architecture``: what a user writes without regsearch: keras-tuner's
+  BayesianOptimization over the three stage widths (each in {1/8, 1/4, 1/2, 1} of the
+  base's), every trial trained from scratch for ``--epochs`` epochs;
+- ``scratch``: regsearch's ``ParetoSearch`` over ``SearchSpace.for_size`` (a
+  StructuredSparsity strength per layer, relative to the data loss, a width per
+  coupled channel group, kernel sizes {1, 3}), every trial from fresh weights for
+  ``--epochs`` epochs (the last ``--epochs // 3`` without the penalties);
+- ``shrink``: ``regsearch.shrink`` from the trained base, every trial a fine-tune of
+  a third of the epochs (half with the penalties, half without);
+- ``l1``: L1-norm filter pruning as a pruning user does it (Li et al., ICLR 2017; the
+  channels of each coupled group ranked by their norm over the group, as
+  ``regsearch.trimming.narrow`` does) at fixed ratios {3/4, 1/2, 1/4, 1/8} of every
+  group, each fine-tuned for as many epochs as a ``shrink`` trial.
+
+For each it prints the smallest MACs among the models whose test accuracy is at most
+one point below the base's, the hypervolume of the (test accuracy, MACs) front (as
+in ``bench_vs_architecture_search.py``), the wall time and the epochs trained; then
+the ratios to the architecture search (and ``shrink`` / ``l1``) per seed and their
+medians. Targets (issue 19): ``scratch`` and ``shrink`` median MACs <= 0.5x the
+architecture search's; ``shrink`` <= 0.7x ``l1``'s; ``shrink``'s front at least as
+large as ``scratch``'s with a third of the epochs per trial.
+
+    python benchmarks/bench_real_models.py [--trials 12] [--epochs 12] [--seeds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import keras_tuner
+from bench_vs_architecture_search import hypervolume, macs, ratio
+from sklearn.exceptions import ConvergenceWarning
+
+import regsearch
+from regsearch import _demo
+
+L = keras.layers
+WIDTHS = (16, 32, 64)
+FACTORS = (0.125, 0.25, 0.5, 1.0)
+L1_RATIOS = (0.75, 0.5, 0.25, 0.125)
+BATCH_SIZE = 32
+POINT = 0.01
+METHODS = ("architecture", "scratch", "shrink", "l1")
+
+
+def resnet(widths: tuple[int, int, int] = WIDTHS) -> keras.Model:
+    """Stem + three residual stages (projection shortcuts between stages) on 8x8x1."""
+    inputs = keras.Input((8, 8, 1))
+    x = L.Conv2D(widths[0], 3, padding="same", use_bias=False, name="stem")(inputs)
+    x = L.ReLU()(L.BatchNormalization(momentum=0.9, name="stem_bn")(x))
+    for stage, width in enumerate(widths, start=1):
+        strides = 1 if stage == 1 else 2
+        y = L.Conv2D(width, 3, strides, padding="same", use_bias=False, name=f"s{stage}_c1")(x)
+        y = L.ReLU()(L.BatchNormalization(momentum=0.9, name=f"s{stage}_bn1")(y))
+        y = L.Conv2D(width, 3, padding="same", use_bias=False, name=f"s{stage}_c2")(y)
+        y = L.BatchNormalization(momentum=0.9, name=f"s{stage}_bn2")(y)
+        if stage > 1:
+            x = L.Conv2D(width, 1, strides, use_bias=False, name=f"s{stage}_proj")(x)
+            x = L.BatchNormalization(momentum=0.9, name=f"s{stage}_proj_bn")(x)
+        x = L.ReLU()(L.Add(name=f"s{stage}_add")([x, y]))
+    x = L.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, L.Dense(10, name="head")(x))
+
+
+def compile_arguments() -> dict[str, Any]:
+    return {
+        "optimizer": keras.optimizers.Adam(3e-3),
+        "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        "metrics": ["accuracy"],
+    }
+
+
+def accuracy(model: keras.Model, x: Any, y: Any) -> float:
+    if not model.compiled:
+        model.compile(**compile_arguments())
+    return float(model.evaluate(x, y, verbose=0, return_dict=True)["accuracy"])
+
+
+def trial_points(tuner: keras_tuner.Tuner, load: Callable[[Any], keras.Model], x, y) -> list:
+    """(test accuracy, MACs) of every finished trial's model."""
+    points = []
+    for trial in tuner.oracle.trials.values():
+        if trial.status == "COMPLETED":
+            model = load(trial)
+            points.append((accuracy(model, x, y), float(macs(model))))
+    return points
+
+
+def architecture(data: tuple, args: argparse.Namespace, seed: int, directory: str) -> dict:
+    x_train, y_train, x_val, y_val, x_test, y_test = data
+
+    def build(hp: keras_tuner.HyperParameters) -> keras.Model:
+        widths = [
+            hp.Choice(f"stage{i}_width", [max(1, round(w * f)) for f in FACTORS], default=w)
+            for i, w in enumerate(WIDTHS, start=1)
+        ]
+        model = resnet(tuple(widths))  # type: ignore[arg-type]
+        model.compile(**compile_arguments())
+        return model
+
+    tuner = keras_tuner.BayesianOptimization(
+        build, objective="val_accuracy", max_trials=args.trials, num_initial_points=4,
+        seed=seed, directory=directory, project_name="architecture",
+    )  # fmt: skip
+    tuner.search(
+        x_train, y_train, validation_data=(x_val, y_val), epochs=args.epochs,
+        batch_size=BATCH_SIZE, verbose=0,
+    )  # fmt: skip
+    points = trial_points(tuner, tuner.load_model, x_test, y_test)
+    return {"points": points, "epochs": args.trials * args.epochs}
+
+
+def scratch(data: tuple, args: argparse.Namespace, seed: int, directory: str) -> dict:
+    x_train, y_train, x_val, y_val, x_test, y_test = data
+    finetune = max(1, args.epochs // 3)
+    space = regsearch.SearchSpace.for_size(
+        width=FACTORS, kernel_size=(1, 3), relative_strength=True, strength=(0.03, 3.0)
+    )
+    hypermodel = regsearch.RegSearchHyperModel(
+        resnet(), space, compile=compile_arguments(), finetune_epochs=finetune
+    )
+    tuner = regsearch.ParetoSearch(
+        hypermodel, objective=regsearch.Objective("val_accuracy", size="macs"),
+        max_trials=args.trials, seed=seed, directory=directory, project_name="scratch",
+    )  # fmt: skip
+    tuner.search(
+        x_train, y_train, validation_data=(x_val, y_val), epochs=args.epochs - finetune,
+        batch_size=BATCH_SIZE, verbose=0,
+    )  # fmt: skip
+
+    def load(trial: Any) -> keras.Model:
+        return regsearch.best_model(tuner, trial_id=trial.trial_id)
+
+    points = trial_points(tuner, load, x_test, y_test)
+    return {"points": points, "epochs": args.trials * args.epochs}
+
+
+def _trial_epochs(args: argparse.Namespace) -> tuple[int, int]:
+    """A shrink trial's penalized and fine-tune epochs: a third of ``--epochs`` in all."""
+    total = max(2, args.epochs // 3)
+    return total - total // 2, total // 2
+
+
+def shrink(data: tuple, args: argparse.Namespace, seed: int, directory: str, base) -> dict:
+    x_train, y_train, x_val, y_val, x_test, y_test = data
+    epochs, finetune = _trial_epochs(args)
+    _, tuner = regsearch.shrink(
+        base, x_train, y_train, validation_data=(x_val, y_val), max_trials=args.trials,
+        epochs=epochs, finetune_epochs=finetune, batch_size=BATCH_SIZE, directory=directory,
+        seed=seed, verbose=False,
+    )  # fmt: skip
+
+    def load(trial: Any) -> keras.Model:
+        return regsearch.best_model(tuner, trial_id=trial.trial_id)
+
+    points = trial_points(tuner, load, x_test, y_test)
+    return {"points": points, "epochs": args.trials * (epochs + finetune)}
+
+
+def l1(data: tuple, args: argparse.Namespace, seed: int, directory: str, base) -> dict:
+    x_train, y_train, _, _, x_test, y_test = data
+    free = [g.name for g in regsearch.trimming.channel_groups(base) if not g.blocked]
+    total = sum(_trial_epochs(args))
+    points = []
+    for factor in L1_RATIOS:
+        keras.utils.set_random_seed(seed)
+        model = regsearch.trimming.narrow(base, width=dict.fromkeys(free, factor))
+        arguments = compile_arguments()
+        arguments["optimizer"] = keras.optimizers.Adam(9e-4)  # shrink's 0.3 x learning rate
+        model.compile(**arguments)
+        model.fit(x_train, y_train, epochs=total, batch_size=BATCH_SIZE, verbose=0)
+        points.append((accuracy(model, x_test, y_test), float(macs(model))))
+    return {"points": points, "epochs": len(L1_RATIOS) * total}
+
+
+def summarize(result: dict, base_accuracy: float, base_macs: int) -> dict[str, float]:
+    within = [m for a, m in result["points"] if a >= base_accuracy - POINT - 1e-9]
+    return {
+        "macs": min(within) if within else math.inf,
+        "hypervolume": hypervolume(result["points"], base_macs),
+        "wall": result["wall"],
+        "epochs": result["epochs"],
+    }
+
+
+def run_seed(seed: int, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    data = _demo._digits(seed)
+    x_train, y_train, _, _, x_test, y_test = data
+    keras.utils.set_random_seed(seed)
+    base = resnet()
+    base.compile(**compile_arguments())
+    base.fit(x_train, y_train, epochs=args.epochs, batch_size=BATCH_SIZE, verbose=0)
+    base_accuracy, base_macs = accuracy(base, x_test, y_test), macs(base)
+    print(f"seed {seed}: base test accuracy {base_accuracy:.4f}, {base_macs:,} MACs", flush=True)
+    rows = {}
+    for method in args.methods:
+        keras.utils.set_random_seed(seed)
+        start = time.perf_counter()
+        with tempfile.TemporaryDirectory() as directory:
+            run = globals()[method]
+            extra = (base,) if method in ("shrink", "l1") else ()
+            result = run(data, args, seed, directory, *extra)
+        result["wall"] = time.perf_counter() - start
+        rows[method] = summary = summarize(result, base_accuracy, base_macs)
+        print(
+            f"  {method:<12} smallest MACs within 1 point {summary['macs']:>9,.0f}  "
+            f"hypervolume {summary['hypervolume']:.4f}  wall {summary['wall']:6.1f} s  "
+            f"epochs {summary['epochs']:.0f}",
+            flush=True,
+        )
+    for method, other in (("scratch", "architecture"), ("shrink", "architecture"),
+                          ("shrink", "l1"), ("shrink", "scratch")):  # fmt: skip
+        if method in rows and other in rows:
+            key = f"{method} / {other}"
+            rows[key] = {k: ratio(rows[method][k], rows[other][k]) for k in rows[method]}
+            print(f"  {key}: " + "  ".join(f"{k} {v:.3f}" for k, v in rows[key].items()))
+    return rows
+
+
+TARGETS = (
+    ("scratch / architecture", "macs", 0.5, "<="),
+    ("shrink / architecture", "macs", 0.5, "<="),
+    ("shrink / l1", "macs", 0.7, "<="),
+    ("shrink / scratch", "hypervolume", 1.0, ">="),
+    ("shrink / scratch", "epochs", 1 / 3 + 1e-9, "<="),
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    args = parser.parse_args()
+    print(
+        f"digits, ResNet-style base (widths {WIDTHS}); {args.trials} trials; "
+        f"{args.epochs} epochs per from-scratch trial; {args.seeds} seeds"
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        warnings.filterwarnings("ignore", message="Skipping variable loading")
+        results = [run_seed(seed, args) for seed in range(args.seeds)]
+    print("\nmedian over seeds:")
+    for key in results[0]:
+        medians = {k: statistics.median(r[key][k] for r in results) for k in results[0][key]}
+        print(f"  {key:<24} " + "  ".join(f"{k} {v:,.3f}" for k, v in medians.items()))
+    for key, column, target, sense in TARGETS:
+        if key in results[0]:
+            value = statistics.median(r[key][column] for r in results)
+            met = value <= target if sense == "<=" else value >= target
+            print(f"target {key} {column} {sense} {target:.2f}: {value:.3f} "
+                  f"{'met' if met else 'NOT met'}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
