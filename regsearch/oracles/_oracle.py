@@ -14,12 +14,12 @@ import optuna
 
 from regsearch._compat.keras_tuner import oracle_file, retry_queue
 from regsearch._validation import check_bool
+from regsearch.oracles._distributions import suggest_values
 from regsearch.oracles._samplers import (
     CONSTRAINT_ATTR,
     SAMPLERS,
     make_sampler,
 )
-from regsearch.oracles._space import suggest_values
 from regsearch.search import Objective
 
 STUDY_FILE = "optuna_study.db"

@@ -1,6 +1,5 @@
 """Regularizer search on keras-tuner: space, HyperModel, objective, results, hypervolume."""
 
-from regsearch.search._callback import ScoreCallback
 from regsearch.search._data_loss import DataLoss
 from regsearch.search._exact_zeros import ExactZeros
 
@@ -18,6 +17,7 @@ from regsearch.search._results import best_model, pareto_front, results, select
 from regsearch.search._results import format_table as format_table
 from regsearch.search._results import metric_column as metric_column
 from regsearch.search._results import trim_compiled as trim_compiled
+from regsearch.search._score import ScoreCallback
 from regsearch.search._space import SearchSpace, hp_regularizer
 
 __all__ = [

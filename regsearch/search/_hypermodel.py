@@ -16,12 +16,12 @@ from regsearch._validation import check_bool, check_float, did_you_mean
 from regsearch.editing import apply
 from regsearch.metrics import ActiveOutputs
 from regsearch.search._calibrate import calibrate_strengths, data_loss, first_samples
-from regsearch.search._callback import ScoreCallback
 from regsearch.search._data_loss import DataLoss
 from regsearch.search._exact_zeros import ExactZeros
 from regsearch.search._failures import report_failures
 from regsearch.search._finetune import HoldZeros, remove_weight_penalties, scale_learning_rate
 from regsearch.search._objective import Objective
+from regsearch.search._score import ScoreCallback
 from regsearch.search._space import SearchSpace
 from regsearch.trimming import narrow, snap_to_zero, trimmed_size
 

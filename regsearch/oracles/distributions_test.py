@@ -4,7 +4,7 @@ import keras_tuner
 import optuna
 import pytest
 
-from regsearch.oracles._space import suggest_values
+from regsearch.oracles._distributions import suggest_values
 
 
 def _ask(hp):
