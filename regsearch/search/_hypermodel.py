@@ -172,12 +172,8 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             ``regsearch.best_model`` loads. ``0`` (default) fine-tunes nothing.
         finetune_learning_rate: The fine-tune epochs train at this multiple of the
             optimizer's learning rate (a learning-rate schedule is left as it is).
-            Measured: with Adam(1e-3) on the README's 31-tap task, 5 epochs at 1.0
-            brought a pruned model's validation loss from 0.122 to 0.023, at 0.1
-            only to 0.073. On the digits model the two were within about a point:
-            with Adam(1e-2) 0.1 was slightly better (best trials 96.7% against
-            96.4% test accuracy), with SGD(0.1, momentum=0.9) 1.0 (96.9% against
-            96.7%).
+            Which factor is better depends on the task (figures in
+            ``benchmarks/README.md``).
         initial_weights: ``None`` (default): every trial starts from fresh initial
             weights, as ``keras.models.clone_model`` gives. ``"model"``: every trial
             starts from ``model``'s own (trained) weights, so a trial is a fine-tune

@@ -257,36 +257,16 @@ class SearchSpace:
         ``finetune_epochs`` recovers the accuracy the penalty costs) and a
         size-aware ``Objective``.
 
-        The default strengths were measured on the digits demo model (Conv2D
-        16x5x5 -> Conv2D 16x5x5 -> Dense 10, 445,440 MACs), 15 penalized epochs
-        with ``exact_zeros`` and 5 fine-tune epochs: at 3e-4 the first filters
-        empty (SGD(0.1, momentum=0.9): 7 filters, 270,400 MACs; Adam(1e-2): 4
-        filters, 340,480 MACs), at 1e-3 SGD keeps 59,840 MACs and Adam 209,920, at
-        3e-3 SGD keeps 10,560 MACs at a few points of accuracy less and nearly
-        every filter is gone. Adam needs about three times the strength SGD needs
-        for the same size. A BayesianOptimization search of 10 trials over this
-        space (15 + 5 fine-tune epochs, ``Objective("val_accuracy",
-        size_weight=0.3, size="macs")``) found, within 1 point of the base
-        model's test accuracy, 77,120 MACs at 96.9% with SGD (base 97.8%: 5.8x
-        fewer MACs) and, fine-tuning at 0.1x the learning rate, 160,640 MACs at
-        96.7% with Adam(1e-2) (base 97.5%: 2.8x; at 1.0x no trial came within
-        1 point, the best reaching 96.4% at 128,960 MACs). The range depends on
-        the task and optimizer: on the README's 31-tap Conv1D task with Adam(1e-3)
-        it trimmed nothing, and ``strength=(3e-3, 1e-1)`` reached 7-tap kernels;
-        the quickstart (Adam(1e-2), ``strength=(3e-3, 5e-2)``, 8 trials) chose two
-        3-tap layers at 1.03x the best trial's validation loss.
-
-        A penalty alone leaves what the data uses a little: on digits no edge row of
-        a 5x5 kernel emptied, and with BayesianOptimization (16 trials x 20 + 5
-        epochs, 3 seeds) the smallest model within 1 point of the base had a median
-        of 34,560 MACs, 2.3x what a plain keras-tuner search over filters and kernel
-        sizes found (22,016). Searching ``width=(1, 0.5, 0.25, 0.125)`` and
-        ``kernel_size=(1, 3, 5)`` as well brought the median to 9,792 MACs (0.63x the
-        architecture search's, with the largest front hypervolume of the methods
-        in every seed); the resize alone reached 13,568, widths without kernel
-        sizes 18,560. Widths are not searched by default (they change the
-        architecture, and kernel sizes are specific to the model): pass both;
-        coupled layers (a residual stream) share one width, and outputs keep theirs.
+        The default range was measured on the digits demo model with absolute
+        strengths; with ``relative_strength=True`` a strength is a multiple of the
+        data loss and a range such as ``(0.03, 3.0)`` (``regsearch.shrink``'s)
+        means the same on any model. A penalty alone leaves in place what the data
+        uses a little (no edge row of a 5x5 kernel empties on digits); searching
+        ``width`` and ``kernel_size`` as well closes that gap. Widths are not
+        searched by default (they change the architecture, and kernel sizes are
+        specific to the model): pass both; coupled layers (a residual stream)
+        share one width, and outputs keep theirs. The figures are in
+        ``benchmarks/README.md`` (``bench_vs_architecture_search.py``).
 
         Args:
             layers: Glob pattern(s) of the layers to shrink; ``None``: every layer
