@@ -458,3 +458,22 @@ def test_initial_weights_bad_values_say_what_is_expected():
         regsearch.RegSearchHyperModel(_model(), compile={"loss": "mse"}, initial_weights="models")
     with pytest.raises(ValueError, match="needs a built Keras model"):
         regsearch.RegSearchHyperModel(_model, compile={"loss": "mse"}, initial_weights="model")
+
+
+def test_relative_strengths_are_rescaled_to_the_data_loss_before_training():
+    keras.utils.set_random_seed(0)
+    x, y = _data(64)
+    space = regsearch.SearchSpace(
+        kernel=["structured_sparsity"], strength=(0.5, 0.6), relative_strength=True
+    )
+    hypermodel = _hypermodel(space=space)
+    hp = keras_tuner.HyperParameters()
+    model = hypermodel.build(hp)
+    kernel = model.get_layer("conv1").kernel
+    regularizer = kernel.regularizer
+    relative = regularizer.strength
+    assert relative == hp.values["kernel_structured_sparsity_strength"]
+    loss = float(np.mean((keras.ops.convert_to_numpy(model(x)) - y) ** 2))
+    penalty = float(keras.ops.convert_to_numpy(regularizer(kernel)))
+    hypermodel.fit(hp, model, x, y, epochs=1, verbose=0)
+    assert regularizer.strength == pytest.approx(relative**2 * loss / penalty, rel=1e-4)
