@@ -475,5 +475,5 @@ def test_relative_strengths_are_rescaled_to_the_data_loss_before_training():
     assert relative == hp.values["kernel_structured_sparsity_strength"]
     loss = float(np.mean((keras.ops.convert_to_numpy(model(x)) - y) ** 2))
     penalty = float(keras.ops.convert_to_numpy(regularizer(kernel)))
-    hypermodel.fit(hp, model, x, y, epochs=1, verbose=0)
+    hypermodel.fit(hp, model, x, y, validation_data=(x, y), epochs=1, verbose=0)
     assert regularizer.strength == pytest.approx(relative**2 * loss / penalty, rel=1e-4)
