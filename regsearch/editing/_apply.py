@@ -57,7 +57,7 @@ def _filter_axis(layer: keras.layers.Layer, weight_name: str) -> int:
 
 
 def _regularizer_key(layer: keras.layers.Layer, argument: str) -> str | None:
-    """The constructor argument a ``kernel``/``bias``/``activity`` plan sets on ``layer``.
+    """The constructor argument a ``kernel``/``bias``/``gamma``/``activity`` plan sets on ``layer``.
 
     ``DepthwiseConv*`` and ``SeparableConv*`` take ``depthwise_regularizer`` for the
     kernel: the depthwise kernel is the one ``trim`` shortens. A SeparableConv's
@@ -283,6 +283,7 @@ def apply(
     kernel: Mapping[Any, Any] | None = None,
     bias: Mapping[Any, Any] | None = None,
     activity: Mapping[Any, Any] | None = None,
+    gamma: Mapping[Any, Any] | None = None,
     dropout: Mapping[Any, float] | None = None,
     noise: Mapping[Any, float] | None = None,
     cross_layer: CrossLayer | Sequence[CrossLayer] | None = None,
@@ -310,6 +311,10 @@ def apply(
             SeparableConv's ``pointwise_regularizer`` stays as the layer has it.
         bias: same for ``bias_regularizer``.
         activity: same for ``activity_regularizer``.
+        gamma: same for ``gamma_regularizer``, the penalty on the scale of a
+            ``BatchNormalization`` (or another normalization layer that has one),
+            e.g. :class:`regsearch.regularizers.Slimming`: a channel whose gamma
+            reaches zero is one ``trim`` removes.
         dropout: ``{pattern: rate}``: a ``Dropout`` after each matched layer.
         noise: ``{pattern: stddev}``: a ``GaussianNoise`` after each matched layer
             (before the dropout if both are given).
@@ -361,7 +366,12 @@ def apply(
     check_bool("keep_weights", keep_weights)
     regularizer_plan = {
         argument: _regularizer_plan(model, argument, mapping)
-        for argument, mapping in (("kernel", kernel), ("bias", bias), ("activity", activity))
+        for argument, mapping in (
+            ("kernel", kernel),
+            ("bias", bias),
+            ("gamma", gamma),
+            ("activity", activity),
+        )
     }
     noise_plan = _rate_plan(model, "noise", noise, below_one=False)
     dropout_plan = _rate_plan(model, "dropout", dropout, below_one=True)

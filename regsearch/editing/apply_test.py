@@ -144,6 +144,54 @@ def test_layer_without_the_regularizer_is_a_clear_error():
     assert len(new.losses) == 4
 
 
+def _conv_bn():
+    return keras.Sequential(
+        [
+            keras.Input((6, 6, 1)),
+            keras.layers.Conv2D(4, 3, name="conv"),
+            keras.layers.BatchNormalization(name="bn"),
+            keras.layers.ReLU(name="relu"),
+            keras.layers.Flatten(name="flat"),
+            keras.layers.Dense(2, name="out"),
+        ]
+    )
+
+
+def test_gamma_regularizers_go_on_batch_normalization():
+    model = _conv_bn()
+    new = regsearch.apply(model, gamma={"bn": "slimming"}, kernel={"conv": "l2"})
+    reg = new.get_layer("bn").gamma_regularizer
+    assert isinstance(reg, regsearch.regularizers.Slimming)
+    assert model.get_layer("bn").gamma_regularizer is None
+    assert len(new.losses) == 2
+    x = np.random.default_rng(0).normal(size=(2, 6, 6, 1)).astype("float32")
+    np.testing.assert_allclose(new.predict(x, verbose=0), model.predict(x, verbose=0))
+    # A weight-path pattern selects every layer that has a gamma.
+    new = regsearch.apply(model, gamma={"*/gamma": regsearch.regularizers.Polarization(0.1)})
+    assert new.get_layer("bn").gamma_regularizer.get_config() == {"strength": 0.1, "t": 1.2}
+
+
+def test_gamma_on_a_layer_without_one_is_a_clear_error():
+    with pytest.raises(
+        ValueError,
+        match=r"`gamma`: layer 'conv' \(Conv2D\) has no `gamma_regularizer`.*\['bn'\].*\*/gamma",
+    ):
+        regsearch.apply(_conv_bn(), gamma={"*": "slimming"})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"gamma": {"bn": "slimmming"}}, ValueError, r"`gamma`, layer 'bn'.*'slimming'"),
+        ({"gamma": "slimming"}, TypeError, r"`gamma` must be a mapping"),
+        ({"gamma": {"nope": "slimming"}}, ValueError, r"'nope' matches no layer.*'bn'"),
+    ],
+)
+def test_bad_gamma(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        regsearch.apply(_conv_bn(), **kwargs)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [

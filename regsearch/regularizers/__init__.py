@@ -14,6 +14,8 @@ from regsearch.regularizers._group_lasso import GroupLasso
 from regsearch.regularizers._kernel_length import KernelLength
 from regsearch.regularizers._orthogonal import Orthogonal
 from regsearch.regularizers._output_sparsity import OutputSparsity
+from regsearch.regularizers._reweighted import ReweightedGroupSparsity
+from regsearch.regularizers._scales import Polarization, Slimming
 from regsearch.regularizers._structured_sparsity import StructuredSparsity
 
 # Shared with search's ExactZeros (which groups a StructuredSparsity penalty empties).
@@ -27,10 +29,13 @@ __all__ = [
     "KernelLength",
     "Orthogonal",
     "OutputSparsity",
+    "Polarization",
     "RecurrentNorm",
     "RecurrentState",
     "Regularizer",
     "RegularizerLike",
+    "ReweightedGroupSparsity",
+    "Slimming",
     "StructuredSparsity",
     "available",
     "deserialize",

@@ -15,6 +15,8 @@ from regsearch.regularizers._group_lasso import GroupLasso
 from regsearch.regularizers._kernel_length import KernelLength
 from regsearch.regularizers._orthogonal import Orthogonal
 from regsearch.regularizers._output_sparsity import OutputSparsity
+from regsearch.regularizers._reweighted import ReweightedGroupSparsity
+from regsearch.regularizers._scales import Polarization, Slimming
 from regsearch.regularizers._structured_sparsity import StructuredSparsity
 
 #: What Keras accepts as a layer's regularizer: a ``Regularizer`` instance or any
@@ -29,6 +31,9 @@ _REGISTRY: dict[str, type[keras.regularizers.Regularizer]] = {
     "kernel_length": KernelLength,
     "group_lasso": GroupLasso,
     "structured_sparsity": StructuredSparsity,
+    "reweighted_group_sparsity": ReweightedGroupSparsity,
+    "slimming": Slimming,
+    "polarization": Polarization,
     "orthogonal": Orthogonal,
     "hidden_l1": HiddenL1,
     "recurrent_state": RecurrentState,

@@ -8,8 +8,11 @@ from regsearch.regularizers import (
     HiddenL1,
     KernelLength,
     Orthogonal,
+    Polarization,
     RecurrentNorm,
     RecurrentState,
+    ReweightedGroupSparsity,
+    Slimming,
     get,
 )
 
@@ -21,6 +24,9 @@ CLASSES = [
     RecurrentState,
     RecurrentNorm,
     Contractive,
+    Slimming,
+    Polarization,
+    ReweightedGroupSparsity,
 ]
 
 
@@ -34,6 +40,9 @@ def test_snake_case_and_class_name(cls):
         RecurrentState: "recurrent_state",
         RecurrentNorm: "recurrent_norm",
         Contractive: "contractive",
+        Slimming: "slimming",
+        Polarization: "polarization",
+        ReweightedGroupSparsity: "reweighted_group_sparsity",
     }[cls]
     assert type(get(snake)) is cls
     assert type(get(cls.__name__)) is cls

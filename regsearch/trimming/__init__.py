@@ -1,7 +1,9 @@
 """Trim a trained model: shorten kernels and remove dead filters, exactly.
 
 A weight *counts as zero* when ``|w| <= threshold`` (or ``<= threshold x`` the
-largest ``|w|`` of its layer's kernel with ``relative=True``). From that alone:
+largest ``|w|`` of its layer's kernel, or of its BatchNormalization's gamma, with
+``relative=True``). This applies to the kernels trim reads and to the ``gamma`` of
+``BatchNormalization`` layers. From that alone:
 
 - **Kernel extent.** For ``Conv1D/2D/3D``, ``DepthwiseConv1D/2D`` and the depthwise
   part of ``SeparableConv1D/2D``, leading and trailing kernel positions whose weights
@@ -14,6 +16,12 @@ largest ``|w|`` of its layer's kernel with ``relative=True``). From that alone:
   batch normalization, pooling, ``Flatten``, merges) when that is exact: the constant
   is 0, or it folds into the bias of a ``Dense`` or ``valid`` convolution consumer.
   Channels shared through ``Add``-like merges go only where every branch agrees.
+- **Zero BatchNormalization scales.** A ``BatchNormalization`` channel (over the last
+  axis) whose ``gamma`` counts as zero outputs the constant ``beta`` at inference. It
+  is removed like a dead filter's constant (where it is 0 or folds into the next
+  ``Dense`` or ``valid`` convolution's bias), and with it the filter feeding it when
+  nothing else reads that filter (listed in ``LayerTrim.unused_filters``). This is what
+  ``regsearch.regularizers.Slimming`` and ``Polarization`` drive gammas to.
 - **Unused filters.** An output channel of a ``Conv`` or ``Dense`` layer that no
   consumer uses -- every ``Conv``/``Dense`` consumer's kernel rows for it count as zero,
   through the same channel-wise layers, ``Flatten`` (all rows of the channel) and
@@ -42,7 +50,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from regsearch.trimming._analysis import analyze, check_threshold, snap_layers
+from regsearch.trimming._analysis import analyze, check_threshold, snap_layers, snapped_variable
 from regsearch.trimming._graph import model_graph
 from regsearch.trimming._groups import ChannelGroup, channel_groups
 from regsearch.trimming._narrow import channel_importance, narrow
@@ -77,7 +85,7 @@ def trimmed_size(
         model: a built Sequential or functional Keras model. It is not changed.
         threshold: a weight counts as zero when ``|w| <= threshold``; must be >= 0.
         relative: if True, a weight counts as zero when ``|w| <= threshold x`` the
-            largest ``|w|`` of its layer's kernel.
+            largest ``|w|`` of its layer's kernel (or BatchNormalization gamma).
 
     Returns:
         A :class:`TrimmedSize` with ``params``, ``macs`` (after trimming),
@@ -105,7 +113,8 @@ def snap_to_zero(model: keras.Model, threshold: float = 1e-3, *, relative: bool 
     """Set every kernel weight that counts as zero to exactly 0.0, in place.
 
     Acts on the kernels trim reads (``Conv``, ``DepthwiseConv``, the depthwise kernel
-    of ``SeparableConv``, ``Dense``; not shared layers). Afterwards ``model`` computes
+    of ``SeparableConv``, ``Dense``) and on the ``gamma`` of ``BatchNormalization``
+    layers over the last axis (not on shared layers). Afterwards ``model`` computes
     what ``trim(model, threshold, relative=relative)[0]`` computes, up to float32
     rounding, so a validation loss measured on it is that of the trimmed model.
     Unlike :func:`trim`, this **changes** ``model``.
@@ -114,7 +123,7 @@ def snap_to_zero(model: keras.Model, threshold: float = 1e-3, *, relative: bool 
         model: a built Sequential or functional Keras model.
         threshold: a weight counts as zero when ``|w| <= threshold``; must be >= 0.
         relative: if True, the threshold is relative to the largest ``|w|`` of each
-            layer's kernel.
+            layer's kernel (or BatchNormalization gamma).
 
     Returns:
         How many weights were changed (nonzero before, zero after).
@@ -132,12 +141,12 @@ def snap_to_zero(model: keras.Model, threshold: float = 1e-3, *, relative: bool 
     graph = model_graph(model)
     layers = {id(node.layer): node.layer for node in graph.nodes}
     changed = 0
-    for key, (kernel,) in snap_layers(graph, threshold, relative).items():
-        variable = layers[key].weights[0]  # the kernel (depthwise kernel for SeparableConv)
+    for key, (weight,) in snap_layers(graph, threshold, relative).items():
+        variable = snapped_variable(layers[key])
         count = int(np.count_nonzero(keras.ops.convert_to_numpy(variable)))
-        count -= int(np.count_nonzero(kernel))
+        count -= int(np.count_nonzero(weight))
         if count:
-            variable.assign(kernel)
+            variable.assign(weight)
             changed += count
     return changed
 
@@ -161,7 +170,7 @@ def trim(
         model: a built Sequential or functional Keras model. It is not changed.
         threshold: a weight counts as zero when ``|w| <= threshold``; must be >= 0.
         relative: if True, the threshold is relative to the largest ``|w|`` of each
-            layer's kernel.
+            layer's kernel (or BatchNormalization gamma).
         sample: optional model input; if given, ``report.max_abs_error`` is the
             largest absolute difference between the two models' outputs on it.
 

@@ -6,11 +6,12 @@ surgery in :func:`regsearch.trimming.trim`, so the two always agree.
 
 Outline:
 
-1. Every kernel of a layer trim understands is *snapped*: weights that count as zero
-   become exactly 0.
+1. Every kernel of a layer trim understands, and every BatchNormalization gamma, is
+   *snapped*: weights that count as zero become exactly 0.
 2. Forward pass over constants (:mod:`._channels`): a dead output channel (its whole kernel slice is
-   zero) outputs the constant ``activation(bias)``; that constant is carried through
-   channel-wise layers (activations, batch normalization, pooling, merges, ...).
+   zero) outputs the constant ``activation(bias)``, a BatchNormalization channel whose
+   gamma is zero the constant ``beta``; constants are carried through channel-wise
+   layers (activations, batch normalization, pooling, merges, ...).
 3. Fixpoint over the graph (:mod:`._channels`): a channel is removed only if every
    branch of a merge agrees, it never reaches a model output or a layer trim does not
    understand, and every ``Conv``/``Dense`` consumer either does not use it (its kernel
@@ -30,7 +31,7 @@ import numpy as np
 from regsearch._validation import check_float
 from regsearch.trimming._channels import forward_constants, removable_channels
 from regsearch.trimming._graph import ModelGraph, model_graph
-from regsearch.trimming._kinds import classify, why_kernel_not_understood
+from regsearch.trimming._kinds import classify, is_scaled_batch_norm, why_kernel_not_understood
 from regsearch.trimming._plan import LayerTrim, TrimmedSize
 from regsearch.trimming._sizes import layer_entry
 
@@ -55,16 +56,32 @@ def snap(kernel: np.ndarray, threshold: float, relative: bool) -> np.ndarray:
 def snap_layers(
     graph: ModelGraph, threshold: float, relative: bool
 ) -> dict[int, tuple[np.ndarray, ...]]:
-    """Snapped kernels of every layer trim understands, keyed by ``id(layer)``."""
+    """The weights trim reads, snapped, keyed by ``id(layer)``.
+
+    ``(kernel,)`` for every kernel layer trim understands, and ``(gamma,)`` for every
+    ``BatchNormalization`` it understands (channels last, not shared, with a scale):
+    a gamma that counts as zero makes its channel output the constant ``beta``.
+    With ``relative=True`` a gamma is compared with the largest ``|gamma|`` of its layer.
+    """
     out: dict[int, tuple[np.ndarray, ...]] = {}
     for node in graph.nodes:
         layer = node.layer
-        if id(layer) in out or why_kernel_not_understood(layer, graph):
+        if id(layer) in out:
             continue
-        # The first weight is the kernel trim reads (for SeparableConv, the depthwise
-        # kernel; its pointwise kernel is left as it is).
-        out[id(layer)] = (snap(layer.get_weights()[0], threshold, relative),)
+        if is_scaled_batch_norm(node, graph):
+            out[id(layer)] = (snap(keras.ops.convert_to_numpy(layer.gamma), threshold, relative),)
+        elif not why_kernel_not_understood(layer, graph):
+            # The first weight is the kernel trim reads (for SeparableConv, the
+            # depthwise kernel; its pointwise kernel is left as it is).
+            out[id(layer)] = (snap(layer.get_weights()[0], threshold, relative),)
     return out
+
+
+def snapped_variable(layer: keras.layers.Layer) -> keras.Variable:
+    """The variable :func:`snap_layers` snaps for ``layer``: its gamma or its kernel."""
+    if isinstance(layer, keras.layers.BatchNormalization):
+        return layer.gamma
+    return layer.weights[0]  # the kernel (the depthwise kernel for SeparableConv)
 
 
 def analyze(model: keras.Model, threshold: float = 1e-3, *, relative: bool = False) -> TrimmedSize:

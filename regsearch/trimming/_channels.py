@@ -1,7 +1,8 @@
 """Channel analysis: which output channels are constant or unused, and which can go.
 
 A dead output channel (its whole kernel slice is zero) outputs the constant
-``activation(bias)``; that constant is carried forward through channel-wise layers.
+``activation(bias)``, and a BatchNormalization channel whose gamma is zero the
+constant ``beta``; constants are carried forward through channel-wise layers.
 An unused channel is one every consumer ignores: its kernel rows are zero. A channel
 is removed only if every branch of a merge agrees, it never reaches a model output
 or a layer trim does not understand, and every ``Conv``/``Dense`` consumer either
@@ -50,6 +51,24 @@ def _producer_values(layer: keras.layers.Layer, kernels: tuple[np.ndarray, ...])
     return _activation_values(layer.activation, values)
 
 
+def _batch_norm_values(
+    layer: keras.layers.Layer, values: np.ndarray, snapped: tuple[np.ndarray, ...] | None
+) -> np.ndarray:
+    """BatchNormalization's constant outputs at inference, from its constant inputs.
+
+    A channel whose (snapped) gamma is 0 outputs ``beta`` whatever its input:
+    ``(x - mean) / sqrt(var + epsilon) x 0 + beta``.
+    """
+    gamma: np.ndarray | float = 1.0
+    if layer.scale:
+        gamma = snapped[0] if snapped else keras.ops.convert_to_numpy(layer.gamma)
+    beta = keras.ops.convert_to_numpy(layer.beta) if layer.center else np.zeros(len(values))
+    mean = keras.ops.convert_to_numpy(layer.moving_mean)
+    var = keras.ops.convert_to_numpy(layer.moving_variance)
+    normalized = (values - mean) / np.sqrt(var + layer.epsilon) * gamma + beta
+    return np.where(np.equal(gamma, 0), beta, normalized)
+
+
 def forward_constants(
     graph: ModelGraph, kinds: list[tuple[str, str]], kernels: dict[int, tuple[np.ndarray, ...]]
 ) -> dict[int, np.ndarray]:
@@ -69,12 +88,7 @@ def forward_constants(
         elif kind == "activation":
             outs = [_activation_values(layer, ins[0].reshape(1, -1)).reshape(-1)]
         elif kind == "channelwise":  # BatchNormalization at inference
-            v = ins[0]
-            gamma = keras.ops.convert_to_numpy(layer.gamma) if layer.scale else 1.0
-            beta = keras.ops.convert_to_numpy(layer.beta) if layer.center else 0.0
-            mean = keras.ops.convert_to_numpy(layer.moving_mean)
-            var = keras.ops.convert_to_numpy(layer.moving_variance)
-            outs = [(v - mean) / np.sqrt(var + layer.epsilon) * gamma + beta]
+            outs = [_batch_norm_values(layer, ins[0], kernels.get(id(layer)))]
         elif kind == "flatten":
             c_out = channel_count(node.outputs[0])
             c_in = len(ins[0])

@@ -112,6 +112,18 @@ def why_kernel_not_understood(layer: keras.layers.Layer, graph: ModelGraph) -> s
     return ""
 
 
+def is_scaled_batch_norm(node: GraphNode, graph: ModelGraph) -> bool:
+    """Whether ``node`` is a BatchNormalization with a gamma that trim reads.
+
+    That is one classified ``"channelwise"`` (over the last axis, called once) with
+    ``scale=True``: a zero gamma makes its channel a constant.
+    """
+    layer = node.layer
+    if type(layer) is not L.BatchNormalization or not layer.scale:
+        return False
+    return classify(node, graph)[0] == "channelwise"
+
+
 def channels_last(layer: keras.layers.Layer) -> bool:
     return getattr(layer, "data_format", "channels_last") == "channels_last"
 

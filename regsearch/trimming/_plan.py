@@ -14,7 +14,7 @@ class LayerPlan:
     """What the surgery does to one layer (private to the trim package)."""
 
     kind: str
-    kernels: tuple[np.ndarray, ...] = ()  # snapped kernels, in get_weights() order
+    kernels: tuple[np.ndarray, ...] = ()  # snapped kernels (BN: gamma), in get_weights() order
     kept_in: np.ndarray | None = None  # input channels kept
     kept_out: np.ndarray | None = None  # output channels kept (producers, channel-wise)
     bias_fold: np.ndarray | None = None  # added to the kept bias (full length, pre-slicing)

@@ -77,7 +77,10 @@ class _Channels:
     notes: list[str] = field(default_factory=list)
 
 
-def _channelwise_entry(layer: keras.layers.Layer, removed: np.ndarray) -> LayerTrim:
+def _channelwise_entry(
+    layer: keras.layers.Layer, removed: np.ndarray, snapped: tuple[np.ndarray, ...]
+) -> LayerTrim:
+    """A BatchNormalization's entry; ``snapped`` holds its snapped gamma (or nothing)."""
     keep = np.flatnonzero(~removed)
     c = len(removed)
     plain = plain_entry(layer)
@@ -86,7 +89,7 @@ def _channelwise_entry(layer: keras.layers.Layer, removed: np.ndarray) -> LayerT
         filters_before=c,
         filters_after=len(keep),
         params_after=plain.params_before * len(keep) // c if c else plain.params_before,
-        plan=LayerPlan("channelwise", kept_out=keep),
+        plan=LayerPlan("channelwise", kernels=snapped, kept_out=keep),
     )
 
 
@@ -238,7 +241,7 @@ def layer_entry(
     """What trimming does to ``node``'s layer, from the results of the whole analysis."""
     layer = node.layer
     if kind == "channelwise":
-        return _channelwise_entry(layer, removable[id(node.inputs[0])])
+        return _channelwise_entry(layer, removable[id(node.inputs[0])], kernels.get(id(layer), ()))
     if kind not in ("conv", "dense", "depthwise", "separable"):
         return plain_entry(layer, reason, kind)
     snapped = kernels[id(layer)]

@@ -57,8 +57,10 @@ class _Rebuilt:
             self.main = self._dense(layer, plan)
         elif kind == "channelwise":
             self.main = _from_config(layer)
-            kept = plan.kept_out
-            self.weights = [w[..., kept] for w in layer.get_weights()]
+            weights = layer.get_weights()
+            if plan.kernels:  # the snapped gamma, the first weight of a scaled BN
+                weights[0] = plan.kernels[0]
+            self.weights = [w[..., plan.kept_out] for w in weights]
         elif kind == "opaque":
             try:
                 self.main = _from_config(layer)
