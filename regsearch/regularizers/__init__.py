@@ -16,9 +16,10 @@ from regsearch.regularizers._orthogonal import Orthogonal
 from regsearch.regularizers._output_sparsity import OutputSparsity
 from regsearch.regularizers._reweighted import ReweightedGroupSparsity
 from regsearch.regularizers._scales import Polarization, Slimming
-from regsearch.regularizers._structured_sparsity import StructuredSparsity
 
 # Shared with search's ExactZeros (which groups a StructuredSparsity penalty empties).
+from regsearch.regularizers._scales import output_channel_axes as output_channel_axes
+from regsearch.regularizers._structured_sparsity import StructuredSparsity
 from regsearch.regularizers._structured_sparsity import group_axes as group_axes
 from regsearch.regularizers._structured_sparsity import group_size as group_size
 

@@ -8,7 +8,16 @@ import keras
 from keras import ops
 
 from regsearch._validation import check_float
-from regsearch.regularizers import GroupLasso, StructuredSparsity, group_axes, group_size
+from regsearch.regularizers import (
+    GroupLasso,
+    Polarization,
+    ReweightedGroupSparsity,
+    Slimming,
+    StructuredSparsity,
+    group_axes,
+    group_size,
+    output_channel_axes,
+)
 
 
 def penalty_groups(regularizer: Any, shape: tuple[int, ...]) -> list[tuple[int, ...]]:
@@ -18,6 +27,8 @@ def penalty_groups(regularizer: Any, shape: tuple[int, ...]) -> list[tuple[int, 
         return [axes for term, axes in group_axes(shape).items() if weights[term] > 0]
     if isinstance(regularizer, GroupLasso) and len(shape) > 0:
         return [tuple(range(len(shape) - 1))]
+    if isinstance(regularizer, (Slimming, Polarization, ReweightedGroupSparsity)):
+        return [output_channel_axes(shape)]  # a scale vector: each entry alone
     return []
 
 
@@ -41,14 +52,15 @@ def sync_weights(callback: keras.callbacks.Callback) -> None:
 class ExactZeros(keras.callbacks.Callback):
     """After every batch, set the groups a group penalty has emptied to exactly 0.
 
-    For every weight regularized by ``StructuredSparsity`` (its filters, input
-    channels and kernel positions with a non-zero weight) or ``GroupLasso`` (its
-    filters), a group whose root mean square is at most ``threshold`` is set to
-    exactly 0 right after the optimizer update. When a whole output filter of a
-    layer's kernel is 0, its bias is set to 0 as well: the filter then outputs
-    ``activation(0)`` (0 for ReLU and linear layers) instead of a constant
-    ``activation(bias)`` that a following ``"same"``-padded convolution could not
-    absorb, so ``regsearch.trim`` can remove it.
+    For every weight regularized by ``StructuredSparsity`` (its filters, input channels
+    and kernel positions with a non-zero weight), ``GroupLasso`` or
+    ``ReweightedGroupSparsity`` (its filters), or ``Slimming`` or ``Polarization`` (each
+    BatchNormalization scale, or each filter of a kernel), a group whose root mean
+    square is at most ``threshold`` is set to exactly 0 right after the optimizer
+    update. When a whole output filter of a layer's kernel is 0, its bias is set to 0 as
+    well: the filter then outputs ``activation(0)`` (0 for ReLU and linear layers)
+    instead of a constant ``activation(bias)`` that a following ``"same"``-padded
+    convolution could not absorb, so ``regsearch.trim`` can remove it.
 
     Why: a smooth group penalty pulls a group towards 0 but never lands on it; SGD
     leaves it jittering around 1e-4 and Adam, whose steps do not shrink with the
@@ -115,7 +127,9 @@ class ExactZeros(keras.callbacks.Callback):
                 limit = limit * ops.square(ops.max(ops.abs(value)))
             zero = ops.zeros((), value.dtype)
             for axes, size in penalized.groups:
-                squares = ops.sum(ops.square(value), axis=axes, keepdims=True)
+                squares = ops.square(value)
+                if axes:  # no axes: each entry is its own group (a scale vector)
+                    squares = ops.sum(squares, axis=axes, keepdims=True)
                 value = ops.where(squares <= size * limit, zero, value)
             penalized.variable.assign(value)
             if penalized.bias is not None:

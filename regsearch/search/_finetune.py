@@ -11,9 +11,9 @@ from keras import ops
 
 from regsearch.search._exact_zeros import sync_weights
 
-# The weights trimming reads: kernels, and the biases that make a dead filter's
-# constant output (0 keeps it removable).
-_HELD_WEIGHTS = ("kernel", "depthwise_kernel", "bias")
+# The weights trimming reads: kernels, BatchNormalization scales, and the biases that
+# make a dead filter's constant output (0 keeps it removable).
+_HELD_WEIGHTS = ("kernel", "depthwise_kernel", "pointwise_kernel", "gamma", "bias")
 
 
 class HoldZeros(keras.callbacks.Callback):

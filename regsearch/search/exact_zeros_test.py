@@ -67,3 +67,28 @@ def test_weights_without_a_group_penalty_are_left_alone():
 def test_bad_threshold(threshold):
     with pytest.raises(ValueError, match="`threshold`"):
         ExactZeros(threshold)
+
+
+def test_scale_penalties_snap_batch_norm_scales_and_fine_tuning_holds_them():
+    from regsearch.regularizers import Polarization, Slimming
+    from regsearch.search import HoldZeros
+
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(16, 6)).astype("float32")
+    y = x[:, :1]
+    for penalty in (Slimming(0.01), Polarization(0.01)):
+        norm = keras.layers.BatchNormalization(gamma_regularizer=penalty)
+        model = keras.Sequential(
+            [keras.Input((6,)), keras.layers.Dense(4), norm, keras.layers.Dense(1)]
+        )
+        model.compile(keras.optimizers.SGD(1e-4), "mse")  # a step moves gamma by ~1e-4
+        gamma = np.array([1.0, 1e-6, 1.0, 1.0], "float32")
+        norm.gamma.assign(gamma)
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[ExactZeros(1e-2)])
+        trained = keras.ops.convert_to_numpy(norm.gamma)
+        assert trained[1] == 0.0 and np.all(trained[[0, 2, 3]] != 0)
+        norm.gamma.regularizer = None
+        hold = HoldZeros.from_model(model)
+        model.compile(keras.optimizers.SGD(0.5), "mse")
+        model.fit(x, y, epochs=2, batch_size=4, verbose=0, callbacks=[hold])
+        assert keras.ops.convert_to_numpy(norm.gamma)[1] == 0.0
