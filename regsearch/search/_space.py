@@ -9,6 +9,7 @@ import keras
 import keras_tuner
 
 from regsearch import regularizers
+from regsearch._compat.keras import producing_layer
 from regsearch._validation import check_bool, check_float, check_int
 from regsearch.editing import has_kernel_size, match_layers, output_layers
 from regsearch.trimming import ChannelGroup, channel_groups
@@ -18,7 +19,7 @@ NONE = "none"
 _SPATIAL_ONLY = {"kernel_length"}
 _STRENGTH_KEYS = ("strength", "l1", "l2")
 # The ``regsearch.apply`` arguments a space plans per layer.
-_PLANNED = ("kernel", "activity", "dropout", "noise", "width", "kernel_size")
+_PLANNED = ("kernel", "gamma", "activity", "dropout", "noise", "width", "kernel_size")
 
 
 def with_strength(name: str, strength: float) -> keras.regularizers.Regularizer:
@@ -141,6 +142,17 @@ def _check_kernel_size(name: str, value: Any) -> int:
     return check_int(name, value, minimum=1)
 
 
+def _normalizations(model: keras.Model) -> dict[str, list[str]]:
+    """``{layer name: the BatchNormalization layers that read its output directly}``."""
+    found: dict[str, list[str]] = {}
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            source = producing_layer(layer.input)
+            if source is not None:
+                found.setdefault(source.name, []).append(layer.name)
+    return found
+
+
 def _kernel_rank(layer: keras.layers.Layer) -> int | None:
     kernel = getattr(layer, "kernel", None)
     if kernel is None:
@@ -159,6 +171,10 @@ class SearchSpace:
             ``"none"``). ``"kernel_length"`` applies only to layers with spatial
             kernels (Conv); Dense layers get no kernel regularizer from it.
         strength: (min, max) of the kernel-regularizer strength, log-uniform.
+        gamma: Optional choices of a penalty on the scales of the
+            BatchNormalization layers that directly follow the matched layers
+            (``"slimming"``, ``"polarization"``, ``"none"``): a channel whose scale
+            reaches 0 is trimmed with the filter feeding it. It shares ``strength``.
         activity: Optional activity-regularizer choices.
         activity_strength: (min, max) of the activity strength, log-uniform.
         dropout: Optional (min, max) dropout rate inserted after matched layers
@@ -196,6 +212,7 @@ class SearchSpace:
         *,
         kernel: Sequence[str] = (NONE, "l1", "l2"),
         strength: tuple[float, float] = (1e-6, 1e-1),
+        gamma: Sequence[str] | None = None,
         activity: Sequence[str] | None = None,
         activity_strength: tuple[float, float] = (1e-6, 1e-2),
         dropout: tuple[float, float] | None = None,
@@ -217,6 +234,7 @@ class SearchSpace:
         self.layers = layers
         self.kernel = _check_choices("kernel", kernel)
         self.strength: tuple[float, float] = _check_range("strength", strength, log=True)  # type: ignore[assignment]
+        self.gamma = None if gamma is None else _check_choices("gamma", gamma)
         self.activity = None if activity is None else _check_choices("activity", activity)
         self.activity_strength: tuple[float, float] = _check_range(  # type: ignore[assignment]
             "activity_strength", activity_strength, log=True
@@ -247,6 +265,8 @@ class SearchSpace:
         width: Sequence[float] | None = None,
         kernel_size: Sequence[int] | None = None,
         relative_strength: bool = False,
+        kernel: Sequence[str] = ("structured_sparsity",),
+        gamma: Sequence[str] | None = None,
     ) -> SearchSpace:
         """A space for "make it smaller": structured sparsity, one strength per layer.
 
@@ -277,6 +297,11 @@ class SearchSpace:
             kernel_size: Optional largest kernel sizes to search as well.
             relative_strength: Read ``strength`` relative to the data loss (see
                 ``SearchSpace``).
+            kernel: The kernel penalties chosen from per layer, e.g.
+                ``("structured_sparsity", "reweighted_group_sparsity")``.
+            gamma: Optional penalties on the scales of the BatchNormalization
+                layers after each layer, e.g. ``("none", "polarization", "slimming")``.
+                With ``relative_strength`` every choice shares one meaningful range.
 
         Returns:
             The ``SearchSpace``.
@@ -289,7 +314,8 @@ class SearchSpace:
         """
         return cls(
             layers,
-            kernel=["structured_sparsity"],
+            kernel=kernel,
+            gamma=gamma,
             strength=strength,
             per_layer=per_layer,
             width=width,
@@ -302,6 +328,7 @@ class SearchSpace:
             "layers": self.layers,
             "kernel": list(self.kernel),
             "strength": list(self.strength) if self.strength else None,
+            "gamma": None if self.gamma is None else list(self.gamma),
             "activity": None if self.activity is None else list(self.activity),
             "activity_strength": list(self.activity_strength) if self.activity_strength else None,
             "dropout": None if self.dropout is None else list(self.dropout),
@@ -344,11 +371,13 @@ class SearchSpace:
         layers = self.matched_layers(model)
         outputs = output_layers(model)
         plan: dict[str, dict[str, Any]] = {key: {} for key in _PLANNED}
+        normalizations = _normalizations(model) if self.gamma is not None else {}
         groups = [[layer] for layer in layers] if self.per_layer else [layers]
         for group in groups:
             prefix = f"{group[0].name}_" if self.per_layer else ""
             hidden = [layer for layer in group if layer.name not in outputs]
             self._plan_regularizers(hp, group, prefix, plan)
+            self._plan_gamma(hp, group, prefix, plan, normalizations)
             self._plan_inserted(hp, hidden, prefix, plan)
             self._plan_kernel_sizes(hp, group, prefix, plan)
         self._plan_widths(hp, self.width_groups(model), plan)
@@ -392,6 +421,22 @@ class SearchSpace:
             )
             if act is not None:
                 plan["activity"].update({layer.name: act for layer in group})
+
+    def _plan_gamma(
+        self,
+        hp: keras_tuner.HyperParameters,
+        group: list[keras.layers.Layer],
+        prefix: str,
+        plan: dict[str, dict[str, Any]],
+        normalizations: dict[str, list[str]],
+    ) -> None:
+        """Declare the scale penalty of the BatchNormalization layers after ``group``."""
+        followers = [bn for layer in group for bn in normalizations.get(layer.name, [])]
+        if self.gamma is None or not followers:
+            return
+        penalty = hp_regularizer(hp, f"{prefix}gamma", choices=self.gamma, strength=self.strength)
+        if penalty is not None:
+            plan["gamma"].update(dict.fromkeys(followers, penalty))
 
     def _plan_inserted(
         self,

@@ -219,3 +219,31 @@ def test_a_reshape_keeps_the_width_of_the_layer_before_it():
         hp, keras.Model(inputs, outputs)
     )
     assert "dense_width" not in hp.values
+
+
+def test_for_size_offers_kernel_and_batch_norm_scale_penalties_per_layer():
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(4, 3, name="conv1")(inputs)
+    x = keras.layers.BatchNormalization(name="bn1")(x)
+    x = keras.layers.Conv2D(4, 3, name="conv2")(keras.layers.ReLU()(x))
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(x))
+    space = regsearch.SearchSpace.for_size(
+        "conv*",
+        kernel=("structured_sparsity", "reweighted_group_sparsity"),
+        gamma=("none", "polarization", "slimming"),
+        relative_strength=True,
+    )
+    assert regsearch.SearchSpace.from_config(space.get_config()) == space
+    hp = keras_tuner.HyperParameters()
+    space.plan(hp, model)
+    assert "conv1_gamma" in hp.values and "conv2_gamma" not in hp.values  # no BN after conv2
+    hp.values.update(conv1_kernel="reweighted_group_sparsity", conv1_gamma="polarization")
+    hp.values.update(
+        conv1_kernel_reweighted_group_sparsity_strength=0.1, conv1_gamma_polarization_strength=0.1
+    )
+    plan = space.plan(hp, model)
+    assert isinstance(plan["kernel"]["conv1"], regsearch.regularizers.ReweightedGroupSparsity)
+    assert isinstance(plan["gamma"]["bn1"], regsearch.regularizers.Polarization)
+    built = regsearch.apply(model, **plan)
+    assert isinstance(built.get_layer("bn1").gamma_regularizer, regsearch.regularizers.Polarization)
