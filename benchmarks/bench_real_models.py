@@ -134,7 +134,7 @@ def scratch(data: tuple, args: argparse.Namespace, seed: int, directory: str) ->
     x_train, y_train, x_val, y_val, x_test, y_test = data
     finetune = max(1, args.epochs // 3)
     space = regsearch.SearchSpace.for_size(
-        width=FACTORS, kernel_size=(1, 3), relative_strength=True, strength=(0.03, 3.0)
+        width=args.widths, kernel_size=(1, 3), relative_strength=True, strength=args.strength
     )
     hypermodel = regsearch.RegSearchHyperModel(
         resnet(), space, compile=compile_arguments(), finetune_epochs=finetune
@@ -167,7 +167,7 @@ def shrink(data: tuple, args: argparse.Namespace, seed: int, directory: str, bas
     _, tuner = regsearch.shrink(
         base, x_train, y_train, validation_data=(x_val, y_val), max_trials=args.trials,
         epochs=epochs, finetune_epochs=finetune, batch_size=BATCH_SIZE, directory=directory,
-        seed=seed, verbose=False,
+        seed=seed, verbose=False, strength=tuple(args.strength), width=args.widths,
     )  # fmt: skip
 
     def load(trial: Any) -> keras.Model:
@@ -252,6 +252,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument(
+        "--strength", nargs=2, type=float, default=[0.03, 3.0],
+        help="regsearch's relative strength range (shrink's default: 0.03 3.0)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--widths", nargs="+", type=float, default=list(FACTORS),
+        help="regsearch's width factors per coupled group",
+    )  # fmt: skip
     args = parser.parse_args()
     print(
         f"digits, ResNet-style base (widths {WIDTHS}); {args.trials} trials; "
