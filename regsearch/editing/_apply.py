@@ -218,7 +218,12 @@ def _cross_layer_hook(plan: list[tuple[CrossLayer, list[str]]], taken: set[str])
         name = _unique_name(spec.name, taken)
         regularizer = _private_copy(spec.regularizer)
         copied = CrossLayer(
-            spec.layer_patterns, regularizer, axis=spec.axis, name=name, dtype=spec.dtype_policy
+            spec.layer_patterns,
+            regularizer,
+            axis=spec.axis,
+            flatten=spec.flatten,
+            name=name,
+            dtype=spec.dtype_policy,
         )
         layers.append((copied, names))
 

@@ -11,7 +11,7 @@ from keras import ops
 
 from regsearch import regularizers
 from regsearch._compat.keras import producing_layer
-from regsearch._validation import check_int, check_patterns
+from regsearch._validation import check_bool, check_int, check_patterns
 from regsearch.regularizers import RegularizerLike
 
 
@@ -46,6 +46,11 @@ class CrossLayer(keras.layers.Layer):
             saved by name and loads with ``custom_objects``.
         axis: the axis along which kernels are concatenated (the filter axis,
             ``-1`` for Dense and Conv kernels).
+        flatten: instead, reshape each kernel to ``(-1, kernel.shape[axis])`` and
+            stack the rows: the kernels then need the same size along ``axis`` only,
+            and with ``"group_lasso"`` each group is one channel over every bound
+            layer -- the coupled group norm of layers whose channels a residual
+            ``Add`` ties together (Torch-Pruning's group-norm sparse learning).
         **kwargs: base ``Layer`` arguments (``name``, ...).
 
     Example:
@@ -69,6 +74,7 @@ class CrossLayer(keras.layers.Layer):
         regularizer: RegularizerLike | str | dict[str, Any],
         *,
         axis: int = -1,
+        flatten: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -83,6 +89,7 @@ class CrossLayer(keras.layers.Layer):
             )
         self.regularizer = resolved
         self.axis = check_int("axis", axis)
+        self.flatten = check_bool("flatten", flatten)
         # Untracked references to the bound layers: they belong to the model,
         # not to this layer (tracking them would duplicate their weights).
         object.__setattr__(self, "_bound", ())
@@ -109,18 +116,24 @@ class CrossLayer(keras.layers.Layer):
                 )
             bound.append(layer)
         shapes = [tuple(layer.kernel.shape) for layer in bound]
-        rank = len(shapes[0])
-        axis = self.axis % rank if -rank <= self.axis < rank else None
-        if axis is None or any(
-            len(s) != rank or s[:axis] + s[axis + 1 :] != shapes[0][:axis] + shapes[0][axis + 1 :]
-            for s in shapes
-        ):
+        if not self._fits(shapes):
             raise ValueError(
                 f"CrossLayer {self.name!r}: the kernels of {[layer.name for layer in bound]} "
                 f"have shapes {shapes} and cannot be concatenated along axis {self.axis}; "
                 "they must agree on every other axis."
             )
         object.__setattr__(self, "_bound", tuple(bound))
+
+    def _fits(self, shapes: list[tuple[int, ...]]) -> bool:
+        """Whether kernels of ``shapes`` can be concatenated (or stacked) along ``axis``."""
+        sizes = set()
+        for shape in shapes:
+            rank = len(shape)
+            if not -rank <= self.axis < rank:
+                return False
+            axis = self.axis % rank
+            sizes.add(shape[axis] if self.flatten else (rank, shape[:axis] + shape[axis + 1 :]))
+        return len(sizes) == 1
 
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
@@ -147,6 +160,12 @@ class CrossLayer(keras.layers.Layer):
                 "symbolic tensors (regsearch.apply does this)."
             )
         kernels = [layer.kernel for layer in self._bound]
+        if self.flatten:
+            rows = [
+                ops.reshape(ops.moveaxis(k, self.axis, -1), (-1, k.shape[self.axis]))
+                for k in kernels
+            ]
+            return self.regularizer(ops.concatenate(rows, axis=0))
         if len(kernels) == 1:
             return self.regularizer(ops.convert_to_tensor(kernels[0]))
         return self.regularizer(ops.concatenate(kernels, axis=self.axis))
@@ -162,6 +181,7 @@ class CrossLayer(keras.layers.Layer):
                 "layers": list(self.layer_patterns),
                 "regularizer": keras.saving.serialize_keras_object(self.regularizer),
                 "axis": self.axis,
+                "flatten": self.flatten,
             }
         )
         return config

@@ -5,6 +5,7 @@ from keras import ops
 
 import regsearch
 from regsearch.layers import CrossLayer
+from regsearch.regularizers import GroupLasso
 
 
 @keras.saving.register_keras_serializable(package="regsearch_test")
@@ -197,3 +198,29 @@ def test_an_unregistered_function_follows_keras_rules(tmp_path):
         keras.saving.load_model(path)
     loaded = keras.saving.load_model(path, custom_objects={"unregistered_l1": unregistered_l1})
     assert loaded.get_layer("cross_layer").regularizer is unregistered_l1
+
+
+def test_flatten_gives_the_coupled_group_norm_of_kernels_of_any_shape(tmp_path):
+    inputs = keras.Input((6, 6, 2))
+    stem = keras.layers.Conv2D(4, 3, padding="same", name="stem")(inputs)
+    last = keras.layers.Conv2D(4, 1, name="last")(keras.layers.ReLU()(stem))
+    model = keras.Model(inputs, keras.layers.Add()([stem, last]))
+    spec = regsearch.CrossLayer(["stem", "last"], GroupLasso(0.1), flatten=True)
+    new = regsearch.apply(model, cross_layer=[spec])
+    x = np.ones((1, 6, 6, 2), "float32")
+    _ = new(x)
+    kernels = [keras.ops.convert_to_numpy(new.get_layer(n).kernel) for n in ("stem", "last")]
+    rows = np.concatenate([k.reshape(-1, 4) for k in kernels])  # one column per channel
+    expected = float(keras.ops.convert_to_numpy(GroupLasso(0.1)(rows)))
+    assert float(keras.ops.convert_to_numpy(new.losses[0])) == pytest.approx(expected, rel=1e-5)
+    path = tmp_path / "coupled.keras"
+    new.save(path)
+    loaded = keras.saving.load_model(path)
+    _ = loaded(x)
+    cross = next(layer for layer in loaded.layers if isinstance(layer, regsearch.CrossLayer))
+    assert cross.flatten is True
+    assert float(keras.ops.convert_to_numpy(loaded.losses[0])) == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="cannot be concatenated"):
+        regsearch.apply(
+            model, cross_layer=[regsearch.CrossLayer(["stem", "last"], "l2", axis=-2, flatten=True)]
+        )

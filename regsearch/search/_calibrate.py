@@ -16,6 +16,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from regsearch.layers import CrossLayer
 from regsearch.regularizers import Regularizer
 
 SAMPLES = 512  # training samples the data loss is measured on
@@ -37,11 +38,15 @@ def data_loss(model: keras.Model, loss: Any, x: Any, y: Any) -> float:
     return float(np.mean(keras.ops.convert_to_numpy(values)))
 
 
-def _penalties(model: keras.Model) -> Iterator[tuple[Regularizer, keras.Variable]]:
+def _penalties(model: keras.Model) -> Iterator[tuple[Regularizer, str, Any]]:
+    """``(regularizer, name, its value now)`` of every regsearch penalty of ``model``."""
     for variable in model.trainable_weights:
         regularizer = getattr(variable, "regularizer", None)
         if isinstance(regularizer, Regularizer):
-            yield regularizer, variable
+            yield regularizer, variable.path, regularizer(variable)
+    for layer in model.layers:
+        if isinstance(layer, CrossLayer) and isinstance(layer.regularizer, Regularizer):
+            yield layer.regularizer, layer.name, layer.penalty()
 
 
 def calibrate_strengths(model: keras.Model, reference: float) -> dict[str, float]:
@@ -50,13 +55,15 @@ def calibrate_strengths(model: keras.Model, reference: float) -> dict[str, float
     A penalty that is 0 at the current weights (e.g. a layer initialized to zeros)
     keeps its strength.
 
+    Covers weight regularizers and ``CrossLayer`` penalties.
+
     Returns:
-        ``{variable path: new strength}``.
+        ``{variable path or CrossLayer name: new strength}``.
     """
     scaled = {}
-    for regularizer, variable in _penalties(model):
-        value = float(keras.ops.convert_to_numpy(regularizer(variable)))
+    for regularizer, name, penalty in _penalties(model):
+        value = float(keras.ops.convert_to_numpy(penalty))
         if value > 0 and regularizer.strength > 0:
             regularizer.strength = regularizer.strength**2 * reference / value
-            scaled[variable.path] = regularizer.strength
+            scaled[name] = regularizer.strength
     return scaled

@@ -12,6 +12,7 @@ from regsearch import regularizers
 from regsearch._compat.keras import producing_layer
 from regsearch._validation import check_bool, check_float, check_int
 from regsearch.editing import has_kernel_size, match_layers, output_layers
+from regsearch.layers import CrossLayer
 from regsearch.trimming import ChannelGroup, channel_groups
 
 NONE = "none"
@@ -194,6 +195,11 @@ class SearchSpace:
         kernel_size: Optional choices of the largest kernel size per spatial axis
             of the matched convolutions (``regsearch.apply``'s ``kernel_size``);
             a kernel never grows.
+        coupled: Also search, per coupled channel group of several layers (a
+            residual stream), a ``GroupLasso`` over each channel across all of them
+            (a ``CrossLayer`` with ``flatten=True``): it empties a channel in every
+            layer at once, which is what ``trim`` needs to remove it. Shares
+            ``strength``.
         relative_strength: Read ``strength`` relative to the data loss: before a
             trial trains, each regsearch penalty is rescaled so that it equals
             ``strength`` times the model's data loss on the first training samples
@@ -221,6 +227,7 @@ class SearchSpace:
         per_layer: bool = False,
         width: Sequence[float] | None = None,
         kernel_size: Sequence[int] | None = None,
+        coupled: bool = False,
         relative_strength: bool = False,
     ) -> None:
         if layers is not None:
@@ -253,6 +260,7 @@ class SearchSpace:
         self.per_layer = check_bool("per_layer", per_layer)
         self.width = _check_list("width", width, _check_width)
         self.kernel_size = _check_list("kernel_size", kernel_size, _check_kernel_size)
+        self.coupled = check_bool("coupled", coupled)
         self.relative_strength = check_bool("relative_strength", relative_strength)
 
     @classmethod
@@ -267,6 +275,7 @@ class SearchSpace:
         relative_strength: bool = False,
         kernel: Sequence[str] = ("structured_sparsity",),
         gamma: Sequence[str] | None = None,
+        coupled: bool = False,
     ) -> SearchSpace:
         """A space for "make it smaller": structured sparsity, one strength per layer.
 
@@ -302,6 +311,8 @@ class SearchSpace:
             gamma: Optional penalties on the scales of the BatchNormalization
                 layers after each layer, e.g. ``("none", "polarization", "slimming")``.
                 With ``relative_strength`` every choice shares one meaningful range.
+            coupled: Also search a coupled ``GroupLasso`` per residual stream (see
+                ``SearchSpace``).
 
         Returns:
             The ``SearchSpace``.
@@ -316,6 +327,7 @@ class SearchSpace:
             layers,
             kernel=kernel,
             gamma=gamma,
+            coupled=coupled,
             strength=strength,
             per_layer=per_layer,
             width=width,
@@ -337,6 +349,7 @@ class SearchSpace:
             "per_layer": self.per_layer,
             "width": None if self.width is None else list(self.width),
             "kernel_size": None if self.kernel_size is None else list(self.kernel_size),
+            "coupled": self.coupled,
             "relative_strength": self.relative_strength,
         }
 
@@ -382,7 +395,30 @@ class SearchSpace:
             self._plan_kernel_sizes(hp, group, prefix, plan)
         self._plan_widths(hp, self.width_groups(model), plan)
         top_k = None if self.top_k is None else hp.Choice("top_k", list(self.top_k))
-        return {**{key: value or None for key, value in plan.items()}, "top_k": top_k}
+        cross_layer = self._plan_coupled(hp, model, layers) if self.coupled else []
+        return {
+            **{key: value or None for key, value in plan.items()},
+            "top_k": top_k,
+            "cross_layer": cross_layer or None,
+        }
+
+    def _plan_coupled(
+        self, hp: keras_tuner.HyperParameters, model: keras.Model, layers: list[keras.layers.Layer]
+    ) -> list[CrossLayer]:
+        """A coupled ``GroupLasso`` choice per group of several layers with kernels."""
+        matched = {layer.name for layer in layers}
+        specs = []
+        for group in channel_groups(model):
+            members = [n for n in group.producers if hasattr(model.get_layer(n), "kernel")]
+            if group.blocked or len(members) < 2 or not matched.intersection(members):
+                continue
+            name = f"{group.name}_coupled"
+            penalty = hp_regularizer(
+                hp, name, choices=(NONE, "group_lasso"), strength=self.strength
+            )
+            if penalty is not None:
+                specs.append(CrossLayer(members, penalty, flatten=True, name=name))
+        return specs
 
     def width_groups(self, model: keras.Model) -> list[ChannelGroup]:
         """The coupled channel groups whose width this space searches.

@@ -49,3 +49,16 @@ def test_first_samples_of_arrays_and_datasets():
 
     got_x, got_y = first_samples(Batches(), None)
     np.testing.assert_array_equal(got_x, x[:5])
+
+
+def test_coupled_penalties_are_calibrated_too():
+    inputs = keras.Input((6,))
+    a = keras.layers.Dense(4, name="a")(inputs)
+    b = keras.layers.Dense(4, name="b")(a)
+    model = keras.Model(inputs, keras.layers.Add()([a, b]))
+    cross = regsearch.CrossLayer(["a", "b"], regsearch.regularizers.GroupLasso(0.2), flatten=True)
+    model = regsearch.apply(model, cross_layer=[cross])
+    scaled = calibrate_strengths(model, 0.5)
+    (layer,) = [layer for layer in model.layers if isinstance(layer, regsearch.CrossLayer)]
+    assert layer.name in scaled
+    assert float(keras.ops.convert_to_numpy(layer.penalty())) == pytest.approx(0.2 * 0.5, rel=1e-5)

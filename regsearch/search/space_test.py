@@ -247,3 +247,18 @@ def test_for_size_offers_kernel_and_batch_norm_scale_penalties_per_layer():
     assert isinstance(plan["gamma"]["bn1"], regsearch.regularizers.Polarization)
     built = regsearch.apply(model, **plan)
     assert isinstance(built.get_layer("bn1").gamma_regularizer, regsearch.regularizers.Polarization)
+
+
+def test_coupled_penalty_per_residual_stream_is_searched_and_attached():
+    space = regsearch.SearchSpace.for_size(coupled=True, relative_strength=True)
+    assert regsearch.SearchSpace.from_config(space.get_config()) == space
+    hp = keras_tuner.HyperParameters()
+    space.plan(hp, _residual_model())
+    assert hp.values["stem_coupled"] == "none"  # the default: no coupled penalty
+    hp.values.update(stem_coupled="group_lasso", stem_coupled_group_lasso_strength=0.5)
+    plan = space.plan(hp, _residual_model())
+    (cross,) = plan["cross_layer"]
+    assert cross.layer_patterns == ["stem", "project"] and cross.flatten
+    model = regsearch.apply(_residual_model(), **plan)
+    bound = next(layer for layer in model.layers if isinstance(layer, regsearch.CrossLayer))
+    assert [layer.name for layer in bound.bound_layers] == ["stem", "project"]
