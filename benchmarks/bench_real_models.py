@@ -100,9 +100,13 @@ def trial_points(tuner: keras_tuner.Tuner, load: Callable[[Any], keras.Model], x
     """(test accuracy, MACs) of every finished trial's model."""
     points = []
     for trial in tuner.oracle.trials.values():
-        if trial.status == "COMPLETED":
+        if trial.status != "COMPLETED":
+            continue
+        try:
             model = load(trial)
-            points.append((accuracy(model, x, y), float(macs(model))))
+        except ValueError:  # a trial whose penalty emptied a whole layer: no model
+            continue
+        points.append((accuracy(model, x, y), float(macs(model))))
     return points
 
 
