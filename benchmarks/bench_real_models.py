@@ -171,7 +171,7 @@ def shrink(data: tuple, args: argparse.Namespace, seed: int, directory: str, bas
     _, tuner = regsearch.shrink(
         base, x_train, y_train, validation_data=(x_val, y_val), max_trials=args.trials,
         epochs=epochs, finetune_epochs=finetune, batch_size=BATCH_SIZE, directory=directory,
-        seed=seed, verbose=False, strength=tuple(args.strength), width=args.widths,
+        seed=seed, verbose=0, strength=tuple(args.strength), width=args.widths,
     )  # fmt: skip
 
     def load(trial: Any) -> keras.Model:

@@ -138,7 +138,7 @@ def shrink(
     batch_size: int | None = 32,
     directory: str | None = None,
     seed: int = 0,
-    verbose: bool = True,
+    verbose: int = 1,
 ) -> tuple[keras.Model, keras_tuner.Tuner]:
     """The smallest trimmed model whose validation metric is within ``tolerance`` of yours.
 
@@ -177,7 +177,8 @@ def shrink(
         batch_size: Batch size for training and evaluation.
         directory: The tuner's directory; a new temporary one by default.
         seed: Seed of the sampler and of Keras.
-        verbose: Print one line per trial and the result.
+        verbose: ``1``: print one line per trial and the result; ``0``: silent
+            (``model.fit``'s convention; ``True``/``False`` work too).
 
     Returns:
         ``(small_model, tuner)``: the trimmed model (stock Keras layers, compiled),
@@ -194,7 +195,9 @@ def shrink(
     _check_model(model)
     tolerance = check_float("tolerance", tolerance)
     relative = check_bool("relative", relative)
-    verbose = check_bool("verbose", verbose)
+    verbose = bool(
+        check_int("verbose", int(verbose) if isinstance(verbose, bool) else verbose, minimum=0)
+    )
     check_int("epochs", epochs, minimum=1)
     learning_rate = check_float("learning_rate", learning_rate, exclusive_minimum=True)
     kwargs = _compile_kwargs(model, compile)
