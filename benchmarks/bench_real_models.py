@@ -172,6 +172,7 @@ def shrink(data: tuple, args: argparse.Namespace, seed: int, directory: str, bas
         base, x_train, y_train, validation_data=(x_val, y_val), max_trials=args.trials,
         epochs=epochs, finetune_epochs=finetune, batch_size=BATCH_SIZE, directory=directory,
         seed=seed, verbose=0, strength=tuple(args.strength), width=args.widths,
+        learning_rate=args.learning_rate,
     )  # fmt: skip
 
     def load(trial: Any) -> keras.Model:
@@ -190,7 +191,7 @@ def l1(data: tuple, args: argparse.Namespace, seed: int, directory: str, base) -
         keras.utils.set_random_seed(seed)
         model = regsearch.trimming.narrow(base, width=dict.fromkeys(free, factor))
         arguments = compile_arguments()
-        arguments["optimizer"] = keras.optimizers.Adam(9e-4)  # shrink's 0.3 x learning rate
+        arguments["optimizer"] = keras.optimizers.Adam(3e-3 * args.learning_rate)  # as shrink
         model.compile(**arguments)
         model.fit(x_train, y_train, epochs=total, batch_size=BATCH_SIZE, verbose=0)
         points.append((accuracy(model, x_test, y_test), float(macs(model))))
@@ -259,6 +260,10 @@ def main() -> None:
     parser.add_argument(
         "--strength", nargs=2, type=float, default=[0.03, 3.0],
         help="regsearch's relative strength range (shrink's default: 0.03 3.0)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--learning-rate", type=float, default=0.3,
+        help="shrink's and l1's fine-tune learning rate, a multiple of the base's",
     )  # fmt: skip
     parser.add_argument(
         "--widths", nargs="+", type=float, default=list(FACTORS),
