@@ -126,13 +126,14 @@ def snap_to_zero(model: keras.Model, threshold: float = 1e-3, *, relative: bool 
     graph = model_graph(model)
     layers = {id(node.layer): node.layer for node in graph.nodes}
     changed = 0
-    for key, (kernel,) in snap_layers(graph, threshold, relative).items():
-        variable = layers[key].weights[0]  # the kernel (depthwise kernel for SeparableConv)
-        count = int(np.count_nonzero(keras.ops.convert_to_numpy(variable)))
-        count -= int(np.count_nonzero(kernel))
-        if count:
-            variable.assign(kernel)
-            changed += count
+    for key, kernels in snap_layers(graph, threshold, relative).items():
+        # The kernels are the layer's first weights (depthwise, pointwise for SeparableConv).
+        for variable, kernel in zip(layers[key].weights, kernels, strict=False):
+            count = int(np.count_nonzero(keras.ops.convert_to_numpy(variable)))
+            count -= int(np.count_nonzero(kernel))
+            if count:
+                variable.assign(kernel)
+                changed += count
     return changed
 
 

@@ -7,19 +7,23 @@ surgery in :func:`regsearch.trimming.trim`, so the two always agree.
 Outline:
 
 1. Every kernel of a layer trim understands is *snapped*: weights that count as zero
-   become exactly 0.
-2. Forward pass over constants (:mod:`._channels`): a dead output channel (its whole kernel slice is
-   zero) outputs the constant ``activation(bias)``; that constant is carried through
-   channel-wise layers (activations, batch normalization, pooling, merges, ...).
+   become exactly 0 (both kernels of a ``SeparableConv``).
+2. Forward pass over constants (:mod:`._channels`): a dead output channel (its whole
+   kernel slice is zero) outputs the constant ``activation(bias)``; that constant is
+   carried through channel-wise layers (activations, batch normalization, pooling,
+   merges, ``DepthwiseConv``, ...).
 3. Fixpoint over the graph (:mod:`._channels`): a channel is removed only if every
    branch of a merge agrees, it never reaches a model output or a layer trim does not
-   understand, and every ``Conv``/``Dense`` consumer either does not use it (its kernel
-   rows are zero over the output channels the consumer keeps) or absorbs it exactly
-   (it is constant and the constant is 0, or a Dense / ``valid`` convolution folds it
-   into its bias). Removed outputs can zero more rows, so this repeats until stable.
+   understand, and every ``Conv``/``SeparableConv``/``Dense`` consumer either does not
+   use it (its kernel rows are zero over the output channels the consumer keeps) or
+   absorbs it exactly (it is constant and the constant is 0, or the consumer adds no
+   zero padding and folds it into a bias, :mod:`._folds`). Removed outputs can zero
+   more rows, so this repeats until stable.
 4. Kernel extent (:mod:`._padding`): per spatial axis, leading and trailing kernel positions whose
    weights (over the remaining channels) are all zero are dropped, and the padding
    is rewritten so that the outputs keep their shape and values.
+5. Coupled groups (:mod:`._groups`): the layers whose channels merges tie together,
+   named in each member's entry.
 """
 
 from __future__ import annotations
@@ -29,10 +33,12 @@ import numpy as np
 
 from regsearch._validation import check_float
 from regsearch.trimming._channels import forward_constants, removable_channels
+from regsearch.trimming._folds import fold_constants
 from regsearch.trimming._graph import ModelGraph, model_graph
-from regsearch.trimming._kinds import classify, why_kernel_not_understood
+from regsearch.trimming._groups import coupled_groups
+from regsearch.trimming._kinds import SEPARABLE_TYPES, classify, why_kernel_not_understood
 from regsearch.trimming._plan import LayerTrim, TrimmedSize
-from regsearch.trimming._sizes import layer_entry
+from regsearch.trimming._sizes import Facts, layer_entry
 
 
 def check_threshold(threshold: object, relative: object) -> float:
@@ -55,15 +61,20 @@ def snap(kernel: np.ndarray, threshold: float, relative: bool) -> np.ndarray:
 def snap_layers(
     graph: ModelGraph, threshold: float, relative: bool
 ) -> dict[int, tuple[np.ndarray, ...]]:
-    """Snapped kernels of every layer trim understands, keyed by ``id(layer)``."""
+    """Snapped kernels of every layer trim understands, keyed by ``id(layer)``.
+
+    The kernels are the first weights of the layer, in order: one, or for a
+    ``SeparableConv`` the depthwise and the pointwise kernel (each snapped against its
+    own largest weight when ``relative``).
+    """
     out: dict[int, tuple[np.ndarray, ...]] = {}
     for node in graph.nodes:
         layer = node.layer
         if id(layer) in out or why_kernel_not_understood(layer, graph):
             continue
-        # The first weight is the kernel trim reads (for SeparableConv, the depthwise
-        # kernel; its pointwise kernel is left as it is).
-        out[id(layer)] = (snap(layer.get_weights()[0], threshold, relative),)
+        count = 2 if type(layer) in SEPARABLE_TYPES else 1
+        weights = layer.get_weights()[:count]
+        out[id(layer)] = tuple(snap(w, threshold, relative) for w in weights)
     return out
 
 
@@ -75,6 +86,13 @@ def analyze(model: keras.Model, threshold: float = 1e-3, *, relative: bool = Fal
     kinds = [classify(node, graph) for node in graph.nodes]
     values = forward_constants(graph, kinds, kernels)
     removable = removable_channels(graph, kinds, values, kernels)
+    facts = Facts(
+        kernels=kernels,
+        values=values,
+        removable=removable,
+        folds=fold_constants(graph, kinds, kernels, values, removable),
+        groups=coupled_groups(graph, kinds),
+    )
 
     entries: list[LayerTrim] = []
     seen: set[int] = set()
@@ -83,7 +101,7 @@ def analyze(model: keras.Model, threshold: float = 1e-3, *, relative: bool = Fal
         if id(layer) in seen:
             continue
         seen.add(id(layer))
-        entries.append(layer_entry(node, kind, reason, kernels, values, removable, threshold))
+        entries.append(layer_entry(node, kind, reason, facts, threshold))
 
     params_before = sum(e.params_before for e in entries)
     params_after = sum(e.params_after for e in entries)

@@ -57,8 +57,11 @@ class _Rebuilt:
             self.main = self._dense(layer, plan)
         elif kind == "channelwise":
             self.main = _from_config(layer)
-            kept = plan.kept_out
-            self.weights = [w[..., kept] for w in layer.get_weights()]
+            weights = layer.get_weights()
+            if plan.mean_shift is not None:
+                i = [v.name for v in layer.weights].index("moving_mean")
+                weights[i] = (weights[i] - plan.mean_shift).astype(weights[i].dtype)
+            self.weights = [w[..., plan.kept_out] for w in weights]
         elif kind == "opaque":
             try:
                 self.main = _from_config(layer)
@@ -69,26 +72,30 @@ class _Rebuilt:
             self.main = _from_config(layer)
 
     def _bias(self, layer: keras.layers.Layer, plan: LayerPlan) -> np.ndarray | None:
-        if not layer.use_bias:
+        """The kept bias plus the folded constants; a new bias if the layer had none."""
+        if layer.use_bias:
+            bias = layer.get_weights()[-1]
+            if plan.bias_fold is not None:
+                bias = (bias + plan.bias_fold).astype(bias.dtype)
+        elif plan.bias_fold is not None:
+            bias = plan.bias_fold.astype(plan.kernels[0].dtype)
+        else:
             return None
-        bias = layer.get_weights()[-1]
-        if plan.bias_fold is not None:
-            bias = (bias + plan.bias_fold).astype(bias.dtype)
         return bias if plan.kept_out is None else bias[plan.kept_out]
 
     def _dense(self, layer: keras.layers.Layer, plan: LayerPlan) -> keras.layers.Layer:
         kernel = plan.kernels[0][plan.kept_in][:, plan.kept_out]
         bias = self._bias(layer, plan)
         self.weights = [kernel] if bias is None else [kernel, bias]
-        return _from_config(layer, units=int(kernel.shape[-1]))
+        return _from_config(layer, units=int(kernel.shape[-1]), use_bias=bias is not None)
 
     def _conv(self, layer: keras.layers.Layer, plan: LayerPlan) -> keras.layers.Layer:
         window = tuple(slice(a, a + k) for a, k in zip(plan.start, plan.kernel_size, strict=True))
         kernel = plan.kernels[0][window]
-        if plan.kind == "depthwise" and plan.kept_in is not None:
+        if plan.kept_in is not None:
             kernel = kernel[..., plan.kept_in, :]
-        elif plan.kept_in is not None and plan.kept_out is not None:
-            kernel = kernel[..., plan.kept_in, :][..., plan.kept_out]
+            if plan.kind == "conv" and plan.kept_out is not None:
+                kernel = kernel[..., plan.kept_out]
         changes: dict[str, Any] = {
             "kernel_size": plan.kernel_size,
             "padding": plan.padding,
@@ -97,10 +104,18 @@ class _Rebuilt:
         if plan.kind == "conv":
             changes["filters"] = int(kernel.shape[-1])
         elif plan.kind == "separable":
-            weights.append(layer.get_weights()[1])
+            pointwise = plan.kernels[1]
+            if plan.kept_in is not None and plan.kept_out is not None:
+                # Input channel c feeds the pointwise rows c * m .. c * m + m - 1.
+                m = int(plan.kernels[0].shape[-1])
+                rows = (plan.kept_in[:, None] * m + np.arange(m)).reshape(-1)
+                pointwise = pointwise[..., rows, :][..., plan.kept_out]
+            weights.append(pointwise)
+            changes["filters"] = int(pointwise.shape[-1])
         bias = self._bias(layer, plan)
         if bias is not None:
             weights.append(bias)
+        changes["use_bias"] = bias is not None
         self.weights = weights
         fmt = {"data_format": layer.data_format}
         if any(p != (0, 0) for p in plan.pad):
