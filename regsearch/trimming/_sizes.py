@@ -129,7 +129,7 @@ def _dead_note(
             if name != layer.name and np.isnan(facts.values[key][kept_dead]).any()
         ]
         if live:
-            return f"{count}: not dead in coupled {', '.join(live)}"
+            return f"{count}: live in {', '.join(live)}"
     if np.all(facts.values[id(out_t)][kept_dead] == 0):
         return (
             f"{count}: their output (0) reaches a model output or a layer that keeps "
