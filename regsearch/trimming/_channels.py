@@ -292,9 +292,10 @@ def removable_channels(
 ) -> Removable:
     """Which channels of every tensor can be removed exactly.
 
-    A channel goes when every consumer can lose it: a ``Conv``/``SeparableConv``/``Dense``
-    whose kernel rows for it are zero (over the output channels it keeps) or that can absorb its
-    constant value, and channel-wise layers and merges whose outputs lose it too.
+    A channel goes when every consumer can lose it: a ``Conv``/``SeparableConv``/
+    ``Dense`` whose kernel rows for it are zero (over the output channels it keeps) or
+    that can absorb its constant value, and channel-wise layers and merges whose
+    outputs lose it too.
     Removing output channels of a layer can leave more of its kernel rows zero, so
     this repeats until nothing changes.
     """

@@ -13,6 +13,8 @@ import functools
 import keras
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import regsearch
 from regsearch.trimming import trimmed_size
@@ -26,6 +28,7 @@ _Z = "zeros"
 Conv1D = functools.partial(L.Conv1D, kernel_initializer=_Z)
 Conv2D = functools.partial(L.Conv2D, kernel_initializer=_Z)
 Dense = functools.partial(L.Dense, kernel_initializer=_Z)
+DepthwiseConv1D = functools.partial(L.DepthwiseConv1D, depthwise_initializer=_Z)
 DepthwiseConv2D = functools.partial(L.DepthwiseConv2D, depthwise_initializer=_Z)
 SeparableConv1D = functools.partial(
     L.SeparableConv1D, depthwise_initializer=_Z, pointwise_initializer=_Z
@@ -391,6 +394,25 @@ def test_softmax_reading_a_dead_unit_says_why_it_is_kept():
     assert report.params_after == report.params_before
 
 
+def test_trimmed_layers_keep_their_configs_and_initializers():
+    init = {"kernel_initializer": "ones", "bias_initializer": "ones"}
+    model = keras.Sequential(
+        [
+            keras.Input((6, 6, 2)),
+            L.Conv2D(3, 3, name="c", **init),
+            L.BatchNormalization(name="bn", gamma_initializer="zeros", beta_initializer="ones"),
+            L.SeparableConv2D(2, 3, name="s", pointwise_initializer="ones"),
+            L.DepthwiseConv2D(1, name="dw", depthwise_initializer="ones"),
+            L.Flatten(),
+            L.Dense(2, name="d", **init),
+        ]
+    )
+    trimmed, report = regsearch.trim(model, 0.0)
+    assert report.params_after == report.params_before
+    for name in ("c", "bn", "s", "dw", "d"):
+        assert trimmed.get_layer(name).get_config() == model.get_layer(name).get_config()
+
+
 # ---------------------------------------------------------------------------------------
 # keras.applications models: ResNet50, DenseNet121, MobileNetV2.
 
@@ -549,3 +571,104 @@ def test_mobilenetv2_residual_stream_and_depthwise_channels_are_trimmed_exactly(
     assert _in_channels(trimmed.get_layer("block_3_project")) == 142
     entry = report.layers[[e.name for e in report.layers].index("block_1_project")]
     assert entry.coupled == ("block_2_project",) and entry.coupled_through == ("block_2_add",)
+
+
+# ---------------------------------------------------------------------------------------
+# SeparableConv and DepthwiseConv channels on random configurations.
+
+
+@st.composite
+def _separable_configurations(draw):
+    rank = draw(st.integers(1, 2))
+    size = draw(st.integers(7, 11))
+    k = draw(st.integers(1, 4))
+    strided = draw(st.booleans())
+    return {
+        "rank": rank,
+        "size": size,
+        "c_in": draw(st.integers(1, 3)),
+        "mid": draw(st.integers(2, 5)),
+        "mid_dead": draw(st.sets(st.integers(0, 4), max_size=3)),
+        "mid_bias": draw(st.sampled_from([0.0, 0.6])),
+        "bn": draw(st.booleans()),
+        "k": k,
+        "strides": draw(st.integers(2, 3)) if strided else 1,
+        "dilation": 1 if strided else draw(st.integers(1, 2)),
+        "padding": draw(st.sampled_from(["valid", "same"])),
+        "m": draw(st.integers(1, 3)),
+        "filters": draw(st.integers(2, 5)),
+        "dead": draw(st.sets(st.integers(0, 4), max_size=3)),
+        "dead_bias": draw(st.sampled_from([0.0, -0.5, 0.5])),
+        "zero_depthwise": draw(st.sets(st.integers(0, 4), max_size=2)),
+        "zero_pointwise": draw(st.sets(st.integers(0, 14), max_size=4)),
+        "edge": draw(st.integers(0, k - 1)),
+        "depthwise_after": draw(st.sampled_from([None, "valid", "same"])),
+        "use_bias": draw(st.booleans()),
+    }
+
+
+def _separable_model(c: dict) -> keras.Model | None:
+    rank = c["rank"]
+    conv, sep = (Conv1D, SeparableConv1D) if rank == 1 else (Conv2D, SeparableConv2D)
+    depthwise = DepthwiseConv1D if rank == 1 else DepthwiseConv2D
+    inputs = keras.Input((c["size"],) * rank + (c["c_in"],))
+    x = conv(c["mid"], 3, padding="same", activation="relu", name="mid")(inputs)
+    if c["bn"]:
+        x = L.BatchNormalization(name="bn")(x)
+    x = sep(
+        c["filters"],
+        c["k"],
+        strides=c["strides"],
+        dilation_rate=c["dilation"],
+        padding=c["padding"],
+        depth_multiplier=c["m"],
+        use_bias=c["use_bias"],
+        activation="tanh",
+        name="sep",
+    )(x)
+    if c["depthwise_after"]:
+        x = depthwise(3, padding=c["depthwise_after"], name="dw")(x)
+    x = (
+        L.Flatten()(x)
+        if x.shape[1] and x.shape[1] <= 3
+        else L.GlobalAveragePooling1D()(L.Reshape((-1, x.shape[-1]))(x))
+    )
+    model = keras.Model(inputs, Dense(2, name="head")(x))
+    _damage(model, seed=c["size"] * 7 + c["k"])
+    mid_dead = sorted(d for d in c["mid_dead"] if d < c["mid"] - 1)  # the last one lives
+    _zero_filters(model, "mid", mid_dead, c["mid_bias"])
+    layer = model.get_layer("sep")
+    weights = layer.get_weights()
+    depthwise_kernel, pointwise = weights[0], weights[1]
+    for d in c["zero_depthwise"]:
+        if d < c["mid"]:
+            depthwise_kernel[..., d, :] = 0.0
+    for r in c["zero_pointwise"]:
+        if r < pointwise.shape[-2]:
+            pointwise[..., r, :] = 0.0
+    if c["edge"]:
+        depthwise_kernel[: c["edge"]] = 0.0  # leading taps of the first spatial axis
+    for d in c["dead"]:
+        if d < c["filters"] - 1:  # keep the last filter alive
+            pointwise[..., d] = 0.0
+            if c["use_bias"]:
+                weights[-1][d] = c["dead_bias"]
+    layer.set_weights(weights)
+    return model
+
+
+@pytest.mark.slow
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(_separable_configurations())
+def test_separable_and_depthwise_channels_on_random_configurations(config):
+    keras.backend.clear_session()
+    try:
+        model = _separable_model(config)
+    except ValueError:  # e.g. a 'valid' kernel larger than its input
+        assume(False)
+        return
+    x = np.random.default_rng(2).normal(size=(2, *model.input_shape[1:])).astype("float32")
+    trimmed, report = regsearch.trim(model, THRESHOLD)
+    np.testing.assert_allclose(_predict(trimmed, x), _predict(model, x), atol=1e-5, rtol=1e-5)
+    assert trimmed_size(model, THRESHOLD).params == trimmed.count_params()
+    assert report.params_after == trimmed.count_params() <= report.params_before
