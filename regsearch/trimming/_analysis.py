@@ -33,6 +33,7 @@ import numpy as np
 
 from regsearch._validation import check_float
 from regsearch.trimming._channels import forward_constants, removable_channels
+from regsearch.trimming._explain import explainer
 from regsearch.trimming._folds import fold_constants
 from regsearch.trimming._graph import ModelGraph, model_graph
 from regsearch.trimming._groups import coupled_groups
@@ -92,6 +93,7 @@ def analyze(model: keras.Model, threshold: float = 1e-3, *, relative: bool = Fal
         removable=removable,
         folds=fold_constants(graph, kinds, kernels, values, removable),
         groups=coupled_groups(graph, kinds),
+        explain=explainer(graph, kinds, kernels, values, removable),
     )
 
     entries: list[LayerTrim] = []

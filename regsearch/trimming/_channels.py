@@ -116,14 +116,14 @@ def forward_constants(
     return values
 
 
-def _sink_accepts(node: GraphNode, kind: str, values: np.ndarray) -> np.ndarray:
+def sink_accepts(node: GraphNode, kind: str, values: np.ndarray) -> np.ndarray:
     """Which constant input channels ``node``'s layer can lose, folding them into its bias.
 
     A constant 0 adds nothing. Any other constant adds the same amount at every output
     position when the layer adds no zero padding; that amount goes into the bias (of
     the layer, or of the ``BatchNormalization`` right after it; see :mod:`._folds`).
     """
-    if kind not in PRODUCER_KINDS or not _channel_layer(node):
+    if kind not in PRODUCER_KINDS or not channel_layer(node):
         return np.zeros(len(values), bool)
     if kind == "dense" or pads_nothing(node.layer, shape_of(node.inputs[0])):
         return np.isfinite(values)
@@ -223,13 +223,13 @@ def _open_channels(graph: ModelGraph, kinds: list[tuple[str, str]]) -> Removable
     """
     removable: Removable = {id(t): np.zeros(channel_count(t), bool) for t in graph.inputs}
     for node, (kind, _) in zip(graph.nodes, kinds, strict=True):
-        can = kind in PASSTHROUGH_KINDS or (kind in PRODUCER_KINDS and _channel_layer(node))
+        can = kind in PASSTHROUGH_KINDS or (kind in PRODUCER_KINDS and channel_layer(node))
         for t in node.outputs:
             removable[id(t)] = np.full(channel_count(t), can)
     return removable
 
 
-def _channel_layer(node: GraphNode) -> bool:
+def channel_layer(node: GraphNode) -> bool:
     return channels_last(node.layer) and getattr(node.layer, "groups", 1) == 1
 
 
@@ -304,8 +304,8 @@ def removable_channels(
 
     def accepts(node: GraphNode, kind: str) -> np.ndarray:
         values_in = values[id(node.inputs[0])]
-        constant = _sink_accepts(node, kind, values_in)
-        if not _channel_layer(node):
+        constant = sink_accepts(node, kind, values_in)
+        if not channel_layer(node):
             return constant
         unused = unused_inputs(kind, kernels[id(node.layer)], out_removed.get(id(node.outputs[0])))
         return constant | unused

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from regsearch.trimming._channels import Removable
+from regsearch.trimming._channels import Removable, channel_layer
 from regsearch.trimming._graph import GraphNode, ModelGraph
 from regsearch.trimming._kernels import input_contribution
-from regsearch.trimming._kinds import PRODUCER_KINDS, channels_last
+from regsearch.trimming._kinds import PRODUCER_KINDS
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,7 @@ def fold_constants(
     folds = Folds(bias={}, mean={})
     for node, (kind, _) in zip(graph.nodes, kinds, strict=True):
         layer = node.layer
-        if kind not in PRODUCER_KINDS or not channels_last(layer):
-            continue
-        if getattr(layer, "groups", 1) != 1:
+        if kind not in PRODUCER_KINDS or not channel_layer(node):
             continue
         in_t, out_t = node.inputs[0], node.outputs[0]
         removed = removable[id(in_t)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,10 +27,11 @@ class LayerPlan:
     crop: tuple[tuple[int, int], ...] = ()  # explicit cropping per spatial axis
 
 
-def _names(names: tuple[str, ...], limit: int = 4) -> str:
-    if len(names) <= limit:
-        return ", ".join(names)
-    return f"{', '.join(names[: limit - 1])} and {len(names) - limit + 1} more"
+def short_list(items: Sequence[str], limit: int = 4, sep: str = ", ") -> str:
+    """``items`` joined by ``sep``; past ``limit``, the first few and "and N more"."""
+    if len(items) <= limit:
+        return sep.join(items)
+    return f"{sep.join(items[: limit - 1])} and {len(items) - limit + 1} more"
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,8 @@ class LayerTrim:
         """``coupled`` and ``coupled_through`` in words (long lists shortened), or ``""``."""
         if not self.coupled_through:
             return ""
-        return f"coupled with {_names(self.coupled)} through {_names(self.coupled_through)}"
+        members, merges = short_list(self.coupled), short_list(self.coupled_through)
+        return f"coupled with {members} through {merges}"
 
     @property
     def changed(self) -> bool:

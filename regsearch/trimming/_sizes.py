@@ -16,14 +16,15 @@ from typing import Any
 import keras
 import numpy as np
 
-from regsearch.trimming._channels import Removable, channel_count
+from regsearch.trimming._channels import Removable, channel_count, channel_layer
+from regsearch.trimming._explain import Explain
 from regsearch.trimming._folds import Folds
 from regsearch.trimming._graph import GraphNode
 from regsearch.trimming._groups import Group
 from regsearch.trimming._kernels import dead_outputs
 from regsearch.trimming._kinds import PRODUCER_KINDS, channels_last, shape_of
 from regsearch.trimming._padding import kernel_extent, padding_plan
-from regsearch.trimming._plan import LayerPlan, LayerTrim
+from regsearch.trimming._plan import LayerPlan, LayerTrim, short_list
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Facts:
         removable: per tensor, which channels go.
         folds: constants folded into biases and batch-norm means.
         groups: the coupled channel group of each member's output tensor.
+        explain: what keeps given channels of a tensor (:mod:`._explain`).
     """
 
     kernels: dict[int, tuple[np.ndarray, ...]]
@@ -43,6 +45,7 @@ class Facts:
     removable: Removable
     folds: Folds
     groups: dict[int, Group]
+    explain: Explain
 
 
 def output_positions(shape: Sequence[int | None], rank: int, last: bool) -> int:
@@ -119,7 +122,7 @@ def _channelwise_entry(
 def _dead_note(
     layer: keras.layers.Layer, kept_dead: np.ndarray, out_t: keras.KerasTensor, facts: Facts
 ) -> str:
-    """Why dead filters stay: a coupled layer where those channels are live, or a consumer."""
+    """Why dead filters stay: coupled layers where those channels are live, or consumers."""
     count = f"{int(kept_dead.sum())} dead filter(s) kept"
     group = facts.groups.get(id(out_t))
     if group is not None:
@@ -129,15 +132,11 @@ def _dead_note(
             if name != layer.name and np.isnan(facts.values[key][kept_dead]).any()
         ]
         if live:
-            return f"{count}: live in {', '.join(live)}"
-    if np.all(facts.values[id(out_t)][kept_dead] == 0):
-        return (
-            f"{count}: their output (0) reaches a model output or a layer that keeps "
-            "its input channels"
-        )
-    return (
-        f"{count}: their constant output is not 0 and cannot be folded exactly into every consumer"
-    )
+            return f"{count}: live in {short_list(live)}"
+    reasons = facts.explain(out_t, kept_dead)
+    if reasons:
+        return f"{count}: {short_list(reasons, limit=3, sep='; ')}"
+    return f"{count}: a consumer cannot absorb their constant output exactly"
 
 
 def _kept_channels(node: GraphNode, kind: str, facts: Facts, threshold: float) -> _Channels:
@@ -298,7 +297,7 @@ def layer_entry(
     snapped = facts.kernels[id(layer)]
     in_t, out_t = node.inputs[0], node.outputs[0]
     kept = _Channels()
-    if kind in PRODUCER_KINDS and channels_last(layer) and getattr(layer, "groups", 1) == 1:
+    if kind in PRODUCER_KINDS and channel_layer(node):
         kept = _kept_channels(node, kind, facts, threshold)
         kept.fold = facts.folds.bias.get(id(layer))
     elif kind == "depthwise" and channels_last(layer):
