@@ -64,11 +64,14 @@ def explainer(
             readers.setdefault(id(t), []).append((node, kind))
     outputs = {id(t) for t in graph.outputs}
 
-    def sink_keeps(node: GraphNode, kind: str, mask: np.ndarray) -> bool:
+    def padded_constants(node: GraphNode, kind: str, mask: np.ndarray) -> bool:
+        """Whether the layer keeps some channel of ``mask`` that is a nonzero constant."""
         in_t, out_t = node.inputs[0], node.outputs[0]
-        accepted = sink_accepts(node, kind, values[id(in_t)])
+        v = values[id(in_t)]
+        accepted = sink_accepts(node, kind, v)
         accepted |= unused_inputs(kind, kernels[id(node.layer)], removable.get(id(out_t)))
-        return bool((mask & ~accepted).any())
+        kept = mask & ~accepted & np.isfinite(v)
+        return bool((v[kept] != 0).any())
 
     def explain(tensor: keras.KerasTensor, mask: np.ndarray) -> list[str]:
         reasons: list[str] = []
@@ -86,7 +89,7 @@ def explainer(
             for node, kind in readers.get(id(t), []):
                 name = node.layer.name
                 if kind in PRODUCER_KINDS and channel_layer(node):
-                    if sink_keeps(node, kind, m) and (values[id(t)][constant] != 0).any():
+                    if padded_constants(node, kind, m):
                         reasons.append(f"{name} reads a nonzero constant through zero padding")
                 elif kind in (*_SAME_CHANNELS, "flatten", "concat", "depthwise"):
                     out = node.outputs[0]

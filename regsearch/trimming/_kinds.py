@@ -174,6 +174,8 @@ def classify(node: GraphNode, graph: ModelGraph) -> tuple[str, str]:
     """
     layer = node.layer
     cls = type(layer)
+    if not isinstance(layer, keras.layers.Layer):  # e.g. ``x + 3.0`` on a KerasTensor
+        return "barrier", _kept(f"the operation {layer.name!r} is not traced")
     if graph.is_shared(layer):
         return "opaque", "kept: called more than once (shared layer)"
     if cls in KERNEL_TYPES:

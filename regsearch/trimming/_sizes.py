@@ -76,7 +76,8 @@ def conv_size(
 
 
 def plain_entry(layer: keras.layers.Layer, note: str = "", kind: str = "opaque") -> LayerTrim:
-    params = int(layer.count_params()) if layer.built else 0
+    built = isinstance(layer, keras.layers.Layer) and layer.built  # not an operation
+    params = int(layer.count_params()) if built else 0
     return LayerTrim(
         name=layer.name,
         class_name=type(layer).__name__,

@@ -400,6 +400,21 @@ def test_softmax_reading_a_dead_unit_says_why_it_is_kept():
     assert report.params_after == report.params_before
 
 
+def test_operation_on_a_keras_tensor_keeps_its_input_channels():
+    inputs = keras.Input((8, 2))
+    x = Conv1D(3, 3, padding="same", name="c1")(inputs)
+    x = L.ReLU()(x + 1.0)  # an operation in the graph, not a layer
+    model = keras.Model(inputs, Dense(2, name="head")(x))
+    _damage(model)
+    _zero_filters(model, "c1", [1])
+    x = np.random.default_rng(0).normal(size=(2, 8, 2)).astype("float32")
+    trimmed, report = regsearch.trim(model, THRESHOLD, sample=x)
+    assert report.max_abs_error < 1e-5
+    assert trimmed.get_layer("c1").filters == 3
+    (op,) = (name for name, note in report.skipped.items() if "is not traced" in note)
+    assert report.skipped["c1"] == f"1 dead filter(s) kept: {op} keeps its input channels"
+
+
 def test_trimmed_layers_keep_their_configs_and_initializers():
     init = {"kernel_initializer": "ones", "bias_initializer": "ones"}
     model = keras.Sequential(
