@@ -1,38 +1,56 @@
 """Trim a trained model: shorten kernels and remove dead filters, exactly.
 
 A weight *counts as zero* when ``|w| <= threshold`` (or ``<= threshold x`` the
-largest ``|w|`` of its layer's kernel, or of its BatchNormalization's gamma, with
-``relative=True``). This applies to the kernels trim reads and to the ``gamma`` of
-``BatchNormalization`` layers. From that alone:
+largest ``|w|`` of its layer's kernel -- each kernel of a ``SeparableConv`` on its
+own -- or of its BatchNormalization's gamma, with ``relative=True``). This applies
+to the kernels trim reads and to the ``gamma`` of ``BatchNormalization`` layers.
+From that alone:
 
 - **Kernel extent.** For ``Conv1D/2D/3D``, ``DepthwiseConv1D/2D`` and the depthwise
-  part of ``SeparableConv1D/2D``, leading and trailing kernel positions whose weights
-  all count as zero are dropped along each spatial axis. The padding is rewritten
+  part of ``SeparableConv1D/2D`` (over the depthwise filters that still reach a kept
+  output), leading and trailing kernel positions whose weights all count as zero are
+  dropped along each spatial axis. The padding is rewritten
   (``valid``/``same``/``causal`` or explicit ``ZeroPadding``/``Cropping`` + ``valid``)
   so that outputs keep their shape and values for every padding, stride and dilation.
-- **Dead filters.** An output channel of a ``Conv`` or ``Dense`` layer whose whole
-  kernel slice counts as zero outputs a constant, ``activation(bias)``. It is removed
-  together with the matching input channels of its consumers (through activations,
-  batch normalization, pooling, ``Flatten``, merges) when that is exact: the constant
-  is 0, or it folds into the bias of a ``Dense`` or ``valid`` convolution consumer.
-  Channels shared through ``Add``-like merges go only where every branch agrees.
+- **Dead filters.** An output channel of a ``Conv``, ``SeparableConv`` or ``Dense``
+  layer that reads nothing (its whole kernel slice counts as zero; for a
+  ``SeparableConv``, its pointwise column, or the depthwise filters feeding it)
+  outputs a constant, ``activation(bias)``. It is removed together with the matching
+  input channels of its consumers (through activations, batch normalization,
+  pooling, ``Flatten``, merges, ``DepthwiseConv``) when that is exact: the constant
+  is 0, or it folds into a consumer that adds no zero padding (a ``Dense``, a
+  ``valid`` convolution, a 1x1 ``same`` one). The fold goes into the consumer's bias;
+  a consumer without a bias or activation whose output only a ``BatchNormalization``
+  reads shifts that layer's moving mean instead, and any other gets a bias.
+  A constant goes through a ``DepthwiseConv`` where it stays constant: 0 (or a dead
+  depthwise filter) gives ``activation(bias)``; with no zero padding, any constant does.
 - **Zero BatchNormalization scales.** A ``BatchNormalization`` channel (over the last
   axis) whose ``gamma`` counts as zero outputs the constant ``beta`` at inference. It
-  is removed like a dead filter's constant (where it is 0 or folds into the next
-  ``Dense`` or ``valid`` convolution's bias), and with it the filter feeding it when
-  nothing else reads that filter (listed in ``LayerTrim.unused_filters``). This is what
+  is removed like a dead filter's constant (where it is 0 or folds exactly into its
+  consumers, as above), and with it the filter feeding it when nothing else reads that
+  filter (listed in ``LayerTrim.unused_filters``). This is what
   ``regsearch.regularizers.Slimming`` and ``Polarization`` drive gammas to.
-- **Unused filters.** An output channel of a ``Conv`` or ``Dense`` layer that no
-  consumer uses -- every ``Conv``/``Dense`` consumer's kernel rows for it count as zero,
+- **Unused filters.** An output channel of a ``Conv``, ``SeparableConv`` or ``Dense``
+  layer that no consumer uses -- every consumer's kernel rows for it count as zero,
   through the same channel-wise layers, ``Flatten`` (all rows of the channel) and
   merges -- is removed together with those rows; a channel that reaches a model output
-  or a layer trim does not understand is kept. Removing filters can leave more kernel
-  rows zero, so this repeats until nothing changes; a layer whose outputs nobody uses
-  keeps one channel. A ``DepthwiseConv`` channel goes (with its input channel) when
-  all its outputs are unused. ``LayerTrim.unused_filters`` lists the channels removed
-  this way.
+  or a layer trim does not understand is kept. A ``SeparableConv`` does not use input
+  channel ``c`` when each of its ``depth_multiplier`` depthwise filters is zero or
+  feeds all-zero pointwise rows; removing ``c`` removes those filters and rows.
+  Removing filters can leave more kernel rows zero, so this repeats until nothing
+  changes; a layer whose outputs nobody uses keeps one channel. A ``DepthwiseConv``
+  channel goes (with its input channel) when all its outputs go. ``LayerTrim.unused_filters``
+  lists the channels removed this way.
+- **Coupled channels.** Channel ``c`` of every input of an ``Add``, ``Subtract``,
+  ``Multiply``, ``Average``, ``Maximum`` or ``Minimum`` is one channel: it goes from
+  every layer that makes it (e.g. the stem and each residual block's last
+  convolution) or from none. ``LayerTrim.coupled`` and ``coupled_through`` name the
+  group, and the report table shows it where channels went or were kept
+  (:func:`channel_groups` lists the groups by producer, as :func:`narrow` uses them).
 - Layers trim does not understand (RNNs, custom layers, shared layers) are kept as
-  they are; the report says why.
+  they are, and so are the input channels of layers that mix channels
+  (``LayerNormalization`` over the channel axis, softmax, ``Reshape``, ...); the
+  report says why.
 
 :func:`trimmed_size` runs the same analysis without building anything (fast enough
 for every epoch end); :func:`snap_to_zero` sets the weights that count as zero to 0 in
@@ -50,7 +68,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from regsearch.trimming._analysis import analyze, check_threshold, snap_layers, snapped_variable
+from regsearch.trimming._analysis import analyze, check_threshold, snap_layers, snapped_variables
 from regsearch.trimming._graph import model_graph
 from regsearch.trimming._groups import ChannelGroup, channel_groups
 from regsearch.trimming._narrow import channel_importance, narrow
@@ -85,7 +103,8 @@ def trimmed_size(
         model: a built Sequential or functional Keras model. It is not changed.
         threshold: a weight counts as zero when ``|w| <= threshold``; must be >= 0.
         relative: if True, a weight counts as zero when ``|w| <= threshold x`` the
-            largest ``|w|`` of its layer's kernel (or BatchNormalization gamma).
+            largest ``|w|`` of its layer's kernel (of each kernel of a ``SeparableConv``,
+            or of a BatchNormalization's gamma).
 
     Returns:
         A :class:`TrimmedSize` with ``params``, ``macs`` (after trimming),
@@ -112,8 +131,8 @@ def trimmed_size(
 def snap_to_zero(model: keras.Model, threshold: float = 1e-3, *, relative: bool = False) -> int:
     """Set every kernel weight that counts as zero to exactly 0.0, in place.
 
-    Acts on the kernels trim reads (``Conv``, ``DepthwiseConv``, the depthwise kernel
-    of ``SeparableConv``, ``Dense``) and on the ``gamma`` of ``BatchNormalization``
+    Acts on the kernels trim reads (``Conv``, ``DepthwiseConv``, both kernels of
+    ``SeparableConv``, ``Dense``) and on the ``gamma`` of ``BatchNormalization``
     layers over the last axis (not on shared layers). Afterwards ``model`` computes
     what ``trim(model, threshold, relative=relative)[0]`` computes, up to float32
     rounding, so a validation loss measured on it is that of the trimmed model.
@@ -141,13 +160,14 @@ def snap_to_zero(model: keras.Model, threshold: float = 1e-3, *, relative: bool 
     graph = model_graph(model)
     layers = {id(node.layer): node.layer for node in graph.nodes}
     changed = 0
-    for key, (weight,) in snap_layers(graph, threshold, relative).items():
-        variable = snapped_variable(layers[key])
-        count = int(np.count_nonzero(keras.ops.convert_to_numpy(variable)))
-        count -= int(np.count_nonzero(weight))
-        if count:
-            variable.assign(weight)
-            changed += count
+    for key, snapped in snap_layers(graph, threshold, relative).items():
+        # The kernels (depthwise and pointwise for SeparableConv), or a BN's gamma.
+        for variable, weight in zip(snapped_variables(layers[key]), snapped, strict=True):
+            count = int(np.count_nonzero(keras.ops.convert_to_numpy(variable)))
+            count -= int(np.count_nonzero(weight))
+            if count:
+                variable.assign(weight)
+                changed += count
     return changed
 
 

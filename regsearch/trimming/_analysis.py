@@ -6,21 +6,26 @@ surgery in :func:`regsearch.trimming.trim`, so the two always agree.
 
 Outline:
 
-1. Every kernel of a layer trim understands, and every BatchNormalization gamma, is
-   *snapped*: weights that count as zero become exactly 0.
-2. Forward pass over constants (:mod:`._channels`): a dead output channel (its whole kernel slice is
-   zero) outputs the constant ``activation(bias)``, a BatchNormalization channel whose
-   gamma is zero the constant ``beta``; constants are carried through channel-wise
-   layers (activations, batch normalization, pooling, merges, ...).
+1. Every kernel of a layer trim understands (both kernels of a ``SeparableConv``),
+   and every BatchNormalization gamma, is *snapped*: weights that count as zero
+   become exactly 0.
+2. Forward pass over constants (:mod:`._channels`): a dead output channel (its whole
+   kernel slice is zero) outputs the constant ``activation(bias)``, a
+   BatchNormalization channel whose gamma is zero the constant ``beta``; constants
+   are carried through channel-wise layers (activations, batch normalization,
+   pooling, merges, ``DepthwiseConv``, ...).
 3. Fixpoint over the graph (:mod:`._channels`): a channel is removed only if every
    branch of a merge agrees, it never reaches a model output or a layer trim does not
-   understand, and every ``Conv``/``Dense`` consumer either does not use it (its kernel
-   rows are zero over the output channels the consumer keeps) or absorbs it exactly
-   (it is constant and the constant is 0, or a Dense / ``valid`` convolution folds it
-   into its bias). Removed outputs can zero more rows, so this repeats until stable.
+   understand, and every ``Conv``/``SeparableConv``/``Dense`` consumer either does not
+   use it (its kernel rows are zero over the output channels the consumer keeps) or
+   absorbs it exactly (it is constant and the constant is 0, or the consumer adds no
+   zero padding and folds it into a bias, :mod:`._folds`). Removed outputs can zero
+   more rows, so this repeats until stable.
 4. Kernel extent (:mod:`._padding`): per spatial axis, leading and trailing kernel positions whose
    weights (over the remaining channels) are all zero are dropped, and the padding
    is rewritten so that the outputs keep their shape and values.
+5. Coupled groups (:mod:`._coupling`): the layers whose channels merges tie together,
+   named in each member's entry.
 """
 
 from __future__ import annotations
@@ -30,10 +35,18 @@ import numpy as np
 
 from regsearch._validation import check_float
 from regsearch.trimming._channels import forward_constants, removable_channels
+from regsearch.trimming._coupling import coupled_groups
+from regsearch.trimming._explain import explainer
+from regsearch.trimming._folds import fold_constants
 from regsearch.trimming._graph import ModelGraph, model_graph
-from regsearch.trimming._kinds import classify, is_scaled_batch_norm, why_kernel_not_understood
+from regsearch.trimming._kinds import (
+    SEPARABLE_TYPES,
+    classify,
+    is_scaled_batch_norm,
+    why_kernel_not_understood,
+)
 from regsearch.trimming._plan import LayerTrim, TrimmedSize
-from regsearch.trimming._sizes import layer_entry
+from regsearch.trimming._sizes import Facts, layer_entry
 
 
 def check_threshold(threshold: object, relative: object) -> float:
@@ -58,30 +71,39 @@ def snap_layers(
 ) -> dict[int, tuple[np.ndarray, ...]]:
     """The weights trim reads, snapped, keyed by ``id(layer)``.
 
-    ``(kernel,)`` for every kernel layer trim understands, and ``(gamma,)`` for every
-    ``BatchNormalization`` it understands (channels last, not shared, with a scale):
-    a gamma that counts as zero makes its channel output the constant ``beta``.
-    With ``relative=True`` a gamma is compared with the largest ``|gamma|`` of its layer.
+    Two kinds of entries, told apart by the layer's type:
+
+    - every kernel layer trim understands: its kernels, the first weights of the
+      layer in order (:func:`snapped_variables`): ``(kernel,)``, or for a
+      ``SeparableConv`` ``(depthwise kernel, pointwise kernel)``;
+    - every ``BatchNormalization`` trim understands (channels last, not shared, with a
+      scale): ``(gamma,)``. A gamma that counts as zero makes its channel output the
+      constant ``beta``.
+
+    With ``relative=True`` each array is snapped against its own largest ``|w|`` (each
+    kernel of a ``SeparableConv`` alone, a gamma against its layer's largest ``|gamma|``).
     """
     out: dict[int, tuple[np.ndarray, ...]] = {}
     for node in graph.nodes:
         layer = node.layer
         if id(layer) in out:
             continue
-        if is_scaled_batch_norm(node, graph):
-            out[id(layer)] = (snap(keras.ops.convert_to_numpy(layer.gamma), threshold, relative),)
-        elif not why_kernel_not_understood(layer, graph):
-            # The first weight is the kernel trim reads (for SeparableConv, the
-            # depthwise kernel; its pointwise kernel is left as it is).
-            out[id(layer)] = (snap(layer.get_weights()[0], threshold, relative),)
+        if is_scaled_batch_norm(node, graph) or not why_kernel_not_understood(layer, graph):
+            weights = [keras.ops.convert_to_numpy(v) for v in snapped_variables(layer)]
+            out[id(layer)] = tuple(snap(w, threshold, relative) for w in weights)
     return out
 
 
-def snapped_variable(layer: keras.layers.Layer) -> keras.Variable:
-    """The variable :func:`snap_layers` snaps for ``layer``: its gamma or its kernel."""
+def snapped_variables(layer: keras.layers.Layer) -> tuple[keras.Variable, ...]:
+    """The variables :func:`snap_layers` snaps for ``layer``, in the order of its entry.
+
+    ``(gamma,)`` for a ``BatchNormalization``; else the kernels: the first weight, or
+    the first two (depthwise, pointwise) for a ``SeparableConv``.
+    """
     if isinstance(layer, keras.layers.BatchNormalization):
-        return layer.gamma
-    return layer.weights[0]  # the kernel (the depthwise kernel for SeparableConv)
+        return (layer.gamma,)
+    count = 2 if type(layer) in SEPARABLE_TYPES else 1
+    return tuple(layer.weights[:count])
 
 
 def analyze(model: keras.Model, threshold: float = 1e-3, *, relative: bool = False) -> TrimmedSize:
@@ -92,6 +114,14 @@ def analyze(model: keras.Model, threshold: float = 1e-3, *, relative: bool = Fal
     kinds = [classify(node, graph) for node in graph.nodes]
     values = forward_constants(graph, kinds, kernels)
     removable = removable_channels(graph, kinds, values, kernels)
+    facts = Facts(
+        kernels=kernels,
+        values=values,
+        removable=removable,
+        folds=fold_constants(graph, kinds, kernels, values, removable),
+        groups=coupled_groups(graph, kinds),
+        explain=explainer(graph, kinds, kernels, values, removable),
+    )
 
     entries: list[LayerTrim] = []
     seen: set[int] = set()
@@ -100,7 +130,7 @@ def analyze(model: keras.Model, threshold: float = 1e-3, *, relative: bool = Fal
         if id(layer) in seen:
             continue
         seen.add(id(layer))
-        entries.append(layer_entry(node, kind, reason, kernels, values, removable, threshold))
+        entries.append(layer_entry(node, kind, reason, facts, threshold))
 
     params_before = sum(e.params_before for e in entries)
     params_after = sum(e.params_after for e in entries)

@@ -1,13 +1,19 @@
 """Channel analysis: which output channels are constant or unused, and which can go.
 
-A dead output channel (its whole kernel slice is zero) outputs the constant
-``activation(bias)``, and a BatchNormalization channel whose gamma is zero the
-constant ``beta``; constants are carried forward through channel-wise layers.
-An unused channel is one every consumer ignores: its kernel rows are zero. A channel
-is removed only if every branch of a merge agrees, it never reaches a model output
-or a layer trim does not understand, and every ``Conv``/``Dense`` consumer either
-ignores it or can absorb it exactly (it is constant and the constant is 0, or a
-Dense / ``valid`` convolution folds it into its bias).
+A dead output channel (its whole kernel slice is zero; for a ``SeparableConv``, no
+live depthwise filter reaches it through a nonzero pointwise weight) outputs the
+constant ``activation(bias)``, and a BatchNormalization channel whose gamma is zero
+the constant ``beta``; constants are carried forward through channel-wise layers and
+``DepthwiseConv`` (see :func:`._kernels.depthwise_values`). An unused channel is one
+every consumer ignores: its kernel rows are zero. A channel is removed only if every
+branch of a merge agrees, it never reaches a model output or a layer trim does not
+understand, and every ``Conv``/``SeparableConv``/``Dense`` consumer either ignores it
+or can absorb it exactly (it is constant and the constant is 0, or the consumer adds
+no zero padding and folds it into its bias).
+
+``kernels`` (from :func:`._analysis.snap_layers`) holds the snapped kernels of kernel
+layers and the snapped ``(gamma,)`` of scaled BatchNormalization layers; only
+producers and ``DepthwiseConv`` read the former, only BatchNormalization the latter.
 """
 
 from __future__ import annotations
@@ -18,7 +24,15 @@ import keras
 import numpy as np
 
 from regsearch.trimming._graph import GraphNode, ModelGraph
-from regsearch.trimming._kinds import MERGE_OPS, channels_last, is_elementwise
+from regsearch.trimming._kernels import dead_outputs, depthwise_values, unused_inputs
+from regsearch.trimming._kinds import (
+    MERGE_OPS,
+    PRODUCER_KINDS,
+    channels_last,
+    is_elementwise,
+    shape_of,
+)
+from regsearch.trimming._padding import pads_nothing
 
 
 def channel_count(tensor: keras.KerasTensor) -> int:
@@ -38,15 +52,16 @@ def _activation_values(
     return np.where(finite, y, np.nan)
 
 
-def _producer_values(layer: keras.layers.Layer, kernels: tuple[np.ndarray, ...]) -> np.ndarray:
-    kernel = kernels[0]
-    dead = ~np.any(kernel.reshape(-1, kernel.shape[-1]) != 0, axis=0)
-    values = np.full(kernel.shape[-1], np.nan)
+def _producer_values(
+    layer: keras.layers.Layer, kind: str, kernels: tuple[np.ndarray, ...]
+) -> np.ndarray:
+    dead = dead_outputs(kind, kernels)
+    values = np.full(len(dead), np.nan)
     if not dead.any() or not is_elementwise(layer.activation):
         return values
     if getattr(layer, "groups", 1) != 1 or not channels_last(layer):
         return values
-    bias = layer.get_weights()[-1] if layer.use_bias else np.zeros(kernel.shape[-1])
+    bias = layer.get_weights()[-1] if layer.use_bias else np.zeros(len(dead))
     values[dead] = bias[dead]
     return _activation_values(layer.activation, values)
 
@@ -69,6 +84,19 @@ def _batch_norm_values(
     return np.where(np.equal(gamma, 0), beta, normalized)
 
 
+def _depthwise_values(
+    node: GraphNode, kernels: tuple[np.ndarray, ...], values: np.ndarray
+) -> np.ndarray | None:
+    layer = node.layer
+    if not channels_last(layer) or not is_elementwise(layer.activation):
+        return None
+    kernel = kernels[0]
+    bias = layer.get_weights()[-1] if layer.use_bias else np.zeros(kernel.shape[-2:]).reshape(-1)
+    pads = pads_nothing(layer, shape_of(node.inputs[0]))
+    out = depthwise_values(kernel, values, bias, pads)
+    return _activation_values(layer.activation, out)
+
+
 def forward_constants(
     graph: ModelGraph, kinds: list[tuple[str, str]], kernels: dict[int, tuple[np.ndarray, ...]]
 ) -> dict[int, np.ndarray]:
@@ -79,8 +107,10 @@ def forward_constants(
         layer = node.layer
         ins = [values.get(id(t), np.full(channel_count(t), np.nan)) for t in node.inputs]
         outs: list[np.ndarray | None]
-        if kind in ("conv", "dense"):
-            outs = [_producer_values(layer, kernels[id(layer)])]
+        if kind in PRODUCER_KINDS:
+            outs = [_producer_values(layer, kind, kernels[id(layer)])]
+        elif kind == "depthwise":
+            outs = [_depthwise_values(node, kernels[id(layer)], ins[0])]
         elif kind == "identity":
             outs = [ins[0]]
         elif kind == "zeropad":
@@ -104,16 +134,18 @@ def forward_constants(
     return values
 
 
-def _sink_accepts(layer: keras.layers.Layer, kind: str, values: np.ndarray) -> np.ndarray:
-    """Which constant input channels ``layer`` can lose, folding them into its bias."""
-    if kind not in ("conv", "dense") or not channels_last(layer):
+def sink_accepts(node: GraphNode, kind: str, values: np.ndarray) -> np.ndarray:
+    """Which constant input channels ``node``'s layer can lose, folding them into its bias.
+
+    A constant 0 adds nothing. Any other constant adds the same amount at every output
+    position when the layer adds no zero padding; that amount goes into the bias (of
+    the layer, or of the ``BatchNormalization`` right after it; see :mod:`._folds`).
+    """
+    if kind not in PRODUCER_KINDS or not channel_layer(node):
         return np.zeros(len(values), bool)
-    if getattr(layer, "groups", 1) != 1:
-        return np.zeros(len(values), bool)
-    zero = values == 0
-    if layer.use_bias and (kind == "dense" or layer.padding == "valid"):
+    if kind == "dense" or pads_nothing(node.layer, shape_of(node.inputs[0])):
         return np.isfinite(values)
-    return zero
+    return values == 0
 
 
 PASSTHROUGH_KINDS = (
@@ -209,22 +241,14 @@ def _open_channels(graph: ModelGraph, kinds: list[tuple[str, str]]) -> Removable
     """
     removable: Removable = {id(t): np.zeros(channel_count(t), bool) for t in graph.inputs}
     for node, (kind, _) in zip(graph.nodes, kinds, strict=True):
-        can = kind in PASSTHROUGH_KINDS or (kind in ("conv", "dense") and _channel_layer(node))
+        can = kind in PASSTHROUGH_KINDS or (kind in PRODUCER_KINDS and channel_layer(node))
         for t in node.outputs:
             removable[id(t)] = np.full(channel_count(t), can)
     return removable
 
 
-def _channel_layer(node: GraphNode) -> bool:
+def channel_layer(node: GraphNode) -> bool:
     return channels_last(node.layer) and getattr(node.layer, "groups", 1) == 1
-
-
-def _unused_inputs(kernel: np.ndarray, out_removed: np.ndarray | None) -> np.ndarray:
-    """Input channels whose kernel rows are all zero over the output channels kept."""
-    rows = kernel.reshape(-1, kernel.shape[-2], kernel.shape[-1])
-    if out_removed is not None:
-        rows = rows[..., ~out_removed]
-    return ~np.any(rows != 0, axis=(0, 2))
 
 
 def _solve(
@@ -240,7 +264,7 @@ def _solve(
     for t in graph.outputs:
         removable[id(t)][:] = False
     for node, (kind, _) in zip(graph.nodes, kinds, strict=True):
-        if kind in ("conv", "dense"):
+        if kind in PRODUCER_KINDS:
             removable[id(node.inputs[0])] &= accepts(node, kind)
         elif kind not in PASSTHROUGH_KINDS:
             for t in node.inputs:
@@ -270,10 +294,9 @@ def _all_removed(
     keep: dict[int, int] = {}
     for node, (kind, _) in zip(graph.nodes, kinds, strict=True):
         out = removable.get(id(node.outputs[0])) if node.outputs else None
-        if kind not in ("conv", "dense") or out is None or len(out) == 0 or not out.all():
+        if kind not in PRODUCER_KINDS or out is None or len(out) == 0 or not out.all():
             continue
-        kernel = kernels[id(node.layer)][0]
-        live = np.flatnonzero(np.any(kernel.reshape(-1, kernel.shape[-1]) != 0, axis=0))
+        live = np.flatnonzero(~dead_outputs(kind, kernels[id(node.layer)]))
         if len(live):
             keep[id(node.outputs[0])] = int(live[0])
     return keep
@@ -287,9 +310,10 @@ def removable_channels(
 ) -> Removable:
     """Which channels of every tensor can be removed exactly.
 
-    A channel goes when every consumer can lose it: a ``Conv``/``Dense`` whose kernel
-    rows for it are zero (over the output channels it keeps) or that can absorb its
-    constant value, and channel-wise layers and merges whose outputs lose it too.
+    A channel goes when every consumer can lose it: a ``Conv``/``SeparableConv``/
+    ``Dense`` whose kernel rows for it are zero (over the output channels it keeps) or
+    that can absorb its constant value, and channel-wise layers and merges whose
+    outputs lose it too.
     Removing output channels of a layer can leave more of its kernel rows zero, so
     this repeats until nothing changes.
     """
@@ -298,11 +322,11 @@ def removable_channels(
 
     def accepts(node: GraphNode, kind: str) -> np.ndarray:
         values_in = values[id(node.inputs[0])]
-        constant = _sink_accepts(node.layer, kind, values_in)
-        if not _channel_layer(node):
+        constant = sink_accepts(node, kind, values_in)
+        if not channel_layer(node):
             return constant
-        kernel = kernels[id(node.layer)][0]
-        return constant | _unused_inputs(kernel, out_removed.get(id(node.outputs[0])))
+        unused = unused_inputs(kind, kernels[id(node.layer)], out_removed.get(id(node.outputs[0])))
+        return constant | unused
 
     while True:
         removable = _solve(graph, kinds, accepts, forced)
@@ -315,7 +339,7 @@ def removable_channels(
         current = {
             id(node.outputs[0]): removable[id(node.outputs[0])]
             for node, (kind, _) in zip(graph.nodes, kinds, strict=True)
-            if kind in ("conv", "dense")
+            if kind in PRODUCER_KINDS
         }
         if all(k in out_removed and np.array_equal(v, out_removed[k]) for k, v in current.items()):
             return removable

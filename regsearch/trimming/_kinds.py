@@ -15,6 +15,21 @@ CONV_TYPES: tuple[type, ...] = (L.Conv1D, L.Conv2D, L.Conv3D)
 DEPTHWISE_TYPES: tuple[type, ...] = (L.DepthwiseConv1D, L.DepthwiseConv2D)
 SEPARABLE_TYPES: tuple[type, ...] = (L.SeparableConv1D, L.SeparableConv2D)
 KERNEL_TYPES = (*CONV_TYPES, *DEPTHWISE_TYPES, *SEPARABLE_TYPES, L.Dense)
+# Kinds whose layers make each output channel from all their input channels: they can
+# drop output channels, and absorb (or ignore) removed input channels.
+PRODUCER_KINDS = ("conv", "dense", "separable")
+# Normalization layers that compute statistics across channels when their axes include
+# the channel axis.
+CHANNEL_NORMALIZERS: tuple[type, ...] = tuple(
+    getattr(L, name)
+    for name in (
+        "LayerNormalization",
+        "GroupNormalization",
+        "UnitNormalization",
+        "RMSNormalization",
+    )
+    if hasattr(L, name)
+)
 
 # Channel-wise layers that map a constant channel to the same constant at inference.
 IDENTITY_TYPES: tuple[type, ...] = (
@@ -132,10 +147,47 @@ def shape_of(tensor: keras.KerasTensor) -> tuple[int | None, ...]:
     return tuple(tensor.shape)
 
 
-def classify(node: GraphNode, graph: ModelGraph) -> tuple[str, str]:
-    """Classify one layer call: (kind, reason it is opaque or "")."""
+def _kept(what: str) -> str:
+    return f"{what}: its input channels are kept"
+
+
+def _normalizes_channels(layer: keras.layers.Layer, rank: int) -> bool:
+    if isinstance(layer, L.GroupNormalization):
+        return True  # groups of channels share statistics
+    axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
+    return any(a % rank == rank - 1 for a in axes)
+
+
+def _barrier_reason(node: GraphNode) -> str:
+    """Why a layer trim does not trace channels through keeps its input channels."""
     layer = node.layer
     cls = type(layer)
+    name = cls.__name__
+    if not channels_last(layer):
+        return _kept(f"{name} is channels_first")
+    if cls is L.Activation:
+        fn = getattr(layer.activation, "__name__", str(layer.activation))
+        return _kept(f"activation {fn!r} mixes channels")
+    if cls in MERGE_OPS:
+        return _kept(f"{name} broadcasts inputs of different shapes")
+    if cls is L.Concatenate:
+        return _kept("Concatenate joins along a non-channel axis")
+    if cls is L.Softmax:
+        return _kept("Softmax mixes channels")
+    return _kept(f"{name} does not keep channels in place")
+
+
+def classify(node: GraphNode, graph: ModelGraph) -> tuple[str, str]:
+    """Classify one layer call: (kind, reason it is opaque or a barrier, or "").
+
+    A ``barrier`` is a layer without weights that is kept as it is together with its
+    input channels (e.g. ``Reshape``, a softmax); its reason is worth reporting only
+    when a channel trim could otherwise remove reaches it.
+    """
+    layer = node.layer
+    cls = type(layer)
+    if not isinstance(layer, keras.layers.Layer):  # e.g. ``x + 3.0`` on a KerasTensor
+        return "barrier", _kept(f"the operation {layer.name!r} is not traced")
     if graph.is_shared(layer):
         return "opaque", "kept: called more than once (shared layer)"
     if cls in KERNEL_TYPES:
@@ -154,22 +206,29 @@ def classify(node: GraphNode, graph: ModelGraph) -> tuple[str, str]:
         if layer.axis in (-1, rank - 1) and len(node.inputs) == 1:
             return "channelwise", ""
         return "opaque", "kept: BatchNormalization over a non-last axis"
+    if cls in CHANNEL_NORMALIZERS and _normalizes_channels(layer, len(node.inputs[0].shape)):
+        return ("opaque" if layer.weights else "barrier"), _kept(
+            f"{cls.__name__} normalizes over channels"
+        )
     if cls in IDENTITY_TYPES or cls in ZERO_PAD_TYPES or cls is L.Flatten:
         if not channels_last(layer):
-            return "barrier", ""
+            return "barrier", _barrier_reason(node)
         if cls in ZERO_PAD_TYPES:
             return "zeropad", ""
         return ("flatten" if cls is L.Flatten else "identity"), ""
     if cls in ACTIVATION_TYPES:
         if cls is L.Activation and not is_elementwise(layer.activation):
-            return "barrier", ""
+            return "barrier", _barrier_reason(node)
         return "activation", ""
     if cls in MERGE_OPS:
         shapes = {shape_of(t)[1:] for t in node.inputs}
-        return ("merge", "") if len(shapes) == 1 else ("barrier", "")
+        return ("merge", "") if len(shapes) == 1 else ("barrier", _barrier_reason(node))
     if cls is L.Concatenate:
         rank = len(node.outputs[0].shape)
-        return ("concat", "") if layer.axis in (-1, rank - 1) else ("barrier", "")
+        if layer.axis in (-1, rank - 1):
+            return "concat", ""
+        return "barrier", _barrier_reason(node)
     if is_stock(layer) and not layer.weights:
-        return "barrier", ""  # e.g. Reshape, Permute: kept, channels not traced through
+        # e.g. Reshape, Permute, Softmax: kept, channels not traced through.
+        return "barrier", _barrier_reason(node)
     return "opaque", f"kept: {cls.__name__} is not a layer trim understands"

@@ -33,6 +33,22 @@ def axis_pads(padding: str, n: int | None, k: int, s: int, d: int) -> tuple[int,
     return (total // 2, total - total // 2)
 
 
+def pads_nothing(layer: keras.layers.Layer, in_shape: Sequence[int | None]) -> bool:
+    """Whether the convolution adds no zero padding, so every output sees only input.
+
+    Then a constant input channel contributes the same amount at every output position
+    (``valid`` padding, or ``same`` / ``causal`` with a kernel that needs none).
+    """
+    rank = len(layer.kernel_size)
+    last = getattr(layer, "data_format", "channels_last") == "channels_last"
+    spatial = list(in_shape[1 : 1 + rank]) if last else list(in_shape[2 : 2 + rank])
+    return all(
+        axis_pads(layer.padding, spatial[ax], k, layer.strides[ax], layer.dilation_rate[ax])
+        == (0, 0)
+        for ax, k in enumerate(layer.kernel_size)
+    )
+
+
 def padding_plan(
     layer: keras.layers.Layer,
     in_shape: Sequence[int | None],
@@ -85,7 +101,3 @@ def kernel_extent(kernel: np.ndarray, rank: int) -> tuple[tuple[int, ...], tuple
         start.append(int(hit[0]))
         end.append(int(kernel.shape[ax] - 1 - hit[-1]))
     return tuple(start), tuple(end)
-
-
-# --------------------------------------------------------------------------------------
-# Channel analysis.

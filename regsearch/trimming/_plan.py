@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,12 +18,20 @@ class LayerPlan:
     kernels: tuple[np.ndarray, ...] = ()  # snapped kernels (BN: gamma), in get_weights() order
     kept_in: np.ndarray | None = None  # input channels kept
     kept_out: np.ndarray | None = None  # output channels kept (producers, channel-wise)
-    bias_fold: np.ndarray | None = None  # added to the kept bias (full length, pre-slicing)
+    bias_fold: np.ndarray | None = None  # added to the bias, made if none (full length)
+    mean_shift: np.ndarray | None = None  # subtracted from a batch norm's moving mean (full)
     start: tuple[int, ...] = ()  # leading kernel taps removed per spatial axis
     kernel_size: tuple[int, ...] = ()  # new kernel size
     padding: str = ""  # new padding mode
     pad: tuple[tuple[int, int], ...] = ()  # explicit zero padding per spatial axis
     crop: tuple[tuple[int, int], ...] = ()  # explicit cropping per spatial axis
+
+
+def short_list(items: Sequence[str], limit: int = 4, sep: str = ", ") -> str:
+    """``items`` joined by ``sep``; past ``limit``, the first few and "and N more"."""
+    if len(items) <= limit:
+        return sep.join(items)
+    return f"{sep.join(items[: limit - 1])} and {len(items) - limit + 1} more"
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,10 @@ class LayerTrim:
         unused_filters: indices of the output channels removed because no consumer
             uses them (their kernel rows are zero in every consumer), as opposed to
             dead filters (whose own kernel slice is zero).
+        coupled: the other layers (or model inputs) whose output channels are tied to
+            this layer's by merges (``Add``, ``Subtract``, ``Multiply``, ``Average``,
+            ``Maximum``, ``Minimum``): a channel goes from all of them or from none.
+        coupled_through: the merge layers that tie them.
     """
 
     name: str
@@ -59,7 +72,17 @@ class LayerTrim:
     macs_after: int
     note: str = ""
     unused_filters: tuple[int, ...] = ()
+    coupled: tuple[str, ...] = ()
+    coupled_through: tuple[str, ...] = ()
     plan: LayerPlan = field(default=LayerPlan("opaque"), repr=False, compare=False)
+
+    @property
+    def coupling(self) -> str:
+        """``coupled`` and ``coupled_through`` in words (long lists shortened), or ``""``."""
+        if not self.coupled_through:
+            return ""
+        members, merges = short_list(self.coupled), short_list(self.coupled_through)
+        return f"coupled with {members} through {merges}"
 
     @property
     def changed(self) -> bool:

@@ -27,8 +27,11 @@ class TrimReport:
 
     Attributes:
         layers: one :class:`LayerTrim` per layer, in execution order, with kernel
-            size, filters, parameters and MACs before and after, and a ``note`` saying
-            what was kept and why.
+            size, filters, parameters and MACs before and after, a ``note`` saying
+            what was kept and why, and the layers its channels are ``coupled`` with.
+            The printed table adds the coupled group to the note of a layer that lost
+            channels or kept some (``coupled with stem, b1_conv through b0_add,
+            b1_add``).
         params_before: parameters of the original model.
         params_after: parameters of the trimmed model.
         macs_before: multiply-accumulates per sample of the original model.
@@ -81,7 +84,10 @@ class TrimReport:
             macs = _count(e.macs_before)
             if e.macs_after != e.macs_before:
                 macs += f" -> {_count(e.macs_after)}"
-            rows.append((e.name, e.class_name, kernel, filters, params, macs, e.note))
+            note = e.note
+            if e.coupled_through and (e.note or e.filters_after != e.filters_before):
+                note = "; ".join(part for part in (e.note, e.coupling) if part)
+            rows.append((e.name, e.class_name, kernel, filters, params, macs, note))
         widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
         lines = []
         for i, row in enumerate(rows):

@@ -1,7 +1,8 @@
 """Sizes: parameters and multiply-accumulates of each layer before and after trimming.
 
 One :class:`LayerTrim` per layer, built from the snapped kernels, the removable
-channels (:mod:`._channels`) and the kernel extent (:mod:`._padding`).
+channels (:mod:`._channels`), the constants folded into biases (:mod:`._folds`), the
+coupled channel groups (:mod:`._coupling`) and the kernel extent (:mod:`._padding`).
 """
 
 from __future__ import annotations
@@ -15,11 +16,36 @@ from typing import Any
 import keras
 import numpy as np
 
-from regsearch.trimming._channels import Removable, channel_count
+from regsearch.trimming._channels import Removable, channel_count, channel_layer
+from regsearch.trimming._coupling import Group
+from regsearch.trimming._explain import Explain
+from regsearch.trimming._folds import Folds
 from regsearch.trimming._graph import GraphNode
-from regsearch.trimming._kinds import DEPTHWISE_TYPES, channels_last, shape_of
+from regsearch.trimming._kernels import dead_outputs
+from regsearch.trimming._kinds import PRODUCER_KINDS, channels_last, shape_of
 from regsearch.trimming._padding import kernel_extent, padding_plan
-from regsearch.trimming._plan import LayerPlan, LayerTrim
+from regsearch.trimming._plan import LayerPlan, LayerTrim, short_list
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the analysis found about the whole model, read by every layer's entry.
+
+    Attributes:
+        kernels: snapped kernels (a BatchNormalization: its gamma), by ``id(layer)``.
+        values: per tensor, the constant of each channel (``NaN`` if not constant).
+        removable: per tensor, which channels go.
+        folds: constants folded into biases and batch-norm means.
+        groups: the coupled channel group of each member's output tensor.
+        explain: what keeps given channels of a tensor (:mod:`._explain`).
+    """
+
+    kernels: dict[int, tuple[np.ndarray, ...]]
+    values: dict[int, np.ndarray]
+    removable: Removable
+    folds: Folds
+    groups: dict[int, Group]
+    explain: Explain
 
 
 def output_positions(shape: Sequence[int | None], rank: int, last: bool) -> int:
@@ -34,22 +60,24 @@ def conv_size(
     c_in: int,
     c_out: int,
     positions: int,
+    bias: bool,
 ) -> tuple[int, int]:
     taps = math.prod(ksize)
     if kind == "conv":
         per_pos = taps * (c_in // layer.groups) * c_out
-        return per_pos + (c_out if layer.use_bias else 0), per_pos * positions
+        return per_pos + (c_out if bias else 0), per_pos * positions
     if kind == "depthwise":
         n = c_in * layer.depth_multiplier
-        return taps * n + (n if layer.use_bias else 0), taps * n * positions
+        return taps * n + (n if bias else 0), taps * n * positions
     # separable
     n = c_in * layer.depth_multiplier
-    params = taps * n + n * c_out + (c_out if layer.use_bias else 0)
+    params = taps * n + n * c_out + (c_out if bias else 0)
     return params, (taps * n + n * c_out) * positions
 
 
 def plain_entry(layer: keras.layers.Layer, note: str = "", kind: str = "opaque") -> LayerTrim:
-    params = int(layer.count_params()) if layer.built else 0
+    built = isinstance(layer, keras.layers.Layer) and layer.built  # not an operation
+    params = int(layer.count_params()) if built else 0
     return LayerTrim(
         name=layer.name,
         class_name=type(layer).__name__,
@@ -78,9 +106,17 @@ class _Channels:
 
 
 def _channelwise_entry(
-    layer: keras.layers.Layer, removed: np.ndarray, snapped: tuple[np.ndarray, ...]
+    layer: keras.layers.Layer,
+    removed: np.ndarray,
+    snapped: tuple[np.ndarray, ...],
+    shift: np.ndarray | None,
 ) -> LayerTrim:
-    """A BatchNormalization's entry; ``snapped`` holds its snapped gamma (or nothing)."""
+    """A BatchNormalization's entry.
+
+    ``snapped`` holds its snapped gamma (or nothing), ``shift`` what to subtract from
+    its moving mean (:mod:`._folds`). Where the snapped gamma is 0 the channel outputs
+    ``beta`` whatever its mean, so the shift there changes nothing.
+    """
     keep = np.flatnonzero(~removed)
     c = len(removed)
     plain = plain_entry(layer)
@@ -89,18 +125,42 @@ def _channelwise_entry(
         filters_before=c,
         filters_after=len(keep),
         params_after=plain.params_before * len(keep) // c if c else plain.params_before,
-        plan=LayerPlan("channelwise", kernels=snapped, kept_out=keep),
+        plan=LayerPlan("channelwise", kernels=snapped, kept_out=keep, mean_shift=shift),
     )
 
 
-def _kept_channels(
-    layer: keras.layers.Layer,
-    kernel: np.ndarray,
-    in_removed: np.ndarray,
-    out_removed: np.ndarray,
-    in_values: np.ndarray,
-    threshold: float,
-) -> _Channels:
+def _dead_note(
+    layer: keras.layers.Layer, kept_dead: np.ndarray, out_t: keras.KerasTensor, facts: Facts
+) -> str:
+    """Why dead filters stay: coupled layers where those channels are live, or consumers.
+
+    A coupled layer counts as live where its channel is not constant as it enters a
+    merge: a BatchNormalization with a zero gamma on the way makes it constant there.
+    """
+    count = f"{int(kept_dead.sum())} dead filter(s) kept"
+    group = facts.groups.get(id(out_t))
+    if group is not None:
+        live = [
+            name
+            for (name, _), inputs in zip(group.members, group.merge_inputs, strict=True)
+            if name != layer.name
+            and any(np.isnan(facts.values[key][kept_dead]).any() for key in inputs)
+        ]
+        if live:
+            return f"{count}: live in {short_list(live)}"
+    reasons = facts.explain(out_t, kept_dead)
+    if reasons:
+        return f"{count}: {short_list(reasons, limit=3, sep='; ')}"
+    return f"{count}: a consumer cannot absorb their constant output exactly"
+
+
+def _kept_channels(node: GraphNode, kind: str, facts: Facts, threshold: float) -> _Channels:
+    layer = node.layer
+    in_t, out_t = node.inputs[0], node.outputs[0]
+    kernels = facts.kernels[id(layer)]
+    dead = dead_outputs(kind, kernels)
+    in_removed = facts.removable.get(id(in_t), np.zeros(kernels[0].shape[-2], bool))
+    out_removed = facts.removable.get(id(out_t), np.zeros(len(dead), bool))
     kept = _Channels(kept_in=np.flatnonzero(~in_removed), kept_out=np.flatnonzero(~out_removed))
     if len(kept.kept_out) == 0:  # type: ignore[arg-type]
         raise ValueError(
@@ -108,20 +168,10 @@ def _kept_channels(
             f"layer {layer.name!r} (all its kernel weights count as zero). Use a lower "
             "`threshold`, or remove the layer from the model."
         )
-    dead = ~np.any(kernel.reshape(-1, kernel.shape[-1]) != 0, axis=0)
-    kept_dead = int(np.sum(dead & ~out_removed))
-    if kept_dead:
-        kept.notes.append(
-            f"{kept_dead} dead filter(s) kept: their constant output is not 0 and "
-            "cannot be folded exactly into every consumer"
-        )
+    kept_dead = dead & ~out_removed
+    if kept_dead.any():
+        kept.notes.append(_dead_note(layer, kept_dead, out_t, facts))
     kept.unused = tuple(int(c) for c in np.flatnonzero(out_removed & ~dead))
-    if in_removed.any():
-        # An unused channel (not constant) has all-zero kernel rows: it folds nothing.
-        v = np.nan_to_num(in_values[in_removed], nan=0.0)
-        w = kernel[..., in_removed, :]
-        w = w.reshape(-1, w.shape[-2], w.shape[-1]).sum(axis=0)
-        kept.fold = (v[:, None] * w).sum(axis=0)
     return kept
 
 
@@ -174,24 +224,38 @@ def _dense_entry(
     positions = math.prod(int(s) if s is not None else 1 for s in shape_of(out_t)[1:-1])
     before = kernel.size + (c_out if layer.use_bias else 0), kernel.size * positions
     n_in, n_out = len(kept.kept_in), len(kept.kept_out)  # type: ignore[arg-type]
-    after = n_in * n_out + (n_out if layer.use_bias else 0), n_in * n_out * positions
+    bias = layer.use_bias or kept.fold is not None
+    after = n_in * n_out + (n_out if bias else 0), n_in * n_out * positions
     plan = _plan("dense", snapped, kept)
     return _kernel_entry(layer, ((), ()), (c_out, n_out), before, after, kept, plan)
 
 
 def _kernel_window(
-    layer: keras.layers.Layer, kernel: np.ndarray, in_shape: Sequence[int | None], kept: _Channels
+    layer: keras.layers.Layer,
+    kind: str,
+    snapped: tuple[np.ndarray, ...],
+    in_shape: Sequence[int | None],
+    kept: _Channels,
 ) -> tuple[
     tuple[int, ...], tuple[int, ...], str, tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]
 ]:
-    """Start, new kernel size, padding, pads and crops once all-zero edge taps are dropped."""
+    """Start, new kernel size, padding, pads and crops once all-zero edge taps are dropped.
+
+    Only the kernel entries that still matter count: those of the kept input (and, for
+    ``Conv``, output) channels; for ``SeparableConv``, the depthwise filters whose
+    intermediate channel reaches a kept output.
+    """
     ksize = tuple(layer.kernel_size)
     no_pad = tuple((0, 0) for _ in ksize)
-    sub = kernel
-    if type(layer) in DEPTHWISE_TYPES and kept.kept_in is not None:
-        sub = kernel[..., kept.kept_in, :]
-    elif kept.kept_in is not None and kept.kept_out is not None:
-        sub = kernel[..., kept.kept_in, :][..., kept.kept_out]
+    sub = snapped[0]
+    if kind == "separable" and kept.kept_out is not None:
+        pointwise = snapped[1].reshape(-1, snapped[1].shape[-1])[:, kept.kept_out]
+        reaches = np.any(pointwise != 0, axis=1).reshape(sub.shape[-2:])
+        sub = np.where(reaches, sub, np.zeros((), sub.dtype))
+    if kept.kept_in is not None:
+        sub = sub[..., kept.kept_in, :]
+        if kind == "conv" and kept.kept_out is not None:
+            sub = sub[..., kept.kept_out]
     extent = kernel_extent(sub, len(ksize))
     unchanged = (tuple(0 for _ in ksize), ksize, layer.padding, no_pad, no_pad)
     if extent is None or not any(a or b for a, b in zip(*extent, strict=True)):
@@ -214,15 +278,17 @@ def _conv_entry(
     in_t, out_t = node.inputs[0], node.outputs[0]
     ksize = tuple(layer.kernel_size)
     positions = output_positions(shape_of(out_t), len(ksize), channels_last(layer))
-    start, new_k, padding, pad, crop = _kernel_window(layer, snapped[0], shape_of(in_t), kept)
+    window = _kernel_window(layer, kind, snapped, shape_of(in_t), kept)
+    start, new_k, padding, pad, crop = window
     if channels_last(layer):
         c_in, c_out = channel_count(in_t), channel_count(out_t)
     else:
         c_in, c_out = int(in_t.shape[1]), int(out_t.shape[1])
     n_in = len(kept.kept_in) if kept.kept_in is not None else c_in
     n_out = len(kept.kept_out) if kept.kept_out is not None else c_out
-    before = conv_size(layer, kind, ksize, c_in, c_out, positions)
-    after = conv_size(layer, kind, new_k, n_in, n_out, positions)
+    bias = layer.use_bias or kept.fold is not None
+    before = conv_size(layer, kind, ksize, c_in, c_out, positions, layer.use_bias)
+    after = conv_size(layer, kind, new_k, n_in, n_out, positions, bias)
     plan = _plan(
         kind, snapped, kept, start=start, kernel_size=new_k, padding=padding, pad=pad, crop=crop
     )
@@ -230,40 +296,40 @@ def _conv_entry(
 
 
 def layer_entry(
-    node: GraphNode,
-    kind: str,
-    reason: str,
-    kernels: dict[int, tuple[np.ndarray, ...]],
-    values: dict[int, np.ndarray],
-    removable: Removable,
-    threshold: float,
+    node: GraphNode, kind: str, reason: str, facts: Facts, threshold: float
 ) -> LayerTrim:
     """What trimming does to ``node``'s layer, from the results of the whole analysis."""
     layer = node.layer
     if kind == "channelwise":
-        return _channelwise_entry(layer, removable[id(node.inputs[0])], kernels.get(id(layer), ()))
-    if kind not in ("conv", "dense", "depthwise", "separable"):
+        removed = facts.removable[id(node.inputs[0])]
+        snapped_gamma = facts.kernels.get(id(layer), ())
+        return _channelwise_entry(layer, removed, snapped_gamma, facts.folds.mean.get(id(layer)))
+    if kind not in (*PRODUCER_KINDS, "depthwise"):
+        if kind == "barrier" and not any(
+            np.isfinite(facts.values[id(t)]).any() for t in node.inputs if id(t) in facts.values
+        ):
+            reason = ""  # no constant channel reaches it: nothing was kept because of it
         return plain_entry(layer, reason, kind)
-    snapped = kernels[id(layer)]
-    kernel = snapped[0]
+    snapped = facts.kernels[id(layer)]
     in_t, out_t = node.inputs[0], node.outputs[0]
     kept = _Channels()
-    if kind in ("conv", "dense") and channels_last(layer) and getattr(layer, "groups", 1) == 1:
-        kept = _kept_channels(
-            layer,
-            kernel,
-            removable.get(id(in_t), np.zeros(kernel.shape[-2], bool)),
-            removable.get(id(out_t), np.zeros(kernel.shape[-1], bool)),
-            values.get(id(in_t), np.zeros(0)),
-            threshold,
-        )
+    if kind in PRODUCER_KINDS and channel_layer(node):
+        kept = _kept_channels(node, kind, facts, threshold)
+        kept.fold = facts.folds.bias.get(id(layer))
     elif kind == "depthwise" and channels_last(layer):
-        out_removed = removable[id(out_t)]
+        out_removed = facts.removable[id(out_t)]
         kept = _Channels(
-            kept_in=np.flatnonzero(~removable[id(in_t)]),
+            kept_in=np.flatnonzero(~facts.removable[id(in_t)]),
             kept_out=np.flatnonzero(~out_removed),
             unused=tuple(int(c) for c in np.flatnonzero(out_removed)),
         )
     if kind == "dense":
-        return _dense_entry(layer, snapped, out_t, kept)
-    return _conv_entry(layer, kind, snapped, node, kept)
+        entry = _dense_entry(layer, snapped, out_t, kept)
+    else:
+        entry = _conv_entry(layer, kind, snapped, node, kept)
+    group = facts.groups.get(id(out_t))
+    if group is None:
+        return entry
+    return dataclasses.replace(
+        entry, coupled=group.others(layer.name), coupled_through=group.merges
+    )

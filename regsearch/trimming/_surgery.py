@@ -22,14 +22,33 @@ _PAD = {1: L.ZeroPadding1D, 2: L.ZeroPadding2D, 3: L.ZeroPadding3D}
 _CROP = {1: L.Cropping1D, 2: L.Cropping2D, 3: L.Cropping3D}
 
 
-def _from_config(layer: keras.layers.Layer, **changes: Any) -> keras.layers.Layer:
+def _from_config(
+    layer: keras.layers.Layer, initializers: dict[str, Any] | None = None, **changes: Any
+) -> keras.layers.Layer:
+    """A copy of ``layer`` from its config, without regularizers and constraints.
+
+    With ``initializers`` (a dict to fill), the copy's weights are created with zeros
+    and the original initializers are recorded there, to be put back once the real
+    weights are set (:func:`_restore_initializers`): random initializers cost a
+    compilation per weight shape on JAX, for values that are overwritten anyway.
+    """
     config = layer.get_config()
     if type(layer).__module__.startswith("keras."):
         for key in config:
             if key.endswith(("_regularizer", "_constraint")):
                 config[key] = None
     config.update(changes)
+    if initializers is not None:
+        for key, value in config.items():
+            if key.endswith("_initializer") and value is not None:
+                initializers[key] = value
+                config[key] = "zeros"
     return type(layer).from_config(config)
+
+
+def _restore_initializers(layer: keras.layers.Layer, initializers: dict[str, Any]) -> None:
+    for key, value in initializers.items():
+        setattr(layer, key, keras.initializers.get(value))
 
 
 def _spatial_layer(
@@ -49,6 +68,8 @@ class _Rebuilt:
     def __init__(self, layer: keras.layers.Layer, entry: LayerTrim) -> None:
         self.pre: list[keras.layers.Layer] = []  # padding / cropping layers applied first
         self.weights: list[np.ndarray] | None = None
+        # The initializers of the stock layers whose weights are set after the rebuild.
+        self.initializers: dict[str, Any] = {}
         plan = entry.plan
         kind = plan.kind
         if kind in ("conv", "depthwise", "separable"):
@@ -56,10 +77,14 @@ class _Rebuilt:
         elif kind == "dense":
             self.main = self._dense(layer, plan)
         elif kind == "channelwise":
-            self.main = _from_config(layer)
+            self.main = _from_config(layer, self.initializers)
             weights = layer.get_weights()
             if plan.kernels:  # the snapped gamma, the first weight of a scaled BN
                 weights[0] = plan.kernels[0]
+            if plan.mean_shift is not None:
+                # Exact where gamma is 0 too: such a channel outputs beta whatever its mean.
+                i = [v.name for v in layer.weights].index("moving_mean")
+                weights[i] = (weights[i] - plan.mean_shift).astype(weights[i].dtype)
             self.weights = [w[..., plan.kept_out] for w in weights]
         elif kind == "opaque":
             try:
@@ -71,26 +96,31 @@ class _Rebuilt:
             self.main = _from_config(layer)
 
     def _bias(self, layer: keras.layers.Layer, plan: LayerPlan) -> np.ndarray | None:
-        if not layer.use_bias:
+        """The kept bias plus the folded constants; a new bias if the layer had none."""
+        if layer.use_bias:
+            bias = layer.get_weights()[-1]
+            if plan.bias_fold is not None:
+                bias = (bias + plan.bias_fold).astype(bias.dtype)
+        elif plan.bias_fold is not None:
+            bias = plan.bias_fold.astype(plan.kernels[0].dtype)
+        else:
             return None
-        bias = layer.get_weights()[-1]
-        if plan.bias_fold is not None:
-            bias = (bias + plan.bias_fold).astype(bias.dtype)
         return bias if plan.kept_out is None else bias[plan.kept_out]
 
     def _dense(self, layer: keras.layers.Layer, plan: LayerPlan) -> keras.layers.Layer:
         kernel = plan.kernels[0][plan.kept_in][:, plan.kept_out]
         bias = self._bias(layer, plan)
         self.weights = [kernel] if bias is None else [kernel, bias]
-        return _from_config(layer, units=int(kernel.shape[-1]))
+        units = int(kernel.shape[-1])
+        return _from_config(layer, self.initializers, units=units, use_bias=bias is not None)
 
     def _conv(self, layer: keras.layers.Layer, plan: LayerPlan) -> keras.layers.Layer:
         window = tuple(slice(a, a + k) for a, k in zip(plan.start, plan.kernel_size, strict=True))
         kernel = plan.kernels[0][window]
-        if plan.kind == "depthwise" and plan.kept_in is not None:
+        if plan.kept_in is not None:
             kernel = kernel[..., plan.kept_in, :]
-        elif plan.kept_in is not None and plan.kept_out is not None:
-            kernel = kernel[..., plan.kept_in, :][..., plan.kept_out]
+            if plan.kind == "conv" and plan.kept_out is not None:
+                kernel = kernel[..., plan.kept_out]
         changes: dict[str, Any] = {
             "kernel_size": plan.kernel_size,
             "padding": plan.padding,
@@ -99,17 +129,25 @@ class _Rebuilt:
         if plan.kind == "conv":
             changes["filters"] = int(kernel.shape[-1])
         elif plan.kind == "separable":
-            weights.append(layer.get_weights()[1])
+            pointwise = plan.kernels[1]
+            if plan.kept_in is not None and plan.kept_out is not None:
+                # Input channel c feeds the pointwise rows c * m .. c * m + m - 1.
+                m = int(plan.kernels[0].shape[-1])
+                rows = (plan.kept_in[:, None] * m + np.arange(m)).reshape(-1)
+                pointwise = pointwise[..., rows, :][..., plan.kept_out]
+            weights.append(pointwise)
+            changes["filters"] = int(pointwise.shape[-1])
         bias = self._bias(layer, plan)
         if bias is not None:
             weights.append(bias)
+        changes["use_bias"] = bias is not None
         self.weights = weights
         fmt = {"data_format": layer.data_format}
         if any(p != (0, 0) for p in plan.pad):
             self.pre.append(_spatial_layer(_PAD, plan.pad, name=f"{layer.name}_pad", **fmt))
         if any(c != (0, 0) for c in plan.crop):
             self.pre.append(_spatial_layer(_CROP, plan.crop, name=f"{layer.name}_crop", **fmt))
-        return _from_config(layer, **changes)
+        return _from_config(layer, self.initializers, **changes)
 
 
 def _reuse(layer: keras.layers.Layer) -> LayerFactory:
@@ -140,4 +178,5 @@ def build(size: TrimmedSize) -> keras.Model:
     for item in rebuilt.values():
         if item.weights is not None:
             item.main.set_weights(item.weights)
+        _restore_initializers(item.main, item.initializers)
     return new

@@ -157,3 +157,117 @@ def test_every_gamma_zero_keeps_one_channel():
     _randomize(model, gammas={"bn": dict.fromkeys(range(6), 0.0)})
     trimmed, _ = _check(model, (8, 8, 2))
     assert trimmed.get_layer("conv").filters == 1
+
+
+# ---------------------------------------------------------------------------------------
+# Zero gammas together with SeparableConv channels, folds and coupled channels.
+
+
+def _separable_bn(consumer, *, first=None, use_bias=True, kernel=3, padding="same"):
+    """[first ->] SeparableConv2D -> BatchNormalization -> ReLU -> ``consumer``."""
+    inputs = keras.Input((8, 8, 3))
+    x = inputs if first is None else L.ReLU()(first(inputs))
+    x = L.SeparableConv2D(6, kernel, padding=padding, use_bias=use_bias, name="sep")(x)
+    x = L.BatchNormalization(name="bn")(x)
+    x = L.ReLU()(x)
+    return keras.Model(inputs, consumer(x))
+
+
+def test_zero_gamma_after_a_separable_conv_removes_its_pointwise_column():
+    model = _separable_bn(L.Conv2D(4, 3, name="next"))
+    _randomize(model, gammas={"bn": {2: 0.0}}, betas={"bn": {2: 0.7}})
+    # relu(0.7) folds into the bias of the 'valid' conv; the sep filter feeds only it.
+    trimmed, size = _check(model, (8, 8, 3))
+    sep = trimmed.get_layer("sep")
+    assert sep.filters == 5
+    assert tuple(sep.pointwise_kernel.shape) == (1, 1, 3, 5)
+    assert size.layer("sep").unused_filters == (2,)
+    assert trimmed.get_layer("bn").gamma.shape == (5,)
+    assert trimmed.get_layer("next").kernel.shape == (3, 3, 5, 4)
+
+
+def test_snap_to_zero_snaps_both_separable_kernels_and_gammas():
+    model = _separable_bn(L.Conv2D(4, 3, name="next"))
+    _randomize(model, gammas={"bn": {2: 4e-4}}, betas={"bn": {2: 0.7}})
+    sep = model.get_layer("sep")
+    pointwise = sep.get_weights()[1]
+    pointwise[0, 0, 1, 3] = -2e-4  # one pointwise weight that counts as zero
+    sep.set_weights([sep.get_weights()[0], pointwise, sep.get_weights()[2]])
+    assert trimmed_size(model, 1e-3).layer("sep").filters_after == 5
+    x = np.random.default_rng(2).normal(size=(4, 8, 8, 3)).astype("float32")
+    trimmed, _ = regsearch.trim(model, 1e-3)
+    assert snap_to_zero(model, 1e-3) == 2  # the gamma and the pointwise weight
+    assert keras.ops.convert_to_numpy(model.get_layer("bn").gamma)[2] == 0.0
+    assert keras.ops.convert_to_numpy(sep.pointwise_kernel)[0, 0, 1, 3] == 0.0
+    np.testing.assert_allclose(_predict(trimmed, x), _predict(model, x), rtol=1e-5, atol=1e-5)
+    _check(model, (8, 8, 3))  # the snapped model is the trimmed one
+
+
+@pytest.mark.parametrize("valid", [True, False])
+def test_fold_into_the_mean_of_a_batch_norm_with_a_zero_gamma(valid):
+    # A dead filter of "first" outputs relu(0.4); the bias-less 'valid' separable conv
+    # reading it folds that into the moving mean of "bn", whose gamma 2 is 0.
+    first = L.Conv2D(4, 3, padding="same", name="first")
+    consumer = L.Conv2D(4, 3, padding="valid" if valid else "same", name="next")
+    model = _separable_bn(consumer, first=first, use_bias=False, padding="valid")
+    # relu(beta 2) is 0.7: the 'valid' consumer folds it, the 'same' one cannot.
+    _randomize(model, gammas={"bn": {2: 0.0}}, betas={"bn": {2: 0.7}})
+    weights = first.get_weights()
+    weights[0][..., 1] = 0.0
+    weights[1][1] = 0.4
+    first.set_weights(weights)
+    trimmed, _ = _check(model, (8, 8, 3))
+    assert trimmed.get_layer("first").filters == 3
+    sep = trimmed.get_layer("sep")
+    assert tuple(sep.depthwise_kernel.shape) == (3, 3, 3, 1)
+    assert not sep.use_bias  # the constant went into the batch norm's moving mean
+    assert sep.filters == (5 if valid else 6)
+    assert trimmed.get_layer("bn").gamma.shape == ((5,) if valid else (6,))
+    if not valid:  # the channel stays, with its gamma 0 and its shifted mean
+        assert keras.ops.convert_to_numpy(trimmed.get_layer("bn").gamma)[2] == 0.0
+
+
+@pytest.mark.parametrize("dead", [True, False])
+def test_zero_gamma_coupled_through_an_add_goes_where_the_other_branch_is_dead(dead):
+    inputs = keras.Input((8, 8, 3))
+    a = L.Conv2D(6, 3, padding="same", use_bias=False, name="a")(inputs)
+    a = L.BatchNormalization(name="a_bn")(a)
+    b = L.SeparableConv2D(6, 3, padding="same", name="b")(inputs)
+    x = L.ReLU()(L.Add(name="add")([a, b]))
+    model = keras.Model(inputs, L.Conv2D(4, 3, name="next")(x))
+    _randomize(model, gammas={"a_bn": {3: 0.0}}, betas={"a_bn": {3: 0.3}})
+    if dead:  # b's filter 3 outputs its bias -0.1: channel 3 of the sum is 0.2
+        weights = model.get_layer("b").get_weights()
+        weights[1][..., 3] = 0.0
+        weights[2][3] = -0.1
+        model.get_layer("b").set_weights(weights)
+    trimmed, size = _check(model, (8, 8, 3))
+    kept = 5 if dead else 6
+    assert trimmed.get_layer("a").filters == trimmed.get_layer("b").filters == kept
+    assert trimmed.get_layer("a_bn").gamma.shape == (kept,)
+    assert trimmed.get_layer("next").kernel.shape == (3, 3, kept, 4)
+    assert size.layer("a").unused_filters == ((3,) if dead else ())
+    assert size.layer("a").coupled == ("b",)
+    assert size.layer("a").coupled_through == ("add",)
+
+
+@pytest.mark.parametrize("zero_gamma", [True, False])
+def test_a_kept_dead_filter_coupled_with_a_zero_gamma_names_what_keeps_it(zero_gamma):
+    inputs = keras.Input((8, 8, 3))
+    a = L.Conv2D(6, 3, padding="same", use_bias=False, name="a")(inputs)
+    a = L.BatchNormalization(name="a_bn")(a)
+    b = L.SeparableConv2D(6, 3, padding="same", name="b")(inputs)
+    x = L.ReLU()(L.Add(name="add")([a, b]))
+    model = keras.Model(inputs, L.Conv2D(4, 3, padding="same", name="next")(x))
+    gammas = {"a_bn": {3: 0.0}} if zero_gamma else None
+    _randomize(model, gammas=gammas, betas={"a_bn": {3: 0.3}})
+    weights = model.get_layer("b").get_weights()
+    weights[1][..., 3] = 0.0  # b's filter 3 is dead: it outputs its bias, -0.1
+    weights[2][3] = -0.1
+    model.get_layer("b").set_weights(weights)
+    trimmed, size = _check(model, (8, 8, 3))
+    assert trimmed.get_layer("b").filters == 6
+    # With a zero gamma, channel 3 is the constant 0.2 at the Add: what keeps it is the
+    # 'same' conv reading it, not layer "a" (whose own output varies).
+    reason = "next reads a nonzero constant through zero padding" if zero_gamma else "live in a"
+    assert size.layer("b").note == f"1 dead filter(s) kept: {reason}"

@@ -1,9 +1,12 @@
 """TrimReport: totals and a readable table."""
 
+import dataclasses
+
 import keras
 import numpy as np
 
 import regsearch
+from regsearch.trimming import LayerTrim
 
 L = keras.layers
 
@@ -30,3 +33,27 @@ def test_report_table_shows_each_trimmed_layer_and_totals():
     assert report.max_abs_error < 1e-5
     assert report.params_after == report.params_before - 2 * 3
     assert report.skipped == {"lstm": report.layers[1].note}
+
+
+def test_coupling_names_the_group_and_shortens_long_lists():
+    entry = LayerTrim(
+        name="stem",
+        class_name="Conv2D",
+        kernel_before=(3, 3),
+        kernel_after=(3, 3),
+        filters_before=16,
+        filters_after=8,
+        params_before=448,
+        params_after=224,
+        macs_before=0,
+        macs_after=0,
+        coupled=("b0_c2", "b1_c2"),
+        coupled_through=("b0_add", "b1_add"),
+    )
+    assert entry.coupling == "coupled with b0_c2, b1_c2 through b0_add, b1_add"
+    many = tuple(f"b{i}_c2" for i in range(6))
+    entry = dataclasses.replace(entry, coupled=many, coupled_through=many)
+    assert entry.coupling == (
+        "coupled with b0_c2, b1_c2, b2_c2 and 3 more through b0_c2, b1_c2, b2_c2 and 3 more"
+    )
+    assert dataclasses.replace(entry, coupled=(), coupled_through=()).coupling == ""
