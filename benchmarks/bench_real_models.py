@@ -20,6 +20,12 @@ on the held-out test split (never seen by any search):
   ``regsearch.trimming.narrow`` does) at fixed ratios {3/4, 1/2, 1/4, 1/8} of every
   group, each fine-tuned for as many epochs as a ``shrink`` trial.
 
+``--case mobilenet`` shrinks ``keras.applications.MobileNetV2(weights=None,
+alpha=1.0)`` (BatchNormalization momentum 0.9) on digits upsampled to 32x32x3, and
+compares ``shrink`` and ``l1`` with what MobileNet users do instead (``alpha``):
+train ``alpha`` in {0.35, 0.5, 0.75, 1.0} from scratch, ``--epochs`` each. The
+target there: ``shrink`` <= 1.0x the ``alpha`` search's MACs at equal accuracy.
+
 For each it prints the smallest MACs among the models whose test accuracy is at most
 one point below the base's, the hypervolume of the (test accuracy, MACs) front (as
 in ``bench_vs_architecture_search.py``), the wall time and the epochs trained; then
@@ -29,6 +35,7 @@ architecture search's; ``shrink`` <= 0.7x ``l1``'s; ``shrink``'s front at least 
 large as ``scratch``'s with a third of the epochs per trial.
 
     python benchmarks/bench_real_models.py [--trials 12] [--epochs 12] [--seeds 3]
+    python benchmarks/bench_real_models.py --case mobilenet --seeds 1 --epochs 15
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 import keras_tuner
+import numpy as np
 from bench_vs_architecture_search import hypervolume, macs, ratio
 from sklearn.exceptions import ConvergenceWarning
 
@@ -60,7 +68,12 @@ FACTORS = (0.125, 0.25, 0.5, 1.0)
 L1_RATIOS = (0.75, 0.5, 0.25, 0.125)
 BATCH_SIZE = 32
 POINT = 0.01
-METHODS = ("architecture", "scratch", "shrink", "l1")
+METHODS = ("architecture", "scratch", "shrink", "l1", "alpha")
+ALPHAS = (0.35, 0.5, 0.75, 1.0)
+CASES = {
+    "resnet": ("architecture", "scratch", "shrink", "l1"),
+    "mobilenet": ("alpha", "shrink", "l1"),
+}
 
 
 def resnet(widths: tuple[int, int, int] = WIDTHS) -> keras.Model:
@@ -80,6 +93,28 @@ def resnet(widths: tuple[int, int, int] = WIDTHS) -> keras.Model:
         x = L.ReLU()(L.Add(name=f"s{stage}_add")([x, y]))
     x = L.GlobalAveragePooling2D()(x)
     return keras.Model(inputs, L.Dense(10, name="head")(x))
+
+
+def mobilenet(alpha: float = 1.0) -> keras.Model:
+    """MobileNetV2 (no weights) for 32x32x3 inputs, BatchNormalization momentum 0.9."""
+    model = keras.applications.MobileNetV2(
+        input_shape=(32, 32, 3), alpha=alpha, weights=None, classes=10,
+        classifier_activation=None,
+    )  # fmt: skip
+    config = model.get_config()
+    for layer in config["layers"]:
+        if layer["class_name"] == "BatchNormalization":
+            layer["config"]["momentum"] = 0.9  # few steps: see the practical notes
+    return keras.Model.from_config(config)
+
+
+def upsampled(data: tuple) -> tuple:
+    """Digits at 32x32x3: each pixel repeated 4x4, the gray level in all three channels."""
+    return tuple(
+        np.ascontiguousarray(np.repeat(np.repeat(a, 4, axis=1), 4, axis=2).repeat(3, axis=3))
+        if a.ndim == 4 else a
+        for a in data
+    )  # fmt: skip
 
 
 def compile_arguments() -> dict[str, Any]:
@@ -132,6 +167,18 @@ def architecture(data: tuple, args: argparse.Namespace, seed: int, directory: st
     )  # fmt: skip
     points = trial_points(tuner, tuner.load_model, x_test, y_test)
     return {"points": points, "epochs": args.trials * args.epochs}
+
+
+def alpha(data: tuple, args: argparse.Namespace, seed: int, directory: str) -> dict:
+    x_train, y_train, _, _, x_test, y_test = data
+    points = []
+    for value in ALPHAS:
+        keras.utils.set_random_seed(seed)
+        model = mobilenet(value)
+        model.compile(**compile_arguments())
+        model.fit(x_train, y_train, epochs=args.epochs, batch_size=BATCH_SIZE, verbose=0)
+        points.append((accuracy(model, x_test, y_test), float(macs(model))))
+    return {"points": points, "epochs": len(ALPHAS) * args.epochs}
 
 
 def scratch(data: tuple, args: argparse.Namespace, seed: int, directory: str) -> dict:
@@ -210,15 +257,16 @@ def summarize(result: dict, base_accuracy: float, base_macs: int) -> dict[str, f
 
 def run_seed(seed: int, args: argparse.Namespace) -> dict[str, dict[str, float]]:
     data = _demo._digits(seed)
+    data = upsampled(data) if args.case == "mobilenet" else data
     x_train, y_train, _, _, x_test, y_test = data
     keras.utils.set_random_seed(seed)
-    base = resnet()
+    base = mobilenet() if args.case == "mobilenet" else resnet()
     base.compile(**compile_arguments())
     base.fit(x_train, y_train, epochs=args.epochs, batch_size=BATCH_SIZE, verbose=0)
     base_accuracy, base_macs = accuracy(base, x_test, y_test), macs(base)
     print(f"seed {seed}: base test accuracy {base_accuracy:.4f}, {base_macs:,} MACs", flush=True)
     rows = {}
-    for method in args.methods:
+    for method in args.methods or CASES[args.case]:
         keras.utils.set_random_seed(seed)
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as directory:
@@ -233,8 +281,7 @@ def run_seed(seed: int, args: argparse.Namespace) -> dict[str, dict[str, float]]
             f"epochs {summary['epochs']:.0f}",
             flush=True,
         )
-    for method, other in (("scratch", "architecture"), ("shrink", "architecture"),
-                          ("shrink", "l1"), ("shrink", "scratch")):  # fmt: skip
+    for method, other in COMPARED:
         if method in rows and other in rows:
             key = f"{method} / {other}"
             rows[key] = {k: ratio(rows[method][k], rows[other][k]) for k in rows[method]}
@@ -242,21 +289,35 @@ def run_seed(seed: int, args: argparse.Namespace) -> dict[str, dict[str, float]]
     return rows
 
 
+COMPARED = (
+    ("scratch", "architecture"),
+    ("shrink", "architecture"),
+    ("shrink", "l1"),
+    ("shrink", "scratch"),
+    ("shrink", "alpha"),
+)
+BASES = {
+    "resnet": f"ResNet-style base (widths {WIDTHS})",
+    "mobilenet": "MobileNetV2 (alpha 1.0) on 32x32x3",
+}
 TARGETS = (
     ("scratch / architecture", "macs", 0.5, "<="),
     ("shrink / architecture", "macs", 0.5, "<="),
     ("shrink / l1", "macs", 0.7, "<="),
     ("shrink / scratch", "hypervolume", 1.0, ">="),
     ("shrink / scratch", "epochs", 1 / 3 + 1e-9, "<="),
+    ("shrink / alpha", "macs", 1.0, "<="),
 )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--case", choices=sorted(CASES), default="resnet")
     parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1")
-    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=None,
+                        help="default: every method of the case")  # fmt: skip
     parser.add_argument(
         "--strength", nargs=2, type=float, default=[0.03, 3.0],
         help="regsearch's relative strength range (shrink's default: 0.03 3.0)",
@@ -271,7 +332,7 @@ def main() -> None:
     )  # fmt: skip
     args = parser.parse_args()
     print(
-        f"digits, ResNet-style base (widths {WIDTHS}); {args.trials} trials; "
+        f"digits, {BASES[args.case]}; {args.trials} trials; "
         f"{args.epochs} epochs per from-scratch trial; {args.seeds} seeds"
     )
     with warnings.catch_warnings():
