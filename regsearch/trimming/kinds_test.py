@@ -57,7 +57,7 @@ def test_every_kind_of_layer_call() -> None:
 
 
 def test_kind_sets() -> None:
-    assert PRODUCER_KINDS == {LayerKind.CONV, LayerKind.DENSE, LayerKind.SEPARABLE}
+    assert {LayerKind.CONV, LayerKind.DENSE, LayerKind.SEPARABLE} == PRODUCER_KINDS
     assert SAME_CHANNEL_KINDS < PASSTHROUGH_KINDS
     assert not PRODUCER_KINDS & PASSTHROUGH_KINDS
     assert LayerKind.BARRIER not in PASSTHROUGH_KINDS | PRODUCER_KINDS
