@@ -184,7 +184,7 @@ def shrink(
         TypeError, ValueError: for a subclassed or unbuilt model, a model with nothing
             to shrink, an uncompiled model without ``compile``, or bad arguments.
 
-    Example:
+    Examples:
         >>> small, tuner = regsearch.shrink(  # doctest: +SKIP
         ...     model, x, y, validation_data=(x_val, y_val), tolerance=0.01)
     """

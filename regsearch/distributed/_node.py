@@ -146,7 +146,7 @@ def run_node(
         The exit status: 0, or 3 when the chief stopped waiting for missing
         workers.
 
-    Example:
+    Examples:
         >>> # On every machine, with the KERASTUNER_* variables set:
         >>> regsearch.distributed.run_node("search.py:make_search")  # doctest: +SKIP
     """

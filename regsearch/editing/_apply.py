@@ -347,7 +347,7 @@ def apply(
         The new model: ``Sequential`` if ``model`` is (and no ``cross_layer``),
         functional otherwise.
 
-    Example:
+    Examples:
         >>> import keras, regsearch
         >>> model = keras.Sequential([
         ...     keras.Input((8,)),

@@ -182,7 +182,7 @@ def channel_groups(model: keras.Model) -> list[ChannelGroup]:
         One :class:`ChannelGroup` per set of coupled producers. Output layers and
         layers whose channels nothing can narrow are there too, with ``blocked`` set.
 
-    Example:
+    Examples:
         >>> import keras
         >>> from regsearch.trimming import channel_groups
         >>> inputs = keras.Input((8, 8, 3))
