@@ -20,16 +20,18 @@ from typing import TYPE_CHECKING, Any
 
 from regsearch._version import __version__
 
-if TYPE_CHECKING:
-    from regsearch import (
-        constraints,
-        distributed,
-        layers,
-        metrics,
-        oracles,
-        regularizers,
-        trimming,
-    )
+if TYPE_CHECKING:  # what type checkers and IDEs see; imports_test checks it against _SOURCES
+    from regsearch import constraints as constraints
+    from regsearch import distributed as distributed
+    from regsearch import editing as editing
+    from regsearch import layers as layers
+    from regsearch import metrics as metrics
+    from regsearch import oracles as oracles
+    from regsearch import plotting as plotting
+    from regsearch import regularizers as regularizers
+    from regsearch import search as search
+    from regsearch import sklearn as sklearn
+    from regsearch import trimming as trimming
     from regsearch._shrink import shrink
     from regsearch.distributed import run_distributed
     from regsearch.editing import apply
@@ -50,8 +52,26 @@ if TYPE_CHECKING:
     from regsearch.sklearn import RegSearchClassifier, RegSearchRegressor
     from regsearch.trimming import TrimReport, snap_to_zero, trim, trimmed_size
 
-# Public name -> the module it comes from (a subpackage's own name maps to itself).
+# The one table of the public API: name -> the module it comes from. A subpackage maps
+# to itself and is an attribute (`regsearch.regularizers.KernelLength`); every other
+# name is what users call, and `__all__` below lists exactly those (it has to be a
+# literal for ruff, type checkers and the docs; `imports_test.py` fails when `__all__`
+# or the imports above drift from this table). Everything else stays importable from
+# its subpackage but is not advertised here.
 _SOURCES = {
+    # subpackages
+    "constraints": "regsearch.constraints",
+    "distributed": "regsearch.distributed",
+    "editing": "regsearch.editing",
+    "layers": "regsearch.layers",
+    "metrics": "regsearch.metrics",
+    "oracles": "regsearch.oracles",
+    "plotting": "regsearch.plotting",
+    "regularizers": "regsearch.regularizers",
+    "search": "regsearch.search",
+    "sklearn": "regsearch.sklearn",
+    "trimming": "regsearch.trimming",
+    # what users call
     "CrossLayer": "regsearch.layers",
     "Objective": "regsearch.search",
     "ParetoOracle": "regsearch.oracles",
@@ -63,29 +83,46 @@ _SOURCES = {
     "TrimReport": "regsearch.trimming",
     "apply": "regsearch.editing",
     "best_model": "regsearch.search",
-    "constraints": "regsearch.constraints",
-    "distributed": "regsearch.distributed",
     "hp_regularizer": "regsearch.search",
     "hypervolume": "regsearch.search",
-    "layers": "regsearch.layers",
-    "metrics": "regsearch.metrics",
-    "oracles": "regsearch.oracles",
     "pareto_front": "regsearch.search",
     "plot_hypervolume": "regsearch.plotting",
     "plot_pareto": "regsearch.plotting",
-    "plotting": "regsearch.plotting",
-    "regularizers": "regsearch.regularizers",
     "results": "regsearch.search",
     "run_distributed": "regsearch.distributed",
     "select": "regsearch.search",
     "shrink": "regsearch._shrink",
-    "search": "regsearch.search",
-    "sklearn": "regsearch.sklearn",
     "snap_to_zero": "regsearch.trimming",
     "trim": "regsearch.trimming",
     "trimmed_size": "regsearch.trimming",
-    "trimming": "regsearch.trimming",
 }
+
+__all__ = [
+    "CrossLayer",
+    "Objective",
+    "ParetoOracle",
+    "ParetoSearch",
+    "RegSearchClassifier",
+    "RegSearchHyperModel",
+    "RegSearchRegressor",
+    "SearchSpace",
+    "TrimReport",
+    "__version__",
+    "apply",
+    "best_model",
+    "hp_regularizer",
+    "hypervolume",
+    "pareto_front",
+    "plot_hypervolume",
+    "plot_pareto",
+    "results",
+    "run_distributed",
+    "select",
+    "shrink",
+    "snap_to_zero",
+    "trim",
+    "trimmed_size",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -112,38 +149,3 @@ def _run_as_command() -> bool:
 if not _run_as_command():
     for _name in sorted(set(_SOURCES.values())):
         importlib.import_module(_name)
-
-
-__all__ = [
-    "CrossLayer",
-    "Objective",
-    "ParetoOracle",
-    "ParetoSearch",
-    "RegSearchClassifier",
-    "RegSearchHyperModel",
-    "RegSearchRegressor",
-    "SearchSpace",
-    "TrimReport",
-    "__version__",
-    "apply",
-    "best_model",
-    "constraints",
-    "distributed",
-    "hp_regularizer",
-    "hypervolume",
-    "layers",
-    "metrics",
-    "oracles",
-    "pareto_front",
-    "plot_hypervolume",
-    "plot_pareto",
-    "regularizers",
-    "results",
-    "run_distributed",
-    "select",
-    "shrink",
-    "snap_to_zero",
-    "trim",
-    "trimmed_size",
-    "trimming",
-]

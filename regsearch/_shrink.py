@@ -9,7 +9,7 @@ from typing import Any
 import keras
 import keras_tuner
 
-from regsearch._validation import check_bool, check_float, check_int
+from regsearch._validation import check_bool, check_float, check_int, check_model
 from regsearch.oracles import ParetoSearch
 from regsearch.search import (
     Objective,
@@ -26,11 +26,7 @@ WIDTHS = (1.0, 0.5, 0.25, 0.125)
 
 
 def _check_model(model: Any) -> None:
-    if not isinstance(model, keras.Model):
-        raise TypeError(
-            f"Argument `model` must be a keras.Model; received {model!r} of type "
-            f"{type(model).__name__}."
-        )
+    check_model("model", model)
     try:
         groups = channel_groups(model)
     except ValueError as error:
@@ -188,7 +184,7 @@ def shrink(
         TypeError, ValueError: for a subclassed or unbuilt model, a model with nothing
             to shrink, an uncompiled model without ``compile``, or bad arguments.
 
-    Example:
+    Examples:
         >>> small, tuner = regsearch.shrink(  # doctest: +SKIP
         ...     model, x, y, validation_data=(x_val, y_val), tolerance=0.01)
     """

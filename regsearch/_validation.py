@@ -10,7 +10,10 @@ import difflib
 import math
 import numbers
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import keras
 
 
 def did_you_mean(value: object, choices: Iterable[str]) -> str:
@@ -106,6 +109,21 @@ def check_bool(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise TypeError(
             f"Argument `{name}` must be a bool (True or False); received {value!r} of type "
+            f"{type(value).__name__}."
+        )
+    return value
+
+
+def check_model(name: str, value: Any) -> keras.Model:
+    """``value`` if it is a ``keras.Model``, else a ``TypeError`` naming the argument.
+
+    Keras is imported on the first call, so that importing this module stays light.
+    """
+    import keras
+
+    if not isinstance(value, keras.Model):
+        raise TypeError(
+            f"Argument `{name}` must be a keras.Model; received {value!r} of type "
             f"{type(value).__name__}."
         )
     return value

@@ -32,3 +32,29 @@ def test_check_int_rejects_float_with_fix():
     with pytest.raises(ValueError, match="`k` must be >= 1; received 0"):
         v.check_int("k", 0, minimum=1)
     assert v.check_int("k", 3, minimum=1) == 3
+
+
+def test_check_bool_rejects_truthy_values():
+    assert v.check_bool("relative", False) is False
+    with pytest.raises(TypeError, match=r"`relative` must be a bool.*received 1 of type int"):
+        v.check_bool("relative", 1)
+
+
+def test_check_model_returns_the_model_or_names_the_argument():
+    import keras
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    assert v.check_model("model", model) is model
+    with pytest.raises(TypeError, match=r"`base` must be a keras.Model; received 'x' of type str"):
+        v.check_model("base", "x")
+    with pytest.raises(TypeError, match=r"`model` must be a keras.Model.*of type Dense"):
+        v.check_model("model", keras.layers.Dense(1))
+
+
+@pytest.mark.parametrize("call", ["apply", "trim", "trimmed_size", "shrink"])
+def test_public_entry_points_check_the_model(call):
+    import regsearch
+
+    function = getattr(regsearch, call)
+    with pytest.raises(TypeError, match=r"`model` must be a keras.Model; received 'x'"):
+        function("x") if call != "shrink" else function("x", None, validation_data=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -132,6 +133,57 @@ def test_every_public_name_resolves() -> None:
     assert regsearch.search.SearchSpace is regsearch.SearchSpace
     with pytest.raises(AttributeError, match="no attribute 'SerchSpace'"):
         _ = regsearch.SerchSpace  # type: ignore[attr-defined]
+
+
+def _type_checking_imports() -> dict[str, str]:
+    """``{name: module}`` imported under ``if TYPE_CHECKING:`` in ``regsearch/__init__.py``."""
+    tree = ast.parse((PACKAGE / "__init__.py").read_text(encoding="utf-8"))
+    block = next(
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING"
+    )
+    found = {}
+    for node in block.body:
+        assert isinstance(node, ast.ImportFrom) and node.module
+        for alias in node.names:
+            name = alias.asname or alias.name
+            submodule = f"{node.module}.{alias.name}"
+            found[name] = submodule if submodule == f"regsearch.{name}" else node.module
+    return found
+
+
+def test_one_table_drives_the_public_api() -> None:
+    # `_SOURCES` is the table: `__all__` lists its names that are not subpackages (and
+    # `__version__`), and what type checkers see under TYPE_CHECKING is the same table.
+    sources = regsearch._SOURCES
+    subpackages = {name for name, source in sources.items() if source == f"regsearch.{name}"}
+    assert sorted(regsearch.__all__) == sorted({*sources} - subpackages | {"__version__"})
+    assert len(regsearch.__all__) == len(set(regsearch.__all__))
+    assert _type_checking_imports() == sources
+    for name, source in sources.items():
+        expected = importlib.import_module(source)
+        if name not in subpackages:
+            expected = getattr(expected, name)
+        assert getattr(regsearch, name) is expected, name
+
+
+def test_internals_are_importable_but_not_advertised() -> None:
+    from regsearch import distributed, editing, oracles, search
+
+    internals = {
+        search: ["DataLoss", "ScoreCallback", "ReportsFailures", "SCORE", "format_table"],
+        distributed: ["LocalCluster", "DEFAULT_WORKER_TIMEOUT"],
+        oracles: ["SAMPLERS"],
+        editing: ["rebuild", "Edits", "resolve_mapping", "has_kernel_size"],
+    }
+    for module, names in internals.items():
+        for name in names:
+            assert getattr(module, name) is not None
+            assert name not in module.__all__, f"{module.__name__}.{name}"
+            assert name not in regsearch.__all__
+    for module in (search, distributed, oracles, editing):
+        assert all(getattr(module, name) is not None for name in module.__all__)
 
 
 def test_python_m_help_does_not_import_tensorflow() -> None:

@@ -50,7 +50,7 @@ def plot_pareto(
     Returns:
         The matplotlib ``Figure``.
 
-    Example:
+    Examples:
         >>> fig = regsearch.plot_pareto(tuner)  # doctest: +SKIP
         >>> fig.savefig("pareto.png")  # doctest: +SKIP
     """
@@ -111,7 +111,7 @@ def plot_hypervolume(
     Returns:
         The matplotlib ``Figure``.
 
-    Example:
+    Examples:
         >>> fig = regsearch.plot_hypervolume(tuner)  # doctest: +SKIP
     """
     history = hypervolume_history(tuner, objectives, reference)

@@ -33,7 +33,7 @@ class FreezeFilters(keras.constraints.Constraint):
             ``-2`` for ConvTranspose kernels).
         constraint: an optional constraint applied before the freeze.
 
-    Example:
+    Examples:
         >>> import keras, numpy as np
         >>> from regsearch.constraints import FreezeFilters
         >>> w = np.arange(6.0, dtype="float32").reshape(2, 3)

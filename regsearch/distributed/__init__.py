@@ -9,17 +9,20 @@ died, and a launcher to try it all on one machine.
 - :func:`run_distributed`: a chief and N workers on this machine.
 - :func:`run_node`: this process as the chief or a worker (several machines).
 - :func:`open_search`: read a saved search (local or distributed) from its directory.
+
+``LocalCluster``, the processes :func:`run_distributed` starts, is importable from
+here but not in ``__all__``.
 """
 
 from regsearch.distributed._directory import SavedSearch, open_search
 from regsearch.distributed._journal import read_journal
-from regsearch.distributed._launch import DistributedRun, LocalCluster, run_distributed
+from regsearch.distributed._launch import DistributedRun, run_distributed
+from regsearch.distributed._launch import LocalCluster as LocalCluster
 from regsearch.distributed._node import DEFAULT_WORKER_TIMEOUT as DEFAULT_WORKER_TIMEOUT
 from regsearch.distributed._node import run_node
 
 __all__ = [
     "DistributedRun",
-    "LocalCluster",
     "SavedSearch",
     "open_search",
     "read_journal",

@@ -88,7 +88,7 @@ def open_search(
         ValueError: it holds no keras-tuner search, no trial yet, or a search
             that is not a regsearch search (its trials report no ``score``).
 
-    Example:
+    Examples:
         >>> tuner = regsearch.distributed.open_search("runs", project_name="conv")  # doctest: +SKIP
         >>> regsearch.results(tuner)  # doctest: +SKIP
     """

@@ -302,7 +302,7 @@ def run_distributed(
         RuntimeError: the chief failed, or every worker failed.
         TimeoutError: ``timeout`` passed.
 
-    Example:
+    Examples:
         >>> run = regsearch.run_distributed("search.py:make_search", n_workers=2)  # doctest: +SKIP
         >>> run.results.sort_values("score").head()  # doctest: +SKIP
     """

@@ -130,7 +130,7 @@ def run_node(
     The role and the chief's address come from ``KERASTUNER_TUNER_ID``,
     ``KERASTUNER_ORACLE_IP`` and ``KERASTUNER_ORACLE_PORT``. Start the same
     command on every machine, with those variables set per machine (see
-    the README, "Distributed search").
+    ``docs/distributed.md``).
 
     Args:
         target: The search definition: ``"path/to/file.py:function"``,
@@ -146,7 +146,7 @@ def run_node(
         The exit status: 0, or 3 when the chief stopped waiting for missing
         workers.
 
-    Example:
+    Examples:
         >>> # On every machine, with the KERASTUNER_* variables set:
         >>> regsearch.distributed.run_node("search.py:make_search")  # doctest: +SKIP
     """

@@ -1,39 +1,26 @@
 """Model editing: glob targeting, ``apply``, resizes, and the one graph rebuild.
 
-``apply`` is the public entry point (also ``regsearch.apply``). The other names are
-the package's surface for the rest of regsearch: ``trimming`` rebuilds through
-:func:`rebuild`, ``search`` targets layers with :func:`match_layers`.
+``apply`` is the public entry point (also ``regsearch.apply``); ``match_layers`` and
+``match_weights`` show which layers and weights a glob pattern reaches. The other
+names, importable from here but not in ``__all__``, are the package's surface for the
+rest of regsearch: ``trimming`` rebuilds through ``rebuild``, ``search`` targets layers
+with ``match_layers`` and resizes through ``resize_plan``.
 """
 
 from regsearch.editing._apply import apply
-from regsearch.editing._patterns import (
-    Patterns,
-    match_layers,
-    match_weights,
-    output_layers,
-    resolve_mapping,
-    target_layers,
-    weight_paths,
-)
-from regsearch.editing._rebuild import Edits, LayerFactory, clone_layer, copy_weights, rebuild
-from regsearch.editing._resize import ResizePlan, has_kernel_size, resize_error, resize_plan
+from regsearch.editing._patterns import Patterns, match_layers, match_weights
+from regsearch.editing._patterns import output_layers as output_layers
+from regsearch.editing._patterns import resolve_mapping as resolve_mapping
+from regsearch.editing._patterns import target_layers as target_layers
+from regsearch.editing._patterns import weight_paths as weight_paths
+from regsearch.editing._rebuild import Edits as Edits
+from regsearch.editing._rebuild import LayerFactory as LayerFactory
+from regsearch.editing._rebuild import clone_layer as clone_layer
+from regsearch.editing._rebuild import copy_weights as copy_weights
+from regsearch.editing._rebuild import rebuild as rebuild
+from regsearch.editing._resize import ResizePlan as ResizePlan
+from regsearch.editing._resize import has_kernel_size as has_kernel_size
+from regsearch.editing._resize import resize_error as resize_error
+from regsearch.editing._resize import resize_plan as resize_plan
 
-__all__ = [
-    "Edits",
-    "LayerFactory",
-    "Patterns",
-    "ResizePlan",
-    "apply",
-    "clone_layer",
-    "copy_weights",
-    "has_kernel_size",
-    "match_layers",
-    "match_weights",
-    "output_layers",
-    "rebuild",
-    "resize_error",
-    "resize_plan",
-    "resolve_mapping",
-    "target_layers",
-    "weight_paths",
-]
+__all__ = ["Patterns", "apply", "match_layers", "match_weights"]

@@ -9,7 +9,7 @@ from typing import Any
 import keras
 
 from regsearch import regularizers
-from regsearch._validation import check_bool, check_float, check_int
+from regsearch._validation import check_bool, check_float, check_int, check_model
 from regsearch.constraints import FreezeFilters
 from regsearch.editing._patterns import match_layers, match_weights, resolve_mapping, target_layers
 from regsearch.editing._rebuild import Edits, LayerFactory, copy_weights, rebuild
@@ -347,7 +347,7 @@ def apply(
         The new model: ``Sequential`` if ``model`` is (and no ``cross_layer``),
         functional otherwise.
 
-    Example:
+    Examples:
         >>> import keras, regsearch
         >>> model = keras.Sequential([
         ...     keras.Input((8,)),
@@ -363,11 +363,7 @@ def apply(
         >>> regsearch.apply(model, width={"dense_1": 0.5}).get_layer("dense_1").units
         2
     """
-    if not isinstance(model, keras.Model):
-        raise TypeError(
-            f"Argument `model` must be a keras.Model; received {model!r} of type "
-            f"{type(model).__name__}."
-        )
+    check_model("model", model)
     check_bool("keep_weights", keep_weights)
     regularizer_plan = {
         argument: _regularizer_plan(model, argument, mapping)

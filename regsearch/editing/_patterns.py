@@ -104,7 +104,7 @@ def match_layers(
 ) -> list[str]:
     """Names of the layers of ``model`` matched by ``patterns``, in model order.
 
-    Example:
+    Examples:
         >>> import keras
         >>> from regsearch.editing import match_layers
         >>> model = keras.Sequential([

@@ -31,6 +31,7 @@ from typing import Any
 import keras
 
 from regsearch._compat.keras import is_functional, producing_layer, sequential_input_layer
+from regsearch._validation import check_model
 
 LayerFactory = Callable[[str], keras.layers.Layer]
 OutputHook = Callable[
@@ -228,11 +229,7 @@ def rebuild(model: keras.Model, edits: Edits, *, keep_weights: bool = True) -> k
         A new, uncompiled model: ``Sequential`` if ``model`` is and no output hook
         is given, functional otherwise.
     """
-    if not isinstance(model, keras.Model):
-        raise TypeError(
-            f"Argument `model` must be a keras.Model; received {model!r} of type "
-            f"{type(model).__name__}."
-        )
+    check_model("model", model)
     inserted = _Inserted.make(model, edits)
     if isinstance(model, keras.Sequential):
         new_model = _rebuild_sequential(model, edits, inserted)

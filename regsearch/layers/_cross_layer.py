@@ -53,7 +53,7 @@ class CrossLayer(keras.layers.Layer):
             ``Add`` ties together (Torch-Pruning's group-norm sparse learning).
         **kwargs: base ``Layer`` arguments (``name``, ...).
 
-    Example:
+    Examples:
         >>> import keras, regsearch
         >>> inputs = keras.Input((4,))
         >>> a = keras.layers.Dense(2, name="dense_a")(inputs)

@@ -50,7 +50,7 @@ class TopK(keras.layers.Layer):
             the layer keeps *at most* ``k`` entries.
         **kwargs: Base layer arguments (``name``, ``dtype``, ...).
 
-    Example:
+    Examples:
         >>> import keras, numpy as np
         >>> from regsearch.layers import TopK
         >>> x = np.array([[0.1, 0.9, 0.3, 0.7], [0.5, 0.2, 0.8, 0.0]], "float32")

@@ -50,7 +50,7 @@ class ActiveOutputs(_PerSampleMean):
         name: The metric's name in the logs.
         dtype: The dtype of the result.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from regsearch.metrics import ActiveOutputs
         >>> m = ActiveOutputs()
@@ -82,7 +82,7 @@ class SparsityViolation(_PerSampleMean):
         name: The metric's name in the logs.
         dtype: The dtype of the result.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from regsearch.metrics import SparsityViolation
         >>> m = SparsityViolation(1)

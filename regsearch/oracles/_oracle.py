@@ -105,7 +105,7 @@ class ParetoOracle(keras_tuner.Oracle):
             (for a ``SearchSpace``: the weakest penalty, no width cut, the largest
             kernel), so the front always holds the model as it was given.
 
-    Example:
+    Examples:
         >>> import regsearch
         >>> oracle = regsearch.ParetoOracle(
         ...     regsearch.Objective("val_accuracy", size="macs"), max_trials=8, sampler="nsga2")

@@ -42,7 +42,7 @@ class ParetoSearch(ReportsFailures, LightBuild, keras_tuner.Tuner):
         **kwargs: ``keras_tuner.Tuner`` arguments (``directory``, ``project_name``,
             ``overwrite``, ``executions_per_trial``, ...).
 
-    Example:
+    Examples:
         >>> tuner = regsearch.ParetoSearch(  # doctest: +SKIP
         ...     regsearch.RegSearchHyperModel(model, regsearch.SearchSpace()),
         ...     objective=regsearch.Objective("val_accuracy", size="macs"),

@@ -44,7 +44,7 @@ class HiddenL1(Regularizer):
     Args:
         strength: Non-negative penalty multiplier.
 
-    Example:
+    Examples:
         >>> import keras
         >>> from regsearch.regularizers import HiddenL1
         >>> layer = keras.layers.Dense(8, activation="relu", activity_regularizer=HiddenL1(0.01))
@@ -71,7 +71,7 @@ class RecurrentState(Regularizer):
     Args:
         strength: Non-negative penalty multiplier.
 
-    Example:
+    Examples:
         >>> import keras
         >>> from regsearch.regularizers import RecurrentState
         >>> layer = keras.layers.GRU(
@@ -109,7 +109,7 @@ class RecurrentNorm(Regularizer):
     Args:
         strength: Non-negative penalty multiplier.
 
-    Example:
+    Examples:
         >>> import keras
         >>> from regsearch.regularizers import RecurrentNorm
         >>> layer = keras.layers.LSTM(
@@ -190,7 +190,7 @@ class Contractive(Regularizer):
         ValueError: when called outside a ``Dense`` layer's activity
             regularization, or for an unsupported activation.
 
-    Example:
+    Examples:
         >>> import keras
         >>> from regsearch.regularizers import Contractive
         >>> encoder = keras.layers.Dense(

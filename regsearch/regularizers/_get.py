@@ -102,7 +102,7 @@ def get(identifier: Any) -> RegularizerLike | None:
         ValueError: for an unknown name, with the closest known name suggested.
         TypeError: for anything else.
 
-    Example:
+    Examples:
         >>> from regsearch import regularizers
         >>> regularizers.get("l2")
         <keras.src.regularizers.regularizers.L2 object at ...>

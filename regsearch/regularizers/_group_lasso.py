@@ -31,7 +31,7 @@ class GroupLasso(Regularizer):
     Args:
         strength: Non-negative penalty multiplier.
 
-    Example:
+    Examples:
         >>> import keras
         >>> from regsearch.regularizers import GroupLasso
         >>> kernel = keras.ops.array([[3.0, 0.0], [4.0, 0.0]])

@@ -97,7 +97,7 @@ class KernelLength(Regularizer):
         ValueError: at construction for a bad argument; when called on a weight
             without spatial axes (e.g. a ``Dense`` kernel or a bias).
 
-    Example:
+    Examples:
         >>> import keras
         >>> from regsearch.regularizers import KernelLength
         >>> layer = keras.layers.Conv1D(4, 31, kernel_regularizer=KernelLength(0.01))

@@ -25,7 +25,7 @@ class Orthogonal(Regularizer):
     Args:
         strength: Non-negative penalty multiplier.
 
-    Example:
+    Examples:
         >>> import keras
         >>> from regsearch.regularizers import Orthogonal
         >>> round(float(Orthogonal(0.5)(keras.ops.ones((3, 3, 4, 2)))), 6)  # identical filters

@@ -31,7 +31,7 @@ class OutputSparsity(keras.regularizers.Regularizer):
             ``k`` at or above the number of outputs gives a zero penalty.
         strength: The penalty factor, >= 0.
 
-    Example:
+    Examples:
         >>> import keras
         >>> from regsearch.regularizers import OutputSparsity
         >>> layer = keras.layers.Dense(

@@ -53,7 +53,7 @@ class ReweightedGroupSparsity(Regularizer):
         ValueError: if ``strength`` is negative, NaN or infinite, or ``eps`` is not
             positive and finite; when called on a scalar.
 
-    Example:
+    Examples:
         >>> import keras
         >>> from regsearch.regularizers import ReweightedGroupSparsity
         >>> kernel = keras.ops.array([[3.0, 0.0], [4.0, 0.0]])  # Dense: 2 inputs, 2 units

@@ -66,7 +66,7 @@ class Slimming(Regularizer):
         ValueError: if ``strength`` is negative, NaN or infinite; when called on a
             weight that is not a vector.
 
-    Example:
+    Examples:
         >>> import keras
         >>> from regsearch.regularizers import Slimming
         >>> gamma = keras.ops.array([1.0, -0.5, 0.0, 0.5])
@@ -125,7 +125,7 @@ class Polarization(Regularizer):
         ValueError: if ``strength`` is negative, NaN or infinite, or ``t <= 1``;
             when called on a scalar.
 
-    Example:
+    Examples:
         >>> import keras
         >>> from regsearch.regularizers import Polarization
         >>> gamma = keras.ops.array([0.0, 0.0, 1.0, 1.0])  # mean 0.5

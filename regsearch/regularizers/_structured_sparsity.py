@@ -77,7 +77,7 @@ class StructuredSparsity(Regularizer):
         TypeError: if an argument is not a real number.
         ValueError: if an argument is negative, NaN or infinite.
 
-    Example:
+    Examples:
         >>> import keras
         >>> from regsearch.regularizers import StructuredSparsity
         >>> kernel = keras.ops.array([[3.0, 0.0], [4.0, 0.0]])  # Dense: 2 inputs, 2 units

@@ -1,10 +1,13 @@
-"""Regularizer search on keras-tuner: space, HyperModel, objective, results, hypervolume."""
+"""Regularizer search on keras-tuner: space, HyperModel, objective, results, hypervolume.
 
-from regsearch.search._data_loss import DataLoss
+Also importable from here, but not in ``__all__``: the search's own parts
+(``DataLoss``, the penalty-free loss metric, and ``ScoreCallback``, which
+``RegSearchHyperModel`` adds to every trial) and helpers shared with regsearch's
+other packages (plotting, the command, sklearn, oracles, distributed).
+"""
+
+from regsearch.search._data_loss import DataLoss as DataLoss
 from regsearch.search._exact_zeros import ExactZeros
-
-# Shared with regsearch's other packages (plotting, the command, sklearn, oracles,
-# distributed); not part of the user-facing API, so not in __all__.
 from regsearch.search._failures import ReportsFailures as ReportsFailures
 from regsearch.search._finetune import HoldZeros
 from regsearch.search._hypermodel import RegSearchHyperModel
@@ -17,16 +20,14 @@ from regsearch.search._results import best_model, pareto_front, results, select
 from regsearch.search._results import format_table as format_table
 from regsearch.search._results import metric_column as metric_column
 from regsearch.search._results import trim_compiled as trim_compiled
-from regsearch.search._score import ScoreCallback
+from regsearch.search._score import ScoreCallback as ScoreCallback
 from regsearch.search._space import SearchSpace, hp_regularizer
 
 __all__ = [
-    "DataLoss",
     "ExactZeros",
     "HoldZeros",
     "Objective",
     "RegSearchHyperModel",
-    "ScoreCallback",
     "SearchSpace",
     "TrialProgress",
     "best_model",

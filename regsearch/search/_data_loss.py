@@ -19,7 +19,7 @@ class DataLoss(keras.metrics.Mean):
         loss: A loss name, function or ``keras.losses.Loss`` instance.
         name: The metric name.
 
-    Example:
+    Examples:
         >>> import keras, regsearch.search
         >>> metric = regsearch.search.DataLoss("mse")
         >>> metric.update_state([[1.0]], [[3.0]])

@@ -78,7 +78,7 @@ class ExactZeros(keras.callbacks.Callback):
             (``RegSearchHyperModel`` passes its ``trim_threshold``).
         relative: Interpret ``threshold`` relative to the weight's largest ``|w|``.
 
-    Example:
+    Examples:
         >>> import keras, numpy as np, regsearch
         >>> from regsearch.regularizers import StructuredSparsity
         >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(

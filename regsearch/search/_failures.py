@@ -57,7 +57,7 @@ class ReportsFailures:
     tuner instance the mixin with :func:`report_failures`. A distributed worker
     (its oracle is the chief's) is left alone: the trials are the chief's.
 
-    Example:
+    Examples:
         >>> import keras_tuner
         >>> from regsearch.search._failures import ReportsFailures
         >>> class MyTuner(ReportsFailures, keras_tuner.RandomSearch):

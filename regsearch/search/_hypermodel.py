@@ -184,7 +184,7 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
         name: Optional HyperModel name.
         tunable: Whether the hyperparameters this HyperModel declares are tuned.
 
-    Example:
+    Examples:
         >>> import keras, keras_tuner, regsearch
         >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1, name="dense")])
         >>> hypermodel = regsearch.RegSearchHyperModel(

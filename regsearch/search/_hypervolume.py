@@ -21,7 +21,7 @@ def dominated_volume(points: Sequence[Sequence[float]], reference: Sequence[floa
     lower). Points that do not beat ``reference`` on every objective add nothing.
     Optuna computes the same quantity, but only in a private module.
 
-    Example:
+    Examples:
         >>> dominated_volume([(1.0, 3.0), (2.0, 1.0)], reference=(4.0, 4.0))
         7.0
     """
@@ -97,7 +97,7 @@ def hypervolume(
         The hypervolume (0.0 when no trial finished), in the product of the
         objectives' units.
 
-    Example:
+    Examples:
         >>> regsearch.hypervolume(tuner, ("val_accuracy", "trimmed_macs"),  # doctest: +SKIP
         ...                       reference=(0.0, 20_000))
     """

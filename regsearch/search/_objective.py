@@ -95,7 +95,7 @@ class Objective(keras_tuner.Objective):
         tradeoff: ``"sum"`` (weighted sum, in the metric's units) or
             ``"product"`` (scale-free, relative changes).
 
-    Example:
+    Examples:
         >>> import regsearch
         >>> objective = regsearch.Objective("val_loss", size_weight=0.5)
         >>> objective.score({"val_data_loss": 0.2}, size_ratio=0.4)

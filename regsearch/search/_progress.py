@@ -22,7 +22,7 @@ class TrialProgress(keras.callbacks.Callback):
         size: The size to print: ``"trimmed_macs"`` or ``"trimmed_params"``.
         stream: Where to print; ``sys.stdout`` by default.
 
-    Example:
+    Examples:
         >>> import regsearch
         >>> progress = regsearch.search.TrialProgress("val_accuracy", total=8)
     """

@@ -61,7 +61,7 @@ def results(tuner: keras_tuner.Tuner) -> pd.DataFrame:
         A ``pandas.DataFrame``: columns in first-seen order, ``message`` (why a
         trial failed) last; a metric a trial did not log is ``NaN``.
 
-    Example:
+    Examples:
         >>> table = regsearch.results(tuner)  # doctest: +SKIP
         >>> table.sort_values("score").head()  # doctest: +SKIP
     """
@@ -334,7 +334,7 @@ def select(
         LookupError: when ``reference`` is given and no trial is within ``tolerance``
             of it.
 
-    Example:
+    Examples:
         >>> trial_id = regsearch.select(tuner, 0.01, metric="val_accuracy")  # doctest: +SKIP
         >>> small = regsearch.best_model(tuner, trial_id=trial_id)  # doctest: +SKIP
     """

@@ -101,7 +101,7 @@ def hp_regularizer(
     Returns:
         The regularizer the trial chose, or ``None`` for ``"none"``.
 
-    Example:
+    Examples:
         >>> import keras, keras_tuner, regsearch
         >>> def build(hp):
         ...     reg = regsearch.hp_regularizer(hp, "dense_reg", choices=["none", "l2"])
@@ -206,7 +206,7 @@ class SearchSpace:
             (``RegSearchHyperModel`` does it). One range then means the same on any
             model, loss and starting point (a trained model has a small loss).
 
-    Example:
+    Examples:
         >>> import regsearch
         >>> space = regsearch.SearchSpace(layers="conv*", kernel=["none", "l1", "kernel_length"],
         ...                               strength=(1e-6, 1e-1), dropout=(0.0, 0.5))
@@ -317,7 +317,7 @@ class SearchSpace:
         Returns:
             The ``SearchSpace``.
 
-        Example:
+        Examples:
             >>> import regsearch
             >>> space = regsearch.SearchSpace.for_size("conv*")
             >>> space.kernel, space.per_layer

@@ -96,7 +96,7 @@ class RegSearchClassifier(ClassifierMixin, RegSearchBase):
         + _ATTRIBUTES
         + """        classes_: The class labels (multilabel: the label indices).
 
-    Example:
+    Examples:
         >>> from sklearn.datasets import load_iris
         >>> from regsearch import RegSearchClassifier
         >>> X, y = load_iris(return_X_y=True)
@@ -228,7 +228,7 @@ class RegSearchRegressor(RegressorMixin, RegSearchBase):
         + _PARAMETERS
         + _ATTRIBUTES
         + """
-    Example:
+    Examples:
         >>> from sklearn.datasets import load_diabetes
         >>> from regsearch import RegSearchRegressor
         >>> X, y = load_diabetes(return_X_y=True)

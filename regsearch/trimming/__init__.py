@@ -114,7 +114,7 @@ def trimmed_size(
         ValueError: for a negative threshold, an unbuilt model, or when trimming would
             remove every output channel of a layer (use a lower threshold).
 
-    Example:
+    Examples:
 
     >>> import keras, numpy as np, regsearch
     >>> model = keras.Sequential([keras.Input((16, 1)), keras.layers.Conv1D(4, 5)])
@@ -147,7 +147,7 @@ def snap_to_zero(model: keras.Model, threshold: float = 1e-3, *, relative: bool 
     Returns:
         How many weights were changed (nonzero before, zero after).
 
-    Example:
+    Examples:
 
     >>> import keras, numpy as np, regsearch
     >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
@@ -202,7 +202,7 @@ def trim(
         ValueError: for a negative threshold, an unbuilt model, or when trimming would
             remove every output channel of a layer (use a lower threshold).
 
-    Example:
+    Examples:
 
     >>> import keras, numpy as np, regsearch
     >>> model = keras.Sequential([keras.Input((16, 1)), keras.layers.Conv1D(4, 5)])

@@ -33,7 +33,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from regsearch._validation import check_float
+from regsearch._validation import check_bool, check_float
 from regsearch.trimming._channels import forward_constants, removable_channels
 from regsearch.trimming._coupling import coupled_groups
 from regsearch.trimming._explain import explainer
@@ -52,11 +52,7 @@ from regsearch.trimming._sizes import Facts, layer_entry
 def check_threshold(threshold: object, relative: object) -> float:
     """Validate the shared ``threshold`` / ``relative`` arguments."""
     value = check_float("threshold", threshold, minimum=0.0)
-    if not isinstance(relative, bool):
-        raise TypeError(
-            f"Argument `relative` must be a bool; received {relative!r} of type "
-            f"{type(relative).__name__}."
-        )
+    check_bool("relative", relative)
     return value
 
 

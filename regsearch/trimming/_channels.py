@@ -27,7 +27,11 @@ from regsearch.trimming._graph import GraphNode, ModelGraph
 from regsearch.trimming._kernels import dead_outputs, depthwise_values, unused_inputs
 from regsearch.trimming._kinds import (
     MERGE_OPS,
+    PASSTHROUGH_KINDS,
     PRODUCER_KINDS,
+    SAME_CHANNEL_KINDS,
+    Kinds,
+    LayerKind,
     channels_last,
     is_elementwise,
     shape_of,
@@ -53,7 +57,7 @@ def _activation_values(
 
 
 def _producer_values(
-    layer: keras.layers.Layer, kind: str, kernels: tuple[np.ndarray, ...]
+    layer: keras.layers.Layer, kind: LayerKind, kernels: tuple[np.ndarray, ...]
 ) -> np.ndarray:
     dead = dead_outputs(kind, kernels)
     values = np.full(len(dead), np.nan)
@@ -98,7 +102,7 @@ def _depthwise_values(
 
 
 def forward_constants(
-    graph: ModelGraph, kinds: list[tuple[str, str]], kernels: dict[int, tuple[np.ndarray, ...]]
+    graph: ModelGraph, kinds: Kinds, kernels: dict[int, tuple[np.ndarray, ...]]
 ) -> dict[int, np.ndarray]:
     values: dict[int, np.ndarray] = {}
     for t in graph.inputs:
@@ -109,23 +113,23 @@ def forward_constants(
         outs: list[np.ndarray | None]
         if kind in PRODUCER_KINDS:
             outs = [_producer_values(layer, kind, kernels[id(layer)])]
-        elif kind == "depthwise":
+        elif kind == LayerKind.DEPTHWISE:
             outs = [_depthwise_values(node, kernels[id(layer)], ins[0])]
-        elif kind == "identity":
+        elif kind == LayerKind.IDENTITY:
             outs = [ins[0]]
-        elif kind == "zeropad":
+        elif kind == LayerKind.ZEROPAD:
             outs = [np.where(ins[0] == 0, 0.0, np.nan)]
-        elif kind == "activation":
+        elif kind == LayerKind.ACTIVATION:
             outs = [_activation_values(layer, ins[0].reshape(1, -1)).reshape(-1)]
-        elif kind == "channelwise":  # BatchNormalization at inference
+        elif kind == LayerKind.CHANNELWISE:  # BatchNormalization at inference
             outs = [_batch_norm_values(layer, ins[0], kernels.get(id(layer)))]
-        elif kind == "flatten":
+        elif kind == LayerKind.FLATTEN:
             c_out = channel_count(node.outputs[0])
             c_in = len(ins[0])
             outs = [np.tile(ins[0], c_out // c_in) if c_in and c_out % c_in == 0 else None]
-        elif kind == "merge":
+        elif kind == LayerKind.MERGE:
             outs = [MERGE_OPS[type(layer)](ins)]
-        elif kind == "concat":
+        elif kind == LayerKind.CONCAT:
             outs = [np.concatenate(ins)]
         else:
             outs = [None] * len(node.outputs)
@@ -134,7 +138,7 @@ def forward_constants(
     return values
 
 
-def sink_accepts(node: GraphNode, kind: str, values: np.ndarray) -> np.ndarray:
+def sink_accepts(node: GraphNode, kind: LayerKind, values: np.ndarray) -> np.ndarray:
     """Which constant input channels ``node``'s layer can lose, folding them into its bias.
 
     A constant 0 adds nothing. Any other constant adds the same amount at every output
@@ -143,21 +147,9 @@ def sink_accepts(node: GraphNode, kind: str, values: np.ndarray) -> np.ndarray:
     """
     if kind not in PRODUCER_KINDS or not channel_layer(node):
         return np.zeros(len(values), bool)
-    if kind == "dense" or pads_nothing(node.layer, shape_of(node.inputs[0])):
+    if kind == LayerKind.DENSE or pads_nothing(node.layer, shape_of(node.inputs[0])):
         return np.isfinite(values)
     return values == 0
-
-
-PASSTHROUGH_KINDS = (
-    "identity",
-    "zeropad",
-    "activation",
-    "channelwise",
-    "flatten",
-    "merge",
-    "concat",
-    "depthwise",
-)
 
 
 Removable = dict[int, np.ndarray]  # id(tensor) -> which of its channels can be removed
@@ -224,15 +216,15 @@ def _join_depthwise(node: GraphNode, removable: Removable) -> bool:
     return True
 
 
-_JOINS: dict[str, Callable[[GraphNode, Removable], bool]] = {
-    **dict.fromkeys(("identity", "zeropad", "activation", "channelwise", "merge"), _join_all),
-    "flatten": _join_flatten,
-    "concat": _join_concat,
-    "depthwise": _join_depthwise,
+_JOINS: dict[LayerKind, Callable[[GraphNode, Removable], bool]] = {
+    **dict.fromkeys(SAME_CHANNEL_KINDS, _join_all),
+    LayerKind.FLATTEN: _join_flatten,
+    LayerKind.CONCAT: _join_concat,
+    LayerKind.DEPTHWISE: _join_depthwise,
 }
 
 
-def _open_channels(graph: ModelGraph, kinds: list[tuple[str, str]]) -> Removable:
+def _open_channels(graph: ModelGraph, kinds: Kinds) -> Removable:
     """Channels that may be removed at all: those of tensors a removable producer makes.
 
     A ``Conv``/``Dense`` (channels last, ungrouped) can drop output channels and a
@@ -253,8 +245,8 @@ def channel_layer(node: GraphNode) -> bool:
 
 def _solve(
     graph: ModelGraph,
-    kinds: list[tuple[str, str]],
-    accepts: Callable[[GraphNode, str], np.ndarray],
+    kinds: Kinds,
+    accepts: Callable[[GraphNode, LayerKind], np.ndarray],
     forced: dict[int, set[int]],
 ) -> Removable:
     """One fixpoint over the graph, given which input channels each kernel layer accepts."""
@@ -281,7 +273,7 @@ def _solve(
 
 def _all_removed(
     graph: ModelGraph,
-    kinds: list[tuple[str, str]],
+    kinds: Kinds,
     kernels: dict[int, tuple[np.ndarray, ...]],
     removable: Removable,
 ) -> dict[int, int]:
@@ -304,7 +296,7 @@ def _all_removed(
 
 def removable_channels(
     graph: ModelGraph,
-    kinds: list[tuple[str, str]],
+    kinds: Kinds,
     values: dict[int, np.ndarray],
     kernels: dict[int, tuple[np.ndarray, ...]],
 ) -> Removable:
@@ -320,7 +312,7 @@ def removable_channels(
     forced: dict[int, set[int]] = {}
     out_removed: dict[int, np.ndarray] = {}
 
-    def accepts(node: GraphNode, kind: str) -> np.ndarray:
+    def accepts(node: GraphNode, kind: LayerKind) -> np.ndarray:
         values_in = values[id(node.inputs[0])]
         constant = sink_accepts(node, kind, values_in)
         if not channel_layer(node):

@@ -19,9 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from regsearch.trimming._graph import ModelGraph
-
-# Kinds whose inputs and outputs carry the same channels, in the same order.
-_SAME_CHANNELS = ("identity", "zeropad", "activation", "channelwise", "merge")
+from regsearch.trimming._kinds import SAME_CHANNEL_KINDS, Kinds, LayerKind
 
 
 @dataclass(frozen=True)
@@ -46,7 +44,7 @@ class Group:
         return tuple(member for member, _ in self.members if member != name)
 
 
-def coupled_groups(graph: ModelGraph, kinds: list[tuple[str, str]]) -> dict[int, Group]:
+def coupled_groups(graph: ModelGraph, kinds: Kinds) -> dict[int, Group]:
     """Map ``id(tensor)`` of each member's output to its group (groups with a merge only)."""
     parent: dict[int, int] = {}
 
@@ -59,15 +57,15 @@ def coupled_groups(graph: ModelGraph, kinds: list[tuple[str, str]]) -> dict[int,
 
     members: list[tuple[str, int]] = [(t.name, id(t)) for t in graph.inputs]
     merges: list[tuple[str, int]] = []
-    readers: dict[int, list[tuple[list[int], str]]] = {}
+    readers: dict[int, list[tuple[list[int], LayerKind]]] = {}
     for node, (kind, _) in zip(graph.nodes, kinds, strict=True):
         for t in node.inputs:
             readers.setdefault(id(t), []).append(([id(o) for o in node.outputs], kind))
-        if kind in _SAME_CHANNELS:
+        if kind in SAME_CHANNEL_KINDS:
             tensors = [id(t) for t in (*node.inputs, *node.outputs)]
             for key in tensors[1:]:
                 parent[find(key)] = find(tensors[0])
-            if kind == "merge":
+            if kind == LayerKind.MERGE:
                 merges.append((node.layer.name, id(node.outputs[0])))
         else:
             members.extend((node.layer.name, id(t)) for t in node.outputs)
@@ -89,7 +87,9 @@ def coupled_groups(graph: ModelGraph, kinds: list[tuple[str, str]]) -> dict[int,
     return groups
 
 
-def _merge_inputs(key: int, readers: dict[int, list[tuple[list[int], str]]]) -> tuple[int, ...]:
+def _merge_inputs(
+    key: int, readers: dict[int, list[tuple[list[int], LayerKind]]]
+) -> tuple[int, ...]:
     """The tensors, from tensor ``key`` on through same-channel layers, that merges read."""
     found: list[int] = []
     pending, seen = [key], set()
@@ -99,8 +99,8 @@ def _merge_inputs(key: int, readers: dict[int, list[tuple[list[int], str]]]) -> 
             continue
         seen.add(tensor)
         for outputs, kind in readers.get(tensor, []):
-            if kind == "merge":
+            if kind == LayerKind.MERGE:
                 found.append(tensor)
-            elif kind in _SAME_CHANNELS:
+            elif kind in SAME_CHANNEL_KINDS:
                 pending.extend(outputs)
     return tuple(dict.fromkeys(found))

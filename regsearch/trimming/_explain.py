@@ -18,26 +18,31 @@ import numpy as np
 from regsearch.trimming._channels import Removable, channel_layer, sink_accepts
 from regsearch.trimming._graph import GraphNode, ModelGraph
 from regsearch.trimming._kernels import unused_inputs
-from regsearch.trimming._kinds import PRODUCER_KINDS
+from regsearch.trimming._kinds import (
+    PASSTHROUGH_KINDS,
+    PRODUCER_KINDS,
+    SAME_CHANNEL_KINDS,
+    Kinds,
+    LayerKind,
+)
 
-_SAME_CHANNELS = ("identity", "zeropad", "activation", "channelwise", "merge")
 # Kinds that keep a constant only when it is 0 (zero padding).
-_PADDING = ("zeropad", "depthwise")
+_PADDING = (LayerKind.ZEROPAD, LayerKind.DEPTHWISE)
 
 Explain = Callable[[keras.KerasTensor, np.ndarray], list[str]]
 
 
 def _next_mask(
-    node: GraphNode, kind: str, tensor: keras.KerasTensor, mask: np.ndarray
+    node: GraphNode, kind: LayerKind, tensor: keras.KerasTensor, mask: np.ndarray
 ) -> np.ndarray:
     """The channels of ``node``'s output that ``mask`` (on input ``tensor``) becomes."""
     out = node.outputs[0]
     size = int(out.shape[-1] or 0)
-    if kind in _SAME_CHANNELS:
+    if kind in SAME_CHANNEL_KINDS:
         return mask
-    if kind == "flatten":
+    if kind == LayerKind.FLATTEN:
         return np.tile(mask, size // len(mask)) if len(mask) and size % len(mask) == 0 else mask[:0]
-    if kind == "depthwise":
+    if kind == LayerKind.DEPTHWISE:
         return np.repeat(mask, size // len(mask)) if len(mask) else mask
     # concat: the channels of ``tensor`` sit at its offset (each time it is an input)
     new = np.zeros(size, bool)
@@ -52,19 +57,19 @@ def _next_mask(
 
 def explainer(
     graph: ModelGraph,
-    kinds: list[tuple[str, str]],
+    kinds: Kinds,
     kernels: dict[int, tuple[np.ndarray, ...]],
     values: dict[int, np.ndarray],
     removable: Removable,
 ) -> Explain:
     """A function naming what keeps channels ``mask`` of a tensor, from the final analysis."""
-    readers: dict[int, list[tuple[GraphNode, str]]] = {}
+    readers: dict[int, list[tuple[GraphNode, LayerKind]]] = {}
     for node, (kind, _) in zip(graph.nodes, kinds, strict=True):
         for t in node.inputs:
             readers.setdefault(id(t), []).append((node, kind))
     outputs = {id(t) for t in graph.outputs}
 
-    def padded_constants(node: GraphNode, kind: str, mask: np.ndarray) -> bool:
+    def padded_constants(node: GraphNode, kind: LayerKind, mask: np.ndarray) -> bool:
         """Whether the layer keeps some channel of ``mask`` that is a nonzero constant."""
         in_t, out_t = node.inputs[0], node.outputs[0]
         v = values[id(in_t)]
@@ -91,7 +96,7 @@ def explainer(
                 if kind in PRODUCER_KINDS and channel_layer(node):
                     if padded_constants(node, kind, m):
                         reasons.append(f"{name} reads a nonzero constant through zero padding")
-                elif kind in (*_SAME_CHANNELS, "flatten", "concat", "depthwise"):
+                elif kind in PASSTHROUGH_KINDS:
                     out = node.outputs[0]
                     new = _next_mask(node, kind, t, m)
                     lost = new & ~np.isfinite(values[id(out)])

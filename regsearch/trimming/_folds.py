@@ -18,7 +18,7 @@ import numpy as np
 from regsearch.trimming._channels import Removable, channel_layer
 from regsearch.trimming._graph import GraphNode, ModelGraph
 from regsearch.trimming._kernels import input_contribution
-from regsearch.trimming._kinds import PRODUCER_KINDS
+from regsearch.trimming._kinds import PRODUCER_KINDS, Kinds, LayerKind
 
 
 @dataclass(frozen=True)
@@ -36,26 +36,26 @@ class Folds:
 
 def _only_batch_norm(
     node: GraphNode,
-    readers: dict[int, list[tuple[GraphNode, str]]],
+    readers: dict[int, list[tuple[GraphNode, LayerKind]]],
     outputs: set[int],
 ) -> keras.layers.Layer | None:
     """The ``BatchNormalization`` that alone reads ``node``'s output, if there is one."""
     out = node.outputs[0]
     found = readers.get(id(out), [])
-    if id(out) in outputs or len(found) != 1 or found[0][1] != "channelwise":
+    if id(out) in outputs or len(found) != 1 or found[0][1] is not LayerKind.CHANNELWISE:
         return None
     return found[0][0].layer
 
 
 def fold_constants(
     graph: ModelGraph,
-    kinds: list[tuple[str, str]],
+    kinds: Kinds,
     kernels: dict[int, tuple[np.ndarray, ...]],
     values: dict[int, np.ndarray],
     removable: Removable,
 ) -> Folds:
     """The fold of every layer that loses constant input channels; see the module docstring."""
-    readers: dict[int, list[tuple[GraphNode, str]]] = {}
+    readers: dict[int, list[tuple[GraphNode, LayerKind]]] = {}
     for node, (kind, _) in zip(graph.nodes, kinds, strict=True):
         for t in node.inputs:
             readers.setdefault(id(t), []).append((node, kind))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import keras
 
 from regsearch._compat.keras import functional_graph, nodes_by_depth
+from regsearch._validation import check_model
 
 
 @dataclass(frozen=True)
@@ -39,13 +40,9 @@ class ModelGraph:
         return self.call_counts.get(id(layer), 0) > 1
 
 
-def _built_graph(model: object) -> keras.Model:
-    """``model``'s functional graph; a clear error unless it is a built Sequential/functional."""
-    if not isinstance(model, keras.Model):
-        raise TypeError(
-            f"Argument `model` must be a keras.Model; received {model!r} of type "
-            f"{type(model).__name__}."
-        )
+def _built_graph(value: object) -> keras.Model:
+    """``value``'s functional graph; a clear error unless it is a built Sequential/functional."""
+    model = check_model("model", value)
     functional = functional_graph(model)
     if not model.built or functional is None:
         raise ValueError(

@@ -23,10 +23,19 @@ from dataclasses import dataclass
 import keras
 
 from regsearch.trimming._graph import GraphNode, ModelGraph, model_graph
-from regsearch.trimming._kinds import classify
+from regsearch.trimming._kinds import PRODUCER_KINDS, LayerKind, classify
 
-_PRODUCERS = frozenset({"conv", "dense", "separable"})
-_PASS = frozenset({"identity", "zeropad", "activation", "channelwise", "depthwise", "flatten"})
+# Kinds a group's channels pass through on their way to the layers that read them.
+_PASS = frozenset(
+    {
+        LayerKind.IDENTITY,
+        LayerKind.ZEROPAD,
+        LayerKind.ACTIVATION,
+        LayerKind.CHANNELWISE,
+        LayerKind.DEPTHWISE,
+        LayerKind.FLATTEN,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -99,28 +108,28 @@ class _Walk:
             if id(tensor) in self.outputs:
                 self.block(key, "its channels reach a model output")
             for reader in self.readers.get(id(tensor), []):
-                pending.extend(self._follow_reader(key, reader, tensor, offset, passed))
+                pending.extend(self._follow(key, reader, tensor, offset, passed))
 
-    def _follow_reader(
+    def _follow(
         self, key: int, reader: GraphNode, tensor: keras.KerasTensor, offset: int, passed: str
     ) -> list[tuple[keras.KerasTensor, int, str]]:
         kind, name = self.kinds[id(reader)], reader.layer.name
-        if kind in _PRODUCERS:
+        if kind in PRODUCER_KINDS:
             self.consumers.setdefault(key, []).append(name)
             return []
-        if kind == "depthwise" and getattr(reader.layer, "depth_multiplier", 1) != 1:
+        if kind == LayerKind.DEPTHWISE and getattr(reader.layer, "depth_multiplier", 1) != 1:
             self.block(key, f"{name} has depth_multiplier > 1")
             return []
-        if kind in _PASS or kind in ("merge", "concat"):
+        if kind in _PASS or kind in (LayerKind.MERGE, LayerKind.CONCAT):
             self.members.setdefault(key, {})[name] = offset
         if kind in _PASS:
-            passed = passed or ("Flatten" if kind == "flatten" else "")
+            passed = passed or ("Flatten" if kind == LayerKind.FLATTEN else "")
             return [(t, offset, passed) for t in reader.outputs]
-        if kind == "concat":
+        if kind == LayerKind.CONCAT:
             position = next(i for i, t in enumerate(reader.inputs) if t is tensor)
             start = sum(int(t.shape[-1]) for t in reader.inputs[:position])
             return [(t, offset + start, passed or "Concatenate") for t in reader.outputs]
-        if kind == "merge":
+        if kind == LayerKind.MERGE:
             if passed:
                 self.block(key, f"{name} merges channels after a {passed}")
                 return []
@@ -138,9 +147,9 @@ class _Walk:
             self.block(key, "its channels are merged with the model's input")
             return
         kind = self.kinds[id(node)]
-        if kind in _PRODUCERS:
+        if kind in PRODUCER_KINDS:
             self.union(key, id(node))
-        elif kind in _PASS - {"flatten"} or kind == "merge":
+        elif kind in _PASS - {LayerKind.FLATTEN} or kind == LayerKind.MERGE:
             for source in node.inputs:
                 self.backward(key, source)
         else:
@@ -173,7 +182,7 @@ def channel_groups(model: keras.Model) -> list[ChannelGroup]:
         One :class:`ChannelGroup` per set of coupled producers. Output layers and
         layers whose channels nothing can narrow are there too, with ``blocked`` set.
 
-    Example:
+    Examples:
         >>> import keras
         >>> from regsearch.trimming import channel_groups
         >>> inputs = keras.Input((8, 8, 3))
@@ -187,7 +196,7 @@ def channel_groups(model: keras.Model) -> list[ChannelGroup]:
     """
     graph = model_graph(model)
     walk = _Walk(graph)
-    producers = [node for node in graph.nodes if walk.kinds[id(node)] in _PRODUCERS]
+    producers = [node for node in graph.nodes if walk.kinds[id(node)] in PRODUCER_KINDS]
     for producer in producers:
         walk.forward(producer)
     classes: dict[int, list[GraphNode]] = {}

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from regsearch.trimming._kinds import LayerKind
+
 Kernels = tuple[np.ndarray, ...]
 
 
@@ -30,21 +32,21 @@ def _links(kernels: Kernels) -> np.ndarray:
     return live[:, None] & np.any(_rows(pointwise) != 0, axis=0)
 
 
-def dead_outputs(kind: str, kernels: Kernels) -> np.ndarray:
+def dead_outputs(kind: LayerKind, kernels: Kernels) -> np.ndarray:
     """Output channels that read nothing: they output the constant ``activation(bias)``."""
-    if kind == "separable":
+    if kind == LayerKind.SEPARABLE:
         return np.asarray(~_links(kernels).any(axis=0))
     return np.asarray(~np.any(_rows(kernels[0]) != 0, axis=(0, 1)))
 
 
-def unused_inputs(kind: str, kernels: Kernels, out_removed: np.ndarray | None) -> np.ndarray:
+def unused_inputs(kind: LayerKind, kernels: Kernels, out_removed: np.ndarray | None) -> np.ndarray:
     """Input channels that reach none of the output channels kept.
 
     For a ``SeparableConv``, input channel ``c`` is unused when each of its
     intermediate channels has an all-zero depthwise filter or all-zero pointwise rows
     over the kept outputs; removing it removes those depthwise filters and rows.
     """
-    if kind == "separable":
+    if kind == LayerKind.SEPARABLE:
         links = _links(kernels)
         if out_removed is not None:
             links = links[:, ~out_removed]
@@ -57,7 +59,7 @@ def unused_inputs(kind: str, kernels: Kernels, out_removed: np.ndarray | None) -
 
 
 def input_contribution(
-    kind: str, kernels: Kernels, values: np.ndarray, removed: np.ndarray
+    kind: LayerKind, kernels: Kernels, values: np.ndarray, removed: np.ndarray
 ) -> np.ndarray:
     """What the ``removed`` input channels add to every output channel before the bias.
 
@@ -66,7 +68,7 @@ def input_contribution(
     the outputs kept, so it adds nothing there).
     """
     v = np.where(removed, np.nan_to_num(values, nan=0.0), 0.0)
-    if kind == "separable":
+    if kind == LayerKind.SEPARABLE:
         depthwise, pointwise = kernels
         m = depthwise.shape[-1]
         intermediate = np.repeat(v, m) * _rows(depthwise).sum(axis=0).reshape(-1)

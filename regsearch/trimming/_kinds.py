@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 
 import keras
@@ -11,13 +12,48 @@ from regsearch.trimming._graph import GraphNode, ModelGraph
 
 L = keras.layers
 
+
+class LayerKind(enum.Enum):
+    """How trim treats one layer call in a model's graph (what :func:`classify` returns)."""
+
+    CONV = "conv"  # Conv1D/2D/3D
+    DENSE = "dense"
+    SEPARABLE = "separable"  # SeparableConv1D/2D
+    DEPTHWISE = "depthwise"  # DepthwiseConv1D/2D
+    CHANNELWISE = "channelwise"  # BatchNormalization over the last axis
+    IDENTITY = "identity"  # dropout, noise, pooling, cropping, upsampling, ...
+    ZEROPAD = "zeropad"  # ZeroPadding1D/2D/3D
+    ACTIVATION = "activation"  # an element-wise activation
+    FLATTEN = "flatten"
+    MERGE = "merge"  # Add, Subtract, Multiply, Average, Maximum, Minimum of one shape
+    CONCAT = "concat"  # Concatenate over the channel axis
+    BARRIER = "barrier"  # no weights; kept, and so are its input channels
+    OPAQUE = "opaque"  # kept as it is (custom, shared or quantized layers, RNNs, ...)
+
+
+# One ``(kind, reason kept or "")`` per node of a ModelGraph, in its order.
+Kinds = list[tuple[LayerKind, str]]
+
 CONV_TYPES: tuple[type, ...] = (L.Conv1D, L.Conv2D, L.Conv3D)
 DEPTHWISE_TYPES: tuple[type, ...] = (L.DepthwiseConv1D, L.DepthwiseConv2D)
 SEPARABLE_TYPES: tuple[type, ...] = (L.SeparableConv1D, L.SeparableConv2D)
 KERNEL_TYPES = (*CONV_TYPES, *DEPTHWISE_TYPES, *SEPARABLE_TYPES, L.Dense)
 # Kinds whose layers make each output channel from all their input channels: they can
 # drop output channels, and absorb (or ignore) removed input channels.
-PRODUCER_KINDS = ("conv", "dense", "separable")
+PRODUCER_KINDS = frozenset({LayerKind.CONV, LayerKind.DENSE, LayerKind.SEPARABLE})
+# Kinds whose inputs and outputs carry the same channels, in the same order.
+SAME_CHANNEL_KINDS = frozenset(
+    {
+        LayerKind.IDENTITY,
+        LayerKind.ZEROPAD,
+        LayerKind.ACTIVATION,
+        LayerKind.CHANNELWISE,
+        LayerKind.MERGE,
+    }
+)
+# Kinds a removed channel passes through (it is removed from their inputs and outputs),
+# also when they reorder or repeat channels.
+PASSTHROUGH_KINDS = SAME_CHANNEL_KINDS | {LayerKind.FLATTEN, LayerKind.CONCAT, LayerKind.DEPTHWISE}
 # Normalization layers that compute statistics across channels when their axes include
 # the channel axis.
 CHANNEL_NORMALIZERS: tuple[type, ...] = tuple(
@@ -130,13 +166,13 @@ def why_kernel_not_understood(layer: keras.layers.Layer, graph: ModelGraph) -> s
 def is_scaled_batch_norm(node: GraphNode, graph: ModelGraph) -> bool:
     """Whether ``node`` is a BatchNormalization with a gamma that trim reads.
 
-    That is one classified ``"channelwise"`` (over the last axis, called once) with
+    That is one classified ``LayerKind.CHANNELWISE`` (over the last axis, called once) with
     ``scale=True``: a zero gamma makes its channel a constant.
     """
     layer = node.layer
     if type(layer) is not L.BatchNormalization or not layer.scale:
         return False
-    return classify(node, graph)[0] == "channelwise"
+    return classify(node, graph)[0] is LayerKind.CHANNELWISE
 
 
 def channels_last(layer: keras.layers.Layer) -> bool:
@@ -177,7 +213,7 @@ def _barrier_reason(node: GraphNode) -> str:
     return _kept(f"{name} does not keep channels in place")
 
 
-def classify(node: GraphNode, graph: ModelGraph) -> tuple[str, str]:
+def classify(node: GraphNode, graph: ModelGraph) -> tuple[LayerKind, str]:
     """Classify one layer call: (kind, reason it is opaque or a barrier, or "").
 
     A ``barrier`` is a layer without weights that is kept as it is together with its
@@ -187,48 +223,50 @@ def classify(node: GraphNode, graph: ModelGraph) -> tuple[str, str]:
     layer = node.layer
     cls = type(layer)
     if not isinstance(layer, keras.layers.Layer):  # e.g. ``x + 3.0`` on a KerasTensor
-        return "barrier", _kept(f"the operation {layer.name!r} is not traced")
+        return LayerKind.BARRIER, _kept(f"the operation {layer.name!r} is not traced")
     if graph.is_shared(layer):
-        return "opaque", "kept: called more than once (shared layer)"
+        return LayerKind.OPAQUE, "kept: called more than once (shared layer)"
     if cls in KERNEL_TYPES:
         reason = why_kernel_not_understood(layer, graph)
         if reason:
-            return "opaque", f"kept: {reason}"
+            return LayerKind.OPAQUE, f"kept: {reason}"
         if cls is L.Dense:
-            return "dense", ""
+            return LayerKind.DENSE, ""
         if cls in CONV_TYPES:
-            return "conv", ""
-        return ("depthwise" if cls in DEPTHWISE_TYPES else "separable"), ""
+            return LayerKind.CONV, ""
+        return (LayerKind.DEPTHWISE if cls in DEPTHWISE_TYPES else LayerKind.SEPARABLE), ""
     if len(node.inputs) == 0 or len(node.outputs) != 1:
-        return "opaque", f"kept: {cls.__name__} is not a layer trim understands"
+        return LayerKind.OPAQUE, f"kept: {cls.__name__} is not a layer trim understands"
     if cls is L.BatchNormalization:
         rank = len(node.inputs[0].shape)
         if layer.axis in (-1, rank - 1) and len(node.inputs) == 1:
-            return "channelwise", ""
-        return "opaque", "kept: BatchNormalization over a non-last axis"
+            return LayerKind.CHANNELWISE, ""
+        return LayerKind.OPAQUE, "kept: BatchNormalization over a non-last axis"
     if cls in CHANNEL_NORMALIZERS and _normalizes_channels(layer, len(node.inputs[0].shape)):
-        return ("opaque" if layer.weights else "barrier"), _kept(
+        return (LayerKind.OPAQUE if layer.weights else LayerKind.BARRIER), _kept(
             f"{cls.__name__} normalizes over channels"
         )
     if cls in IDENTITY_TYPES or cls in ZERO_PAD_TYPES or cls is L.Flatten:
         if not channels_last(layer):
-            return "barrier", _barrier_reason(node)
+            return LayerKind.BARRIER, _barrier_reason(node)
         if cls in ZERO_PAD_TYPES:
-            return "zeropad", ""
-        return ("flatten" if cls is L.Flatten else "identity"), ""
+            return LayerKind.ZEROPAD, ""
+        return (LayerKind.FLATTEN if cls is L.Flatten else LayerKind.IDENTITY), ""
     if cls in ACTIVATION_TYPES:
         if cls is L.Activation and not is_elementwise(layer.activation):
-            return "barrier", _barrier_reason(node)
-        return "activation", ""
+            return LayerKind.BARRIER, _barrier_reason(node)
+        return LayerKind.ACTIVATION, ""
     if cls in MERGE_OPS:
         shapes = {shape_of(t)[1:] for t in node.inputs}
-        return ("merge", "") if len(shapes) == 1 else ("barrier", _barrier_reason(node))
+        if len(shapes) == 1:
+            return LayerKind.MERGE, ""
+        return LayerKind.BARRIER, _barrier_reason(node)
     if cls is L.Concatenate:
         rank = len(node.outputs[0].shape)
         if layer.axis in (-1, rank - 1):
-            return "concat", ""
-        return "barrier", _barrier_reason(node)
+            return LayerKind.CONCAT, ""
+        return LayerKind.BARRIER, _barrier_reason(node)
     if is_stock(layer) and not layer.weights:
         # e.g. Reshape, Permute, Softmax: kept, channels not traced through.
-        return "barrier", _barrier_reason(node)
-    return "opaque", f"kept: {cls.__name__} is not a layer trim understands"
+        return LayerKind.BARRIER, _barrier_reason(node)
+    return LayerKind.OPAQUE, f"kept: {cls.__name__} is not a layer trim understands"

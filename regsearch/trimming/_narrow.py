@@ -162,7 +162,7 @@ def narrow(
     Returns:
         A new model.
 
-    Example:
+    Examples:
         >>> import keras, numpy as np
         >>> from regsearch.trimming import narrow
         >>> model = keras.Sequential([

@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from regsearch.trimming._graph import ModelGraph
+from regsearch.trimming._kinds import LayerKind
 
 
 @dataclass(frozen=True)
 class LayerPlan:
     """What the surgery does to one layer (private to the trim package)."""
 
-    kind: str
+    kind: LayerKind
     kernels: tuple[np.ndarray, ...] = ()  # snapped kernels (BN: gamma), in get_weights() order
     kept_in: np.ndarray | None = None  # input channels kept
     kept_out: np.ndarray | None = None  # output channels kept (producers, channel-wise)
@@ -74,7 +75,7 @@ class LayerTrim:
     unused_filters: tuple[int, ...] = ()
     coupled: tuple[str, ...] = ()
     coupled_through: tuple[str, ...] = ()
-    plan: LayerPlan = field(default=LayerPlan("opaque"), repr=False, compare=False)
+    plan: LayerPlan = field(default=LayerPlan(LayerKind.OPAQUE), repr=False, compare=False)
 
     @property
     def coupling(self) -> str:

@@ -41,7 +41,7 @@ class TrimReport:
         threshold: the threshold used.
         relative: whether the threshold was relative to each layer's largest weight.
 
-    Example:
+    Examples:
 
     >>> import keras, regsearch
     >>> model = keras.Sequential([keras.Input((8, 1)), keras.layers.Conv1D(2, 3)])

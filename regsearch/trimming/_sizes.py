@@ -22,7 +22,7 @@ from regsearch.trimming._explain import Explain
 from regsearch.trimming._folds import Folds
 from regsearch.trimming._graph import GraphNode
 from regsearch.trimming._kernels import dead_outputs
-from regsearch.trimming._kinds import PRODUCER_KINDS, channels_last, shape_of
+from regsearch.trimming._kinds import PRODUCER_KINDS, LayerKind, channels_last, shape_of
 from regsearch.trimming._padding import kernel_extent, padding_plan
 from regsearch.trimming._plan import LayerPlan, LayerTrim, short_list
 
@@ -55,7 +55,7 @@ def output_positions(shape: Sequence[int | None], rank: int, last: bool) -> int:
 
 def conv_size(
     layer: keras.layers.Layer,
-    kind: str,
+    kind: LayerKind,
     ksize: Sequence[int],
     c_in: int,
     c_out: int,
@@ -63,10 +63,10 @@ def conv_size(
     bias: bool,
 ) -> tuple[int, int]:
     taps = math.prod(ksize)
-    if kind == "conv":
+    if kind == LayerKind.CONV:
         per_pos = taps * (c_in // layer.groups) * c_out
         return per_pos + (c_out if bias else 0), per_pos * positions
-    if kind == "depthwise":
+    if kind == LayerKind.DEPTHWISE:
         n = c_in * layer.depth_multiplier
         return taps * n + (n if bias else 0), taps * n * positions
     # separable
@@ -75,7 +75,9 @@ def conv_size(
     return params, (taps * n + n * c_out) * positions
 
 
-def plain_entry(layer: keras.layers.Layer, note: str = "", kind: str = "opaque") -> LayerTrim:
+def plain_entry(
+    layer: keras.layers.Layer, note: str = "", kind: LayerKind = LayerKind.OPAQUE
+) -> LayerTrim:
     built = isinstance(layer, keras.layers.Layer) and layer.built  # not an operation
     params = int(layer.count_params()) if built else 0
     return LayerTrim(
@@ -125,7 +127,7 @@ def _channelwise_entry(
         filters_before=c,
         filters_after=len(keep),
         params_after=plain.params_before * len(keep) // c if c else plain.params_before,
-        plan=LayerPlan("channelwise", kernels=snapped, kept_out=keep, mean_shift=shift),
+        plan=LayerPlan(LayerKind.CHANNELWISE, kernels=snapped, kept_out=keep, mean_shift=shift),
     )
 
 
@@ -154,7 +156,7 @@ def _dead_note(
     return f"{count}: a consumer cannot absorb their constant output exactly"
 
 
-def _kept_channels(node: GraphNode, kind: str, facts: Facts, threshold: float) -> _Channels:
+def _kept_channels(node: GraphNode, kind: LayerKind, facts: Facts, threshold: float) -> _Channels:
     layer = node.layer
     in_t, out_t = node.inputs[0], node.outputs[0]
     kernels = facts.kernels[id(layer)]
@@ -175,7 +177,9 @@ def _kept_channels(node: GraphNode, kind: str, facts: Facts, threshold: float) -
     return kept
 
 
-def _plan(kind: str, snapped: tuple[np.ndarray, ...], kept: _Channels, **window: Any) -> LayerPlan:
+def _plan(
+    kind: LayerKind, snapped: tuple[np.ndarray, ...], kept: _Channels, **window: Any
+) -> LayerPlan:
     return LayerPlan(
         kind,
         kernels=snapped,
@@ -226,13 +230,13 @@ def _dense_entry(
     n_in, n_out = len(kept.kept_in), len(kept.kept_out)  # type: ignore[arg-type]
     bias = layer.use_bias or kept.fold is not None
     after = n_in * n_out + (n_out if bias else 0), n_in * n_out * positions
-    plan = _plan("dense", snapped, kept)
+    plan = _plan(LayerKind.DENSE, snapped, kept)
     return _kernel_entry(layer, ((), ()), (c_out, n_out), before, after, kept, plan)
 
 
 def _kernel_window(
     layer: keras.layers.Layer,
-    kind: str,
+    kind: LayerKind,
     snapped: tuple[np.ndarray, ...],
     in_shape: Sequence[int | None],
     kept: _Channels,
@@ -248,13 +252,13 @@ def _kernel_window(
     ksize = tuple(layer.kernel_size)
     no_pad = tuple((0, 0) for _ in ksize)
     sub = snapped[0]
-    if kind == "separable" and kept.kept_out is not None:
+    if kind == LayerKind.SEPARABLE and kept.kept_out is not None:
         pointwise = snapped[1].reshape(-1, snapped[1].shape[-1])[:, kept.kept_out]
         reaches = np.any(pointwise != 0, axis=1).reshape(sub.shape[-2:])
         sub = np.where(reaches, sub, np.zeros((), sub.dtype))
     if kept.kept_in is not None:
         sub = sub[..., kept.kept_in, :]
-        if kind == "conv" and kept.kept_out is not None:
+        if kind == LayerKind.CONV and kept.kept_out is not None:
             sub = sub[..., kept.kept_out]
     extent = kernel_extent(sub, len(ksize))
     unchanged = (tuple(0 for _ in ksize), ksize, layer.padding, no_pad, no_pad)
@@ -270,7 +274,7 @@ def _kernel_window(
 
 def _conv_entry(
     layer: keras.layers.Layer,
-    kind: str,
+    kind: LayerKind,
     snapped: tuple[np.ndarray, ...],
     node: GraphNode,
     kept: _Channels,
@@ -296,16 +300,16 @@ def _conv_entry(
 
 
 def layer_entry(
-    node: GraphNode, kind: str, reason: str, facts: Facts, threshold: float
+    node: GraphNode, kind: LayerKind, reason: str, facts: Facts, threshold: float
 ) -> LayerTrim:
     """What trimming does to ``node``'s layer, from the results of the whole analysis."""
     layer = node.layer
-    if kind == "channelwise":
+    if kind == LayerKind.CHANNELWISE:
         removed = facts.removable[id(node.inputs[0])]
         snapped_gamma = facts.kernels.get(id(layer), ())
         return _channelwise_entry(layer, removed, snapped_gamma, facts.folds.mean.get(id(layer)))
-    if kind not in (*PRODUCER_KINDS, "depthwise"):
-        if kind == "barrier" and not any(
+    if kind not in (*PRODUCER_KINDS, LayerKind.DEPTHWISE):
+        if kind == LayerKind.BARRIER and not any(
             np.isfinite(facts.values[id(t)]).any() for t in node.inputs if id(t) in facts.values
         ):
             reason = ""  # no constant channel reaches it: nothing was kept because of it
@@ -316,14 +320,14 @@ def layer_entry(
     if kind in PRODUCER_KINDS and channel_layer(node):
         kept = _kept_channels(node, kind, facts, threshold)
         kept.fold = facts.folds.bias.get(id(layer))
-    elif kind == "depthwise" and channels_last(layer):
+    elif kind == LayerKind.DEPTHWISE and channels_last(layer):
         out_removed = facts.removable[id(out_t)]
         kept = _Channels(
             kept_in=np.flatnonzero(~facts.removable[id(in_t)]),
             kept_out=np.flatnonzero(~out_removed),
             unused=tuple(int(c) for c in np.flatnonzero(out_removed)),
         )
-    if kind == "dense":
+    if kind == LayerKind.DENSE:
         entry = _dense_entry(layer, snapped, out_t, kept)
     else:
         entry = _conv_entry(layer, kind, snapped, node, kept)

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from regsearch.editing import Edits, LayerFactory, rebuild
+from regsearch.trimming._kinds import LayerKind
 from regsearch.trimming._plan import LayerPlan, LayerTrim, TrimmedSize
 
 L = keras.layers
@@ -72,11 +73,11 @@ class _Rebuilt:
         self.initializers: dict[str, Any] = {}
         plan = entry.plan
         kind = plan.kind
-        if kind in ("conv", "depthwise", "separable"):
+        if kind in (LayerKind.CONV, LayerKind.DEPTHWISE, LayerKind.SEPARABLE):
             self.main = self._conv(layer, plan)
-        elif kind == "dense":
+        elif kind == LayerKind.DENSE:
             self.main = self._dense(layer, plan)
-        elif kind == "channelwise":
+        elif kind == LayerKind.CHANNELWISE:
             self.main = _from_config(layer, self.initializers)
             weights = layer.get_weights()
             if plan.kernels:  # the snapped gamma, the first weight of a scaled BN
@@ -86,7 +87,7 @@ class _Rebuilt:
                 i = [v.name for v in layer.weights].index("moving_mean")
                 weights[i] = (weights[i] - plan.mean_shift).astype(weights[i].dtype)
             self.weights = [w[..., plan.kept_out] for w in weights]
-        elif kind == "opaque":
+        elif kind == LayerKind.OPAQUE:
             try:
                 self.main = _from_config(layer)
                 self.weights = layer.get_weights()
@@ -119,16 +120,16 @@ class _Rebuilt:
         kernel = plan.kernels[0][window]
         if plan.kept_in is not None:
             kernel = kernel[..., plan.kept_in, :]
-            if plan.kind == "conv" and plan.kept_out is not None:
+            if plan.kind == LayerKind.CONV and plan.kept_out is not None:
                 kernel = kernel[..., plan.kept_out]
         changes: dict[str, Any] = {
             "kernel_size": plan.kernel_size,
             "padding": plan.padding,
         }
         weights = [kernel]
-        if plan.kind == "conv":
+        if plan.kind == LayerKind.CONV:
             changes["filters"] = int(kernel.shape[-1])
-        elif plan.kind == "separable":
+        elif plan.kind == LayerKind.SEPARABLE:
             pointwise = plan.kernels[1]
             if plan.kept_in is not None and plan.kept_out is not None:
                 # Input channel c feeds the pointwise rows c * m .. c * m + m - 1.
