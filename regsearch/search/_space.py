@@ -435,6 +435,29 @@ class SearchSpace:
             if not group.blocked and matched.intersection(group.producers)
         ]
 
+    def uniform_width(self, model: keras.Model, factor: float) -> dict[str, float]:
+        """Hyperparameter values that set every searched width of ``model`` to ``factor``.
+
+        For a warm start, e.g. ``ParetoSearch(initial_trials=[space.uniform_width(model,
+        0.5)])``: a trial at half the width of every group, as a pruning user would try.
+
+        Example:
+            >>> import keras, regsearch
+            >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, name="a"),
+            ...                           keras.layers.Dense(2, name="b")])
+            >>> regsearch.SearchSpace("a", width=(1.0, 0.5)).uniform_width(model, 0.5)
+            {'a_width': 0.5}
+        """
+        if self.width is None or factor not in self.width:
+            raise ValueError(
+                f"Argument `factor` must be one of the space's widths {self.width}; "
+                f"received {factor!r}."
+            )
+        groups = self.width_groups(model)
+        if not self.per_layer:
+            return {"width": factor} if groups else {}
+        return {f"{group.name}_width": factor for group in groups}
+
     def _plan_regularizers(
         self,
         hp: keras_tuner.HyperParameters,
