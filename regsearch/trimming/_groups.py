@@ -99,9 +99,9 @@ class _Walk:
             if id(tensor) in self.outputs:
                 self.block(key, "its channels reach a model output")
             for reader in self.readers.get(id(tensor), []):
-                pending.extend(self._step(key, reader, tensor, offset, passed))
+                pending.extend(self._follow_reader(key, reader, tensor, offset, passed))
 
-    def _step(
+    def _follow_reader(
         self, key: int, reader: GraphNode, tensor: keras.KerasTensor, offset: int, passed: str
     ) -> list[tuple[keras.KerasTensor, int, str]]:
         kind, name = self.kinds[id(reader)], reader.layer.name
