@@ -13,7 +13,7 @@ from regsearch._compat.keras import producing_layer
 from regsearch._validation import check_bool, check_float, check_int
 from regsearch.editing import has_kernel_size, match_layers, output_layers
 from regsearch.layers import CrossLayer
-from regsearch.trimming import ChannelGroup, channel_groups
+from regsearch.trimming import ChannelGroup, channel_groups, coupled_penalties
 
 NONE = "none"
 # Regularizers that need a kernel with spatial axes (Conv*), not a Dense kernel.
@@ -406,18 +406,13 @@ class SearchSpace:
         self, hp: keras_tuner.HyperParameters, model: keras.Model, layers: list[keras.layers.Layer]
     ) -> list[CrossLayer]:
         """A coupled ``GroupLasso`` choice per group of several layers with kernels."""
-        matched = {layer.name for layer in layers}
         specs = []
-        for group in channel_groups(model):
-            members = [n for n in group.producers if hasattr(model.get_layer(n), "kernel")]
-            if group.blocked or len(members) < 2 or not matched.intersection(members):
-                continue
-            name = f"{group.name}_coupled"
+        for spec in coupled_penalties(model, "group_lasso", layers=[x.name for x in layers]):
             penalty = hp_regularizer(
-                hp, name, choices=(NONE, "group_lasso"), strength=self.strength
+                hp, spec.name, choices=(NONE, "group_lasso"), strength=self.strength
             )
             if penalty is not None:
-                specs.append(CrossLayer(members, penalty, flatten=True, name=name))
+                specs.append(CrossLayer(spec.layer_patterns, penalty, flatten=True, name=spec.name))
         return specs
 
     def width_groups(self, model: keras.Model) -> list[ChannelGroup]:
