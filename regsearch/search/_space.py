@@ -440,7 +440,8 @@ class SearchSpace:
             >>> import keras, regsearch
             >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, name="a"),
             ...                           keras.layers.Dense(2, name="b")])
-            >>> regsearch.SearchSpace("a", width=(1.0, 0.5)).uniform_width(model, 0.5)
+            >>> space = regsearch.SearchSpace("a", width=(1.0, 0.5), per_layer=True)
+            >>> space.uniform_width(model, 0.5)
             {'a_width': 0.5}
         """
         if self.width is None or factor not in self.width:

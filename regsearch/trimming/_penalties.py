@@ -50,7 +50,7 @@ def coupled_penalties(
         >>> model = keras.Model(inputs, keras.layers.Dense(2)(x))
         >>> specs = regsearch.trimming.coupled_penalties(model, "group_lasso")
         >>> [(spec.name, spec.layer_patterns) for spec in specs]
-        [('stem_coupled', ('stem', 'block'))]
+        [('stem_coupled', ['stem', 'block'])]
         >>> penalized = regsearch.apply(model, cross_layer=specs)
     """
     matched = None if layers is None else set(match_layers(model, layers, argument="layers"))
