@@ -52,6 +52,16 @@ def _kernel_sizes(model: keras.Model) -> list[int]:
     return [] if largest <= 3 else sorted({*range(3, largest, 2), largest})
 
 
+def _uniform_widths(
+    space: SearchSpace, model: keras.Model, max_trials: int
+) -> list[dict[str, float]]:
+    """Warm-start trials: every group at one width, from the widest cut to the narrowest
+    but one (what a pruning user tries first); with the first trial, a third of them."""
+    ladder = sorted((w for w in space.width or () if w < 1.0), reverse=True)[:-1]
+    trials = [space.uniform_width(model, w) for w in ladder[: (max_trials + 2) // 3 - 1]]
+    return [values for values in trials if values]
+
+
 def _compile_kwargs(model: keras.Model, compile: Mapping[str, Any] | None) -> dict[str, Any]:
     if compile is not None:
         return dict(compile)
@@ -145,7 +155,8 @@ def shrink(
     trial starts from ``model``'s weights (``initial_weights="model"``: narrowed layers keep their
     largest channels), trains ``epochs`` with the penalties and ``finetune_epochs``
     without, and is scored by its validation metric and trimmed MACs. The first trial
-    is the model as given, with no width cut and the weakest penalty. Among the
+    is the model as given, with no width cut and the weakest penalty; the next ones
+    cut every group to one width (e.g. 1/2, then 1/4), as a pruning user would. Among the
     finished trials, the smallest whose metric is within ``tolerance`` of ``model``'s
     own (measured on ``validation_data`` first) is trimmed and returned. When none
     is, ``model`` itself comes back (a copy) and a line says so.
@@ -195,6 +206,7 @@ def shrink(
         check_int("verbose", int(verbose) if isinstance(verbose, bool) else verbose, minimum=0)
     )
     check_int("epochs", epochs, minimum=1)
+    max_trials = check_int("max_trials", max_trials, minimum=1)
     learning_rate = check_float("learning_rate", learning_rate, exclusive_minimum=True)
     kwargs = _compile_kwargs(model, compile)
     space = SearchSpace.for_size(
@@ -216,9 +228,10 @@ def shrink(
     tuner = ParetoSearch(
         hypermodel,
         objective=Objective(metric, size="macs", tradeoff="product", size_weight=0.1),
-        max_trials=check_int("max_trials", max_trials, minimum=1),
+        max_trials=max_trials,
         seed=seed,
         start_from_defaults=True,
+        initial_trials=_uniform_widths(space, model, max_trials),
         directory=directory or tempfile.mkdtemp(prefix="regsearch-shrink-"),
         project_name="shrink",
         overwrite=True,

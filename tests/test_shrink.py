@@ -46,16 +46,19 @@ def test_shrink_returns_a_trimmed_model_within_tolerance_and_leaves_the_model(tm
     base = model.evaluate(x_val, y_val, verbose=0, return_dict=True)["accuracy"]
 
     small, tuner = regsearch.shrink(
-        model, x, y, validation_data=(x_val, y_val), tolerance=0.05, max_trials=3,
+        model, x, y, validation_data=(x_val, y_val), tolerance=0.05, max_trials=4,
         epochs=1, finetune_epochs=1, directory=str(tmp_path), seed=0,
     )  # fmt: skip
 
     out = capsys.readouterr().out
-    assert "trial  1 of 3: val_accuracy" in out and "regsearch.shrink:" in out
+    assert "trial  1 of 4: val_accuracy" in out and "regsearch.shrink:" in out
     table = regsearch.results(tuner)
-    assert len(table) == 3
-    first = tuner.oracle.trials["0"].hyperparameters.values
+    assert len(table) == 4
+    first, second = (tuner.oracle.trials[i].hyperparameters.values for i in ("0", "1"))
     assert first["stem_width"] == 1.0 and first["stem_kernel_structured_sparsity_strength"] == 0.03
+    # the warm start: every group at half its width, the weakest penalty
+    assert second["stem_width"] == second["inner_width"] == 0.5
+    assert second["stem_kernel_structured_sparsity_strength"] == 0.03
     accuracy = small.evaluate(x_val, y_val, verbose=0, return_dict=True)["accuracy"]
     assert accuracy >= base - 0.05 - 1e-6
     assert small.count_params() <= model.count_params()

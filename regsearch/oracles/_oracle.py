@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import importlib.util
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import keras_tuner
@@ -22,6 +23,7 @@ from regsearch.oracles._samplers import (
 )
 from regsearch.search import Objective
 
+_hp = keras_tuner.engine.hyperparameters
 STUDY_FILE = "optuna_study.db"
 STUDY_NAME = "regsearch"
 # User attributes of each Optuna trial: its keras-tuner trial, and how keras-tuner ended it.
@@ -59,6 +61,39 @@ def _check_sampler(sampler: Any) -> str | optuna.samplers.BaseSampler:
             "install it (pip install 'regsearch[gp]') or pick sampler='tpe'."
         )
     return sampler
+
+
+def _check_initial_trials(initial_trials: Any) -> tuple[dict[str, Any], ...]:
+    if isinstance(initial_trials, Mapping) or not isinstance(initial_trials, (list, tuple)):
+        raise TypeError(
+            "Argument `initial_trials` must be a list of dicts {hyperparameter name: "
+            f"value}}, one per trial; received {initial_trials!r}."
+        )
+    for values in initial_trials:
+        if not isinstance(values, Mapping):
+            raise TypeError(
+                "Argument `initial_trials` must hold one dict {hyperparameter name: value} "
+                f"per trial; received an item {values!r} of type {type(values).__name__}."
+            )
+    return tuple(dict(values) for values in initial_trials)
+
+
+def _check_trial_values(values: Mapping[str, Any], space: Mapping[str, Any]) -> None:
+    """An ``initial_trials`` entry names hyperparameters of the space, with allowed values."""
+    for name, value in values.items():
+        if name not in space:
+            hint = difflib.get_close_matches(name, space, n=1)
+            raise ValueError(
+                f"Argument `initial_trials` names a hyperparameter the space does not have: "
+                f"{name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                + f". The space has {sorted(space)}."
+            )  # fmt: skip
+        choices = space[name].values if isinstance(space[name], _hp.Choice) else None
+        if choices is not None and value not in choices:
+            raise ValueError(
+                f"Argument `initial_trials` gives {name!r} the value {value!r}; it is a "
+                f"Choice of {list(choices)}."
+            )
 
 
 class ParetoOracle(keras_tuner.Oracle):
@@ -104,6 +139,10 @@ class ParetoOracle(keras_tuner.Oracle):
         start_from_defaults: Run the first trial at every hyperparameter's default
             (for a ``SearchSpace``: the weakest penalty, no width cut, the largest
             kernel), so the front always holds the model as it was given.
+        initial_trials: Hyperparameter values to run next, in order, before the
+            sampler proposes anything (a warm start, as Optuna's ``enqueue_trial``):
+            one dict ``{name: value}`` per trial; a name it leaves out takes its
+            default. A resumed search does not run them again.
 
     Examples:
         >>> import regsearch
@@ -126,6 +165,7 @@ class ParetoOracle(keras_tuner.Oracle):
         max_retries_per_trial: int = 0,
         max_consecutive_failed_trials: int = 3,
         start_from_defaults: bool = False,
+        initial_trials: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         objective = Objective() if objective is None else objective
         if not isinstance(objective, Objective):
@@ -146,6 +186,7 @@ class ParetoOracle(keras_tuner.Oracle):
         )
         self.sampler = _check_sampler(sampler)
         self.start_from_defaults = check_bool("start_from_defaults", start_from_defaults)
+        self.initial_trials = _check_initial_trials(initial_trials)
         # keras-tuner draws a seed when none is given; Optuna gets the user's.
         self.sampler_seed = seed
         self._study: optuna.Study | None = None
@@ -204,9 +245,8 @@ class ParetoOracle(keras_tuner.Oracle):
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         study = self.study
         with _quiet():
-            if self.start_from_defaults and not study.trials:
-                defaults = {hp.name: hp.default for hp in self.hyperparameters.space}
-                study.enqueue_trial({k: v for k, v in defaults.items() if v is not None})
+            if not study.trials:
+                self._enqueue_initial_trials(study)
             twin = study.ask()
             twin.set_user_attr(TRIAL_ATTR, trial_id)
             try:
@@ -216,6 +256,16 @@ class ParetoOracle(keras_tuner.Oracle):
                 raise
         self._twins[trial_id] = twin
         return {"status": _RUNNING, "values": values}
+
+    def _enqueue_initial_trials(self, study: optuna.Study) -> None:
+        """Queue the defaults (``start_from_defaults``) and ``initial_trials``, in order."""
+        space = {hp.name: hp for hp in self.hyperparameters.space}
+        defaults = {name: hp.default for name, hp in space.items()}
+        for values in self.initial_trials:
+            _check_trial_values(values, space)
+        queued = [defaults] if self.start_from_defaults else []
+        for values in [*queued, *({**defaults, **v} for v in self.initial_trials)]:
+            study.enqueue_trial({k: v for k, v in values.items() if v is not None})
 
     def part_values(self, trial: keras_tuner.engine.trial.Trial) -> list[float] | str:
         """The trial's objective parts, or why they cannot be read (missing or not finite)."""

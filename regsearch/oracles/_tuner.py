@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras_tuner
@@ -39,6 +40,8 @@ class ParetoSearch(ReportsFailures, LightBuild, keras_tuner.Tuner):
         max_consecutive_failed_trials: As for keras-tuner's tuners.
         start_from_defaults: Run the first trial at the hyperparameters' defaults
             (see :class:`ParetoOracle`).
+        initial_trials: Hyperparameter values to run first, one dict per trial
+            (see :class:`ParetoOracle`).
         **kwargs: ``keras_tuner.Tuner`` arguments (``directory``, ``project_name``,
             ``overwrite``, ``executions_per_trial``, ...).
 
@@ -65,6 +68,7 @@ class ParetoSearch(ReportsFailures, LightBuild, keras_tuner.Tuner):
         max_retries_per_trial: int = 0,
         max_consecutive_failed_trials: int = 3,
         start_from_defaults: bool = False,
+        initial_trials: Sequence[Mapping[str, Any]] = (),
         **kwargs: Any,
     ) -> None:
         self.seed = seed
@@ -79,5 +83,6 @@ class ParetoSearch(ReportsFailures, LightBuild, keras_tuner.Tuner):
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
             start_from_defaults=start_from_defaults,
+            initial_trials=initial_trials,
         )
         super().__init__(oracle, hypermodel, **kwargs)

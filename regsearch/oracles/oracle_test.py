@@ -293,3 +293,43 @@ def test_start_from_defaults_runs_the_first_trial_at_every_default(tmp_path):
     assert first.hyperparameters.values == {"kernel": "none", "units": 2}
     with pytest.raises(TypeError, match="`start_from_defaults` must be a bool"):
         regsearch.ParetoOracle(start_from_defaults="yes")
+
+
+def _oracle_with_initial_trials(tmp_path, initial_trials, **kwargs):
+    oracle = regsearch.ParetoOracle(
+        regsearch.Objective("val_accuracy", size="macs"),
+        max_trials=5,
+        sampler="random",
+        seed=0,
+        initial_trials=initial_trials,
+        **kwargs,
+    )
+    oracle._set_project_dir(str(tmp_path), "p")
+    oracle.update_space(_space()[0])
+    return oracle
+
+
+def test_initial_trials_run_in_order_after_the_defaults_missing_names_at_defaults(tmp_path):
+    oracle = _oracle_with_initial_trials(
+        tmp_path,
+        [{"units": 6}, {"kernel": "l1", "kernel_l1_strength": 1e-3, "units": 4}],
+        start_from_defaults=True,
+    )
+    values = [oracle.create_trial(f"tuner{i}").hyperparameters.values for i in range(3)]
+    assert values[0] == {"kernel": "none", "units": 2}
+    assert values[1] == {"kernel": "none", "units": 6}
+    assert values[2]["kernel"] == "l1" and values[2]["units"] == 4
+    assert values[2]["kernel_l1_strength"] == pytest.approx(1e-3)
+
+
+def test_initial_trials_errors_name_the_argument_and_suggest_the_name(tmp_path):
+    with pytest.raises(TypeError, match="`initial_trials` must be a list of dicts"):
+        regsearch.ParetoOracle(initial_trials={"units": 4})
+    with pytest.raises(TypeError, match=r"one dict .* received an item 4 of type int"):
+        regsearch.ParetoOracle(initial_trials=[4])
+    oracle = _oracle_with_initial_trials(tmp_path / "a", [{"unit": 4}])
+    with pytest.raises(ValueError, match="'unit' \\(did you mean 'units'\\?\\)"):
+        oracle.create_trial("tuner0")
+    oracle = _oracle_with_initial_trials(tmp_path / "b", [{"kernel": "l2"}])
+    with pytest.raises(ValueError, match="gives 'kernel' the value 'l2'; it is a Choice of"):
+        oracle.create_trial("tuner0")

@@ -13,7 +13,7 @@ from regsearch._compat.keras import producing_layer
 from regsearch._validation import check_bool, check_float, check_int
 from regsearch.editing import has_kernel_size, match_layers, output_layers
 from regsearch.layers import CrossLayer
-from regsearch.trimming import ChannelGroup, channel_groups
+from regsearch.trimming import ChannelGroup, channel_groups, coupled_penalties
 
 NONE = "none"
 # Regularizers that need a kernel with spatial axes (Conv*), not a Dense kernel.
@@ -406,18 +406,13 @@ class SearchSpace:
         self, hp: keras_tuner.HyperParameters, model: keras.Model, layers: list[keras.layers.Layer]
     ) -> list[CrossLayer]:
         """A coupled ``GroupLasso`` choice per group of several layers with kernels."""
-        matched = {layer.name for layer in layers}
         specs = []
-        for group in channel_groups(model):
-            members = [n for n in group.producers if hasattr(model.get_layer(n), "kernel")]
-            if group.blocked or len(members) < 2 or not matched.intersection(members):
-                continue
-            name = f"{group.name}_coupled"
+        for spec in coupled_penalties(model, "group_lasso", layers=[x.name for x in layers]):
             penalty = hp_regularizer(
-                hp, name, choices=(NONE, "group_lasso"), strength=self.strength
+                hp, spec.name, choices=(NONE, "group_lasso"), strength=self.strength
             )
             if penalty is not None:
-                specs.append(CrossLayer(members, penalty, flatten=True, name=name))
+                specs.append(CrossLayer(spec.layer_patterns, penalty, flatten=True, name=spec.name))
         return specs
 
     def width_groups(self, model: keras.Model) -> list[ChannelGroup]:
@@ -434,6 +429,30 @@ class SearchSpace:
             for group in channel_groups(model)
             if not group.blocked and matched.intersection(group.producers)
         ]
+
+    def uniform_width(self, model: keras.Model, factor: float) -> dict[str, float]:
+        """Hyperparameter values that set every searched width of ``model`` to ``factor``.
+
+        For a warm start, e.g. ``ParetoSearch(initial_trials=[space.uniform_width(model,
+        0.5)])``: a trial at half the width of every group, as a pruning user would try.
+
+        Example:
+            >>> import keras, regsearch
+            >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, name="a"),
+            ...                           keras.layers.Dense(2, name="b")])
+            >>> space = regsearch.SearchSpace("a", width=(1.0, 0.5), per_layer=True)
+            >>> space.uniform_width(model, 0.5)
+            {'a_width': 0.5}
+        """
+        if self.width is None or factor not in self.width:
+            raise ValueError(
+                f"Argument `factor` must be one of the space's widths {self.width}; "
+                f"received {factor!r}."
+            )
+        groups = self.width_groups(model)
+        if not self.per_layer:
+            return {"width": factor} if groups else {}
+        return {f"{group.name}_width": factor for group in groups}
 
     def _plan_regularizers(
         self,

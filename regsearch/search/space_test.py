@@ -209,6 +209,18 @@ def test_width_is_searched_per_coupled_group_where_the_model_leaves_it_free():
     assert model.output_shape == (None, 2)
 
 
+def test_uniform_width_names_every_searched_width_of_the_plan():
+    hp = keras_tuner.HyperParameters()
+    space = SearchSpace(kernel=["none"], width=[1.0, 0.5], per_layer=True)
+    space.plan(hp, _residual_model())
+    half = space.uniform_width(_residual_model(), 0.5)
+    assert half == {name: 0.5 for name in hp.values if name.endswith("_width")}
+    shared = SearchSpace(kernel=["none"], width=[1.0, 0.5], per_layer=False)
+    assert shared.uniform_width(_residual_model(), 1.0) == {"width": 1.0}
+    with pytest.raises(ValueError, match=r"one of the space's widths \(1.0, 0.5\); received 0.3"):
+        space.uniform_width(_residual_model(), 0.3)
+
+
 def test_a_reshape_keeps_the_width_of_the_layer_before_it():
     inputs = keras.Input((4,))
     x = keras.layers.Dense(6, name="dense")(inputs)

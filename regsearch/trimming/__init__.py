@@ -72,6 +72,7 @@ from regsearch.trimming._analysis import analyze, check_threshold, snap_layers, 
 from regsearch.trimming._graph import model_graph
 from regsearch.trimming._groups import ChannelGroup, channel_groups
 from regsearch.trimming._narrow import channel_importance, narrow
+from regsearch.trimming._penalties import coupled_penalties
 from regsearch.trimming._plan import LayerTrim, TrimmedSize
 from regsearch.trimming._report import TrimReport
 from regsearch.trimming._surgery import build
@@ -83,6 +84,7 @@ __all__ = [
     "TrimmedSize",
     "channel_groups",
     "channel_importance",
+    "coupled_penalties",
     "narrow",
     "snap_to_zero",
     "trim",

@@ -2,7 +2,9 @@ import keras
 import numpy as np
 import pytest
 
-from regsearch.trimming import channel_groups, channel_importance, narrow
+import regsearch
+from regsearch.regularizers import GroupLasso
+from regsearch.trimming import channel_groups, channel_importance, coupled_penalties, narrow
 
 L = keras.layers
 
@@ -72,3 +74,26 @@ def test_narrow_errors_name_the_layer_and_the_reason():
         narrow(model, kernel_size={"stem_bn": 1})
     with pytest.raises(ValueError, match="matches no layer name"):
         narrow(model, width={"stme": 0.5})
+
+
+def test_coupled_penalties_put_one_group_norm_per_channel_over_every_coupled_kernel():
+    model = _blocks()
+    (spec,) = coupled_penalties(model, GroupLasso(0.1))
+    assert spec.name == "stem_coupled" and spec.layer_patterns == ["stem", "project"]
+    assert spec.flatten and spec.regularizer is not None
+    assert coupled_penalties(model, "group_lasso", layers="left*") == []
+    assert [s.name for s in coupled_penalties(model, "group_lasso", layers="proj*")] == [
+        "stem_coupled"
+    ]
+
+    penalized = regsearch.apply(model, cross_layer=coupled_penalties(model, GroupLasso(0.1)))
+    cross = next(x for x in penalized.layers if isinstance(x, regsearch.CrossLayer))
+    penalized(np.zeros((1, 8, 8, 2), "float32"))
+    kernels = [
+        keras.ops.convert_to_numpy(penalized.get_layer(n).kernel) for n in ("stem", "project")
+    ]
+    stacked = np.concatenate([k.reshape(-1, 6) for k in kernels])  # one column per channel
+    expected = GroupLasso(0.1)(keras.ops.convert_to_tensor(stacked))
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(cross.penalty()), keras.ops.convert_to_numpy(expected), rtol=1e-5
+    )
