@@ -436,7 +436,7 @@ class SearchSpace:
         For a warm start, e.g. ``ParetoSearch(initial_trials=[space.uniform_width(model,
         0.5)])``: a trial at half the width of every group, as a pruning user would try.
 
-        Example:
+        Examples:
             >>> import keras, regsearch
             >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, name="a"),
             ...                           keras.layers.Dense(2, name="b")])

@@ -40,7 +40,7 @@ def coupled_penalties(
         The ``CrossLayer`` specs, named ``"<first producer>_coupled"``; empty when
         no group couples two layers.
 
-    Example:
+    Examples:
         >>> import keras, regsearch
         >>> inputs = keras.Input((8, 8, 1))
         >>> stem = keras.layers.Conv2D(4, 3, padding="same", name="stem")(inputs)
