@@ -684,7 +684,7 @@ def _separable_model(c: dict) -> keras.Model | None:
 
 
 @pytest.mark.slow
-@settings(max_examples=25, deadline=None, derandomize=True)
+@settings(max_examples=12, deadline=None, derandomize=True)
 @given(_separable_configurations())
 def test_separable_and_depthwise_channels_on_random_configurations(config):
     keras.backend.clear_session()
