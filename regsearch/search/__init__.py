@@ -7,6 +7,7 @@ from regsearch.search._exact_zeros import ExactZeros
 # distributed); not part of the user-facing API, so not in __all__.
 from regsearch.search._failures import ReportsFailures as ReportsFailures
 from regsearch.search._finetune import HoldZeros
+from regsearch.search._grow import GrowRegularizers
 from regsearch.search._hypermodel import RegSearchHyperModel
 from regsearch.search._hypervolume import hypervolume
 from regsearch.search._hypervolume import hypervolume_history as hypervolume_history
@@ -23,6 +24,7 @@ from regsearch.search._space import SearchSpace, hp_regularizer
 __all__ = [
     "DataLoss",
     "ExactZeros",
+    "GrowRegularizers",
     "HoldZeros",
     "Objective",
     "RegSearchHyperModel",
