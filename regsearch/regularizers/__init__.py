@@ -28,6 +28,8 @@ from regsearch.regularizers._structured_sparsity import StructuredSparsity
 from regsearch.regularizers._structured_sparsity import group_axes as group_axes
 from regsearch.regularizers._structured_sparsity import group_size as group_size
 
+register("growing", Growing)  # after ``_get``'s own names: Growing resolves through them
+
 __all__ = [
     "Contractive",
     "GroupLasso",

@@ -9,6 +9,7 @@ import keras
 from keras import ops
 
 from regsearch._validation import check_choice, check_float, check_int
+from regsearch.regularizers._get import get
 
 SCHEDULES = ("multiplicative", "linear")
 
@@ -146,9 +147,6 @@ class Growing(keras.regularizers.Regularizer):
 
 def _resolve(regularizer: Any) -> Any:
     """The regularizer to grow: anything ``regularizers.get`` resolves, but not ``None``."""
-    # ``_get`` imports this module for its registry, so its resolver is imported here.
-    from regsearch.regularizers._get import get
-
     resolved = get(regularizer)
     if resolved is None:
         raise ValueError(
