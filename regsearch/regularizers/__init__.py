@@ -11,6 +11,11 @@ from regsearch.regularizers._get import (
     serialize,
 )
 from regsearch.regularizers._group_lasso import GroupLasso
+from regsearch.regularizers._growing import Growing
+from regsearch.regularizers._kernel_extent import KernelExtent
+
+# Shared with search's ExactZeros (the groups a KernelExtent penalty empties).
+from regsearch.regularizers._kernel_extent import extent_groups as extent_groups
 from regsearch.regularizers._kernel_length import KernelLength
 from regsearch.regularizers._orthogonal import Orthogonal
 from regsearch.regularizers._output_sparsity import OutputSparsity
@@ -23,10 +28,14 @@ from regsearch.regularizers._structured_sparsity import StructuredSparsity
 from regsearch.regularizers._structured_sparsity import group_axes as group_axes
 from regsearch.regularizers._structured_sparsity import group_size as group_size
 
+register("growing", Growing)  # after ``_get``'s own names: Growing resolves through them
+
 __all__ = [
     "Contractive",
     "GroupLasso",
+    "Growing",
     "HiddenL1",
+    "KernelExtent",
     "KernelLength",
     "Orthogonal",
     "OutputSparsity",

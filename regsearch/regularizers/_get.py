@@ -12,6 +12,7 @@ import keras
 from regsearch._validation import did_you_mean
 from regsearch.regularizers._activity import Contractive, HiddenL1, RecurrentNorm, RecurrentState
 from regsearch.regularizers._group_lasso import GroupLasso
+from regsearch.regularizers._kernel_extent import KernelExtent
 from regsearch.regularizers._kernel_length import KernelLength
 from regsearch.regularizers._orthogonal import Orthogonal
 from regsearch.regularizers._output_sparsity import OutputSparsity
@@ -29,6 +30,7 @@ _REGISTRY: dict[str, type[keras.regularizers.Regularizer]] = {
     "l2": keras.regularizers.L2,
     "l1_l2": keras.regularizers.L1L2,
     "kernel_length": KernelLength,
+    "kernel_extent": KernelExtent,
     "group_lasso": GroupLasso,
     "structured_sparsity": StructuredSparsity,
     "reweighted_group_sparsity": ReweightedGroupSparsity,
@@ -40,7 +42,7 @@ _REGISTRY: dict[str, type[keras.regularizers.Regularizer]] = {
     "recurrent_norm": RecurrentNorm,
     "contractive": Contractive,
     "output_sparsity": OutputSparsity,
-}
+}  # and "growing" (Growing resolves what it wraps here; the package registers it)
 
 
 def register(name: str, cls: type[keras.regularizers.Regularizer]) -> None:

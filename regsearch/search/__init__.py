@@ -10,6 +10,7 @@ from regsearch.search._data_loss import DataLoss as DataLoss
 from regsearch.search._exact_zeros import ExactZeros
 from regsearch.search._failures import ReportsFailures as ReportsFailures
 from regsearch.search._finetune import HoldZeros
+from regsearch.search._grow import GrowRegularizers
 from regsearch.search._hypermodel import RegSearchHyperModel
 from regsearch.search._hypervolume import hypervolume
 from regsearch.search._hypervolume import hypervolume_history as hypervolume_history
@@ -25,6 +26,7 @@ from regsearch.search._space import SearchSpace, hp_regularizer
 
 __all__ = [
     "ExactZeros",
+    "GrowRegularizers",
     "HoldZeros",
     "Objective",
     "RegSearchHyperModel",

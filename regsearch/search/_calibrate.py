@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from regsearch.layers import CrossLayer
-from regsearch.regularizers import Regularizer
+from regsearch.regularizers import Growing, Regularizer
 
 SAMPLES = 512  # training samples the data loss is measured on
 
@@ -39,21 +39,38 @@ def data_loss(model: keras.Model, loss: Any, x: Any, y: Any) -> float:
 
 
 def _penalties(model: keras.Model) -> Iterator[tuple[Regularizer, str, Any]]:
-    """``(regularizer, name, its value now)`` of every regsearch penalty of ``model``."""
-    for variable in model.trainable_weights:
-        regularizer = getattr(variable, "regularizer", None)
-        if isinstance(regularizer, Regularizer):
-            yield regularizer, variable.path, regularizer(variable)
-    for layer in model.layers:
-        if isinstance(layer, CrossLayer) and isinstance(layer.regularizer, Regularizer):
-            yield layer.regularizer, layer.name, layer.penalty()
+    """``(regularizer, name, its value now)`` of every regsearch penalty of ``model``.
+
+    A ``Growing`` penalty yields the regularizer it wraps, with the value at
+    multiplier 1: its strength is calibrated at full strength, whatever the
+    multiplier is now.
+    """
+    found = [
+        (getattr(variable, "regularizer", None), variable.path, variable)
+        for variable in model.trainable_weights
+    ]
+    found += [
+        (layer.regularizer, layer.name, layer)
+        for layer in model.layers
+        if isinstance(layer, CrossLayer)
+    ]
+    for regularizer, name, source in found:
+        inner = regularizer.regularizer if isinstance(regularizer, Growing) else regularizer
+        if not isinstance(inner, Regularizer):
+            continue
+        penalty: Any = regularizer  # a Regularizer, or a Growing that wraps one
+        value = source.penalty() if isinstance(source, CrossLayer) else penalty(source)
+        if isinstance(regularizer, Growing):
+            value = value / regularizer.current()
+        yield inner, name, value
 
 
 def calibrate_strengths(model: keras.Model, reference: float) -> dict[str, float]:
     """Rescale every regsearch penalty of ``model`` to ``strength x reference``, in place.
 
     A penalty that is 0 at the current weights (e.g. a layer initialized to zeros)
-    keeps its strength.
+    keeps its strength. A ``Growing`` penalty's wrapped regularizer is rescaled so
+    that it equals ``strength x reference`` at multiplier 1 (its ceiling by default).
 
     Covers weight regularizers and ``CrossLayer`` penalties.
 

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import keras
+import numpy as np
 from keras import ops
 
 from regsearch._validation import check_float
 from regsearch.regularizers import (
     GroupLasso,
+    Growing,
+    KernelExtent,
     Polarization,
     ReweightedGroupSparsity,
     Slimming,
     StructuredSparsity,
+    extent_groups,
     group_axes,
     group_size,
     output_channel_axes,
@@ -22,6 +27,8 @@ from regsearch.regularizers import (
 
 def penalty_groups(regularizer: Any, shape: tuple[int, ...]) -> list[tuple[int, ...]]:
     """The axes summed over inside one group, for each group term of ``regularizer``."""
+    if isinstance(regularizer, Growing):
+        regularizer = regularizer.regularizer
     if isinstance(regularizer, StructuredSparsity):
         weights = regularizer.term_weights()
         return [axes for term, axes in group_axes(shape).items() if weights[term] > 0]
@@ -32,9 +39,23 @@ def penalty_groups(regularizer: Any, shape: tuple[int, ...]) -> list[tuple[int, 
     return []
 
 
+def penalty_masks(regularizer: Any, shape: tuple[int, ...]) -> list[np.ndarray]:
+    """The groups of kernel positions of ``regularizer`` (over every channel), as masks.
+
+    Each mask is shaped ``(*spatial, 1, 1)``: ``KernelExtent``'s rings or edge slices.
+    """
+    if isinstance(regularizer, Growing):
+        regularizer = regularizer.regularizer
+    if isinstance(regularizer, KernelExtent) and len(shape) >= 3:
+        found = extent_groups(shape, regularizer.groups, regularizer.power)
+        return [mask.reshape((*mask.shape, 1, 1)) for mask, _ in found]
+    return []
+
+
 class _Penalized(NamedTuple):
     variable: Any
     groups: list[tuple[tuple[int, ...], int]]
+    masks: list[tuple[np.ndarray, int]]  # position groups and how many weights each holds
     bias: Any  # the layer's bias when one entry belongs to each filter, else None
 
 
@@ -54,13 +75,15 @@ class ExactZeros(keras.callbacks.Callback):
 
     For every weight regularized by ``StructuredSparsity`` (its filters, input channels
     and kernel positions with a non-zero weight), ``GroupLasso`` or
-    ``ReweightedGroupSparsity`` (its filters), or ``Slimming`` or ``Polarization`` (each
-    BatchNormalization scale, or each filter of a kernel), a group whose root mean
-    square is at most ``threshold`` is set to exactly 0 right after the optimizer
-    update. When a whole output filter of a layer's kernel is 0, its bias is set to 0 as
-    well: the filter then outputs ``activation(0)`` (0 for ReLU and linear layers)
-    instead of a constant ``activation(bias)`` that a following ``"same"``-padded
-    convolution could not absorb, so ``regsearch.trim`` can remove it.
+    ``ReweightedGroupSparsity`` (its filters), ``Slimming`` or ``Polarization`` (each
+    BatchNormalization scale, or each filter of a kernel), or ``KernelExtent`` (its
+    rings or edge slices, over every channel), alone or wrapped in
+    ``Growing``, a group whose root mean square is at most ``threshold`` is set to
+    exactly 0 right after the optimizer update. When a whole output filter of a
+    layer's kernel is 0, its bias is set to 0 as well: the filter then outputs
+    ``activation(0)`` (0 for ReLU and linear layers) instead of a constant
+    ``activation(bias)`` that a following ``"same"``-padded convolution could not
+    absorb, so ``regsearch.trim`` can remove it.
 
     Why: a smooth group penalty pulls a group towards 0 but never lands on it; SGD
     leaves it jittering around 1e-4 and Adam, whose steps do not shrink with the
@@ -104,13 +127,16 @@ class ExactZeros(keras.callbacks.Callback):
             bias = getattr(layer, "bias", None) if getattr(layer, "use_bias", False) else None
             for variable in layer.trainable_weights:
                 shape = tuple(int(d) for d in variable.shape)
-                axes = penalty_groups(getattr(variable, "regularizer", None), shape)
-                if not axes:
+                regularizer = getattr(variable, "regularizer", None)
+                axes = penalty_groups(regularizer, shape)
+                channels = math.prod(shape[-2:])
+                masks = [(m, int(m.sum()) * channels) for m in penalty_masks(regularizer, shape)]
+                if not axes and not masks:
                     continue
                 groups = [(a, group_size(shape, a)) for a in axes]
                 per_filter = bias is not None and tuple(bias.shape) == shape[-1:]
                 per_filter = per_filter and variable.name == "kernel"
-                found.append(_Penalized(variable, groups, bias if per_filter else None))
+                found.append(_Penalized(variable, groups, masks, bias if per_filter else None))
         return found
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
@@ -131,6 +157,10 @@ class ExactZeros(keras.callbacks.Callback):
                 if axes:  # no axes: each entry is its own group (a scale vector)
                     squares = ops.sum(squares, axis=axes, keepdims=True)
                 value = ops.where(squares <= size * limit, zero, value)
+            for mask, size in penalized.masks:
+                inside = ops.convert_to_tensor(mask)
+                total = ops.sum(ops.where(inside, ops.square(value), zero))
+                value = ops.where(ops.logical_and(inside, total <= size * limit), zero, value)
             penalized.variable.assign(value)
             if penalized.bias is not None:
                 alive = ops.any(ops.reshape(value, (-1, value.shape[-1])) != 0, axis=0)

@@ -20,6 +20,7 @@ from regsearch.search._data_loss import DataLoss
 from regsearch.search._exact_zeros import ExactZeros
 from regsearch.search._failures import report_failures
 from regsearch.search._finetune import HoldZeros, remove_weight_penalties, scale_learning_rate
+from regsearch.search._grow import GrowRegularizers, growing_regularizers
 from regsearch.search._objective import Objective
 from regsearch.search._score import ScoreCallback
 from regsearch.search._space import SearchSpace
@@ -144,6 +145,8 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
     where keras-tuner's best-epoch checkpoint and every tuner see them; everything
     else is passed through to ``model.fit``. With ``finetune_epochs``, ``fit``
     trains twice (the data must be iterable twice: arrays, datasets, PyDatasets).
+    A model with ``Growing`` penalties (``SearchSpace(schedule=...)``) trains with
+    :class:`regsearch.search.GrowRegularizers` as well, which grows them epoch by epoch.
 
     Args:
         model: A built Keras model (re-initialized for every trial unless
@@ -371,9 +374,12 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             n_outputs=int(model.outputs[0].shape[-1] or 1),
             reference=self._reference.get(model),
         )
+        own: list[keras.callbacks.Callback] = [score]
+        if penalized and growing_regularizers(model):
+            own.insert(0, GrowRegularizers())
         if penalized and self.exact_zeros:
-            return [score, ExactZeros(self.trim_threshold, relative=self.relative_threshold)]
-        return [score]
+            own.append(ExactZeros(self.trim_threshold, relative=self.relative_threshold))
+        return own
 
     def _fit_then_finetune(
         self,

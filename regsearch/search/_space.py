@@ -10,14 +10,17 @@ import keras_tuner
 
 from regsearch import regularizers
 from regsearch._compat.keras import producing_layer
-from regsearch._validation import check_bool, check_float, check_int
+from regsearch._validation import check_bool, check_choice, check_float, check_int
 from regsearch.editing import has_kernel_size, match_layers, output_layers
 from regsearch.layers import CrossLayer
 from regsearch.trimming import ChannelGroup, channel_groups, coupled_penalties
 
 NONE = "none"
 # Regularizers that need a kernel with spatial axes (Conv*), not a Dense kernel.
-_SPATIAL_ONLY = {"kernel_length"}
+_SPATIAL_ONLY = {"kernel_length", "kernel_extent"}
+# How a layer's penalties evolve over the epochs (``SearchSpace(schedule=...)``).
+CONSTANT, GROWING = "constant", "growing"
+SCHEDULES = (CONSTANT, GROWING)
 _STRENGTH_KEYS = ("strength", "l1", "l2")
 # The ``regsearch.apply`` arguments a space plans per layer.
 _PLANNED = ("kernel", "gamma", "activity", "dropout", "noise", "width", "kernel_size")
@@ -135,6 +138,10 @@ def _check_list(
     return checked
 
 
+def _check_schedule(name: str, value: Any) -> str:
+    return check_choice(name, value, SCHEDULES)
+
+
 def _check_width(name: str, value: Any) -> float:
     return check_float(name, value, exclusive_minimum=True)
 
@@ -205,6 +212,15 @@ class SearchSpace:
             ``strength`` times the model's data loss on the first training samples
             (``RegSearchHyperModel`` does it). One range then means the same on any
             model, loss and starting point (a trained model has a small loss).
+        schedule: Optional choices of how the kernel and gamma penalties of the
+            matched layers evolve: ``"constant"`` (at their strength from the first
+            step) and ``"growing"`` (wrapped in
+            :class:`regsearch.regularizers.Growing`: from a tenth of their strength,
+            multiplied by a searched factor per epoch, up to their strength;
+            ``RegSearchHyperModel`` grows them). With ``relative_strength`` the
+            strength is calibrated at its full value.
+        growth: (min, max) of the ``"growing"`` schedule's factor per epoch, each
+            > 1, log-uniform.
 
     Examples:
         >>> import regsearch
@@ -229,6 +245,8 @@ class SearchSpace:
         kernel_size: Sequence[int] | None = None,
         coupled: bool = False,
         relative_strength: bool = False,
+        schedule: Sequence[str] | None = None,
+        growth: tuple[float, float] = (1.2, 3.0),
     ) -> None:
         if layers is not None:
             patterns = [layers] if isinstance(layers, str) else list(layers)
@@ -262,6 +280,13 @@ class SearchSpace:
         self.kernel_size = _check_list("kernel_size", kernel_size, _check_kernel_size)
         self.coupled = check_bool("coupled", coupled)
         self.relative_strength = check_bool("relative_strength", relative_strength)
+        self.schedule = _check_list("schedule", schedule, _check_schedule)
+        self.growth: tuple[float, float] = _check_range("growth", growth, log=True)  # type: ignore[assignment]
+        if self.growth[0] <= 1.0:
+            raise ValueError(
+                f"Argument `growth` must lie above 1 (a factor per epoch); received {growth!r}. "
+                "Try (1.2, 3.0)."
+            )
 
     @classmethod
     def for_size(
@@ -276,6 +301,8 @@ class SearchSpace:
         kernel: Sequence[str] = ("structured_sparsity",),
         gamma: Sequence[str] | None = None,
         coupled: bool = False,
+        schedule: Sequence[str] | None = None,
+        growth: tuple[float, float] = (1.2, 3.0),
     ) -> SearchSpace:
         """A space for "make it smaller": structured sparsity, one strength per layer.
 
@@ -307,12 +334,19 @@ class SearchSpace:
             relative_strength: Read ``strength`` relative to the data loss (see
                 ``SearchSpace``).
             kernel: The kernel penalties chosen from per layer, e.g.
-                ``("structured_sparsity", "reweighted_group_sparsity")``.
+                ``("structured_sparsity", "reweighted_group_sparsity")``, or
+                ``("structured_sparsity", "kernel_extent")`` to empty the outer
+                rings of the convolution kernels as well (Dense layers get
+                ``structured_sparsity`` from it).
             gamma: Optional penalties on the scales of the BatchNormalization
                 layers after each layer, e.g. ``("none", "polarization", "slimming")``.
                 With ``relative_strength`` every choice shares one meaningful range.
             coupled: Also search a coupled ``GroupLasso`` per residual stream (see
                 ``SearchSpace``).
+            schedule: Optional ``("constant", "growing")``: also search, per layer,
+                whether its penalty grows over the epochs, and how fast (see
+                ``SearchSpace``).
+            growth: (min, max) of the growing schedule's factor per epoch.
 
         Returns:
             The ``SearchSpace``.
@@ -333,6 +367,8 @@ class SearchSpace:
             width=width,
             kernel_size=kernel_size,
             relative_strength=relative_strength,
+            schedule=schedule,
+            growth=growth,
         )
 
     def get_config(self) -> dict[str, Any]:
@@ -351,6 +387,8 @@ class SearchSpace:
             "kernel_size": None if self.kernel_size is None else list(self.kernel_size),
             "coupled": self.coupled,
             "relative_strength": self.relative_strength,
+            "schedule": None if self.schedule is None else list(self.schedule),
+            "growth": list(self.growth),
         }
 
     @classmethod
@@ -391,6 +429,7 @@ class SearchSpace:
             hidden = [layer for layer in group if layer.name not in outputs]
             self._plan_regularizers(hp, group, prefix, plan)
             self._plan_gamma(hp, group, prefix, plan, normalizations)
+            self._plan_schedule(hp, group, prefix, plan, normalizations)
             self._plan_inserted(hp, hidden, prefix, plan)
             self._plan_kernel_sizes(hp, group, prefix, plan)
         self._plan_widths(hp, self.width_groups(model), plan)
@@ -492,6 +531,35 @@ class SearchSpace:
         penalty = hp_regularizer(hp, f"{prefix}gamma", choices=self.gamma, strength=self.strength)
         if penalty is not None:
             plan["gamma"].update(dict.fromkeys(followers, penalty))
+
+    def _plan_schedule(
+        self,
+        hp: keras_tuner.HyperParameters,
+        group: list[keras.layers.Layer],
+        prefix: str,
+        plan: dict[str, dict[str, Any]],
+        normalizations: dict[str, list[str]],
+    ) -> None:
+        """Declare how the penalties of ``group`` evolve; wrap the growing ones."""
+        if self.schedule is None:
+            return
+        name = f"{prefix}schedule"
+        chosen = hp.Choice(name, list(self.schedule), default=self.schedule[0])
+        if GROWING not in self.schedule:
+            return
+        with hp.conditional_scope(name, [GROWING]):
+            rate = hp.Float(f"{prefix}growth", *self.growth, sampling="log")
+        if chosen != GROWING:
+            return
+        targets = [("kernel", layer.name) for layer in group]
+        targets += [("gamma", bn) for layer in group for bn in normalizations.get(layer.name, [])]
+        wrapped: dict[int, regularizers.Growing] = {}
+        for argument, layer_name in targets:
+            penalty = plan[argument].get(layer_name)
+            if penalty is not None:
+                if id(penalty) not in wrapped:  # one schedule per shared penalty
+                    wrapped[id(penalty)] = regularizers.Growing(penalty, growth=rate)
+                plan[argument][layer_name] = wrapped[id(penalty)]
 
     def _plan_inserted(
         self,

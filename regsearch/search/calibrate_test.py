@@ -62,3 +62,21 @@ def test_coupled_penalties_are_calibrated_too():
     (layer,) = [layer for layer in model.layers if isinstance(layer, regsearch.CrossLayer)]
     assert layer.name in scaled
     assert float(keras.ops.convert_to_numpy(layer.penalty())) == pytest.approx(0.2 * 0.5, rel=1e-5)
+
+
+def test_a_growing_penalty_is_calibrated_at_full_strength():
+    penalty = regsearch.regularizers.Growing(
+        regsearch.regularizers.StructuredSparsity(0.5), start=0.1, growth=2.0
+    )
+    model = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(4, kernel_regularizer=penalty, name="hidden")]
+    )
+    kernel = model.get_layer("hidden").kernel
+    scaled = calibrate_strengths(model, 0.8)
+    assert list(scaled) == [kernel.path]
+    inner = kernel.regularizer.regularizer
+    assert float(keras.ops.convert_to_numpy(inner(kernel))) == pytest.approx(0.4, rel=1e-5)
+    # the multiplier is left as it is: the penalty now is a tenth of that
+    assert float(keras.ops.convert_to_numpy(kernel.regularizer(kernel))) == pytest.approx(
+        0.04, rel=1e-5
+    )

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from regsearch.regularizers import GroupLasso, StructuredSparsity
+from regsearch.regularizers import GroupLasso, Growing, StructuredSparsity
 from regsearch.search import ExactZeros
 
 
@@ -92,3 +92,16 @@ def test_scale_penalties_snap_batch_norm_scales_and_fine_tuning_holds_them():
         model.compile(keras.optimizers.SGD(0.5), "mse")
         model.fit(x, y, epochs=2, batch_size=4, verbose=0, callbacks=[hold])
         assert keras.ops.convert_to_numpy(norm.gamma)[1] == 0.0
+
+
+def test_a_growing_penalty_is_seen_through():
+    penalty = Growing(GroupLasso(0.1), start=0.1, growth=2.0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, kernel_regularizer=penalty)])
+    kernel = np.array([[1.0, 1e-4], [1.0, 1e-4], [1.0, 1e-4]], "float32")
+    model.layers[0].set_weights([kernel, np.ones(2, "float32")])
+    callback = ExactZeros(1e-3)
+    callback.set_model(model)
+    callback.on_train_batch_end(0)
+    after, bias = model.layers[0].get_weights()
+    np.testing.assert_array_equal(after[:, 1], 0.0)
+    np.testing.assert_array_equal(bias, [1.0, 0.0])

@@ -55,6 +55,9 @@ def test_strength_reaches_regsearch_regularizers():
         ({"width": [0.5, 0.5]}, ValueError, "repeats a choice"),
         ({"kernel_size": [3, 0]}, ValueError, r"`kernel_size\[1\]` must be >= 1"),
         ({"kernel_size": []}, TypeError, "non-empty list"),
+        ({"schedule": ["growin"]}, ValueError, r"`schedule\[0\]`.*Did you mean 'growing'"),
+        ({"schedule": "growing"}, TypeError, "`schedule` must be a non-empty list"),
+        ({"growth": (1.0, 2.0)}, ValueError, r"`growth` must lie above 1.*\(1.0, 2.0\)"),
     ],
 )
 def test_bad_spaces_are_rejected_early(kwargs, error, match):
@@ -274,3 +277,42 @@ def test_coupled_penalty_per_residual_stream_is_searched_and_attached():
     model = regsearch.apply(_residual_model(), **plan)
     bound = next(layer for layer in model.layers if isinstance(layer, regsearch.CrossLayer))
     assert [layer.name for layer in bound.bound_layers] == ["stem", "project"]
+
+
+def test_for_size_offers_kernel_extent_and_a_growing_schedule_per_layer():
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(4, 5, padding="same", name="conv1")(inputs)
+    x = keras.layers.BatchNormalization(name="bn1")(x)
+    x = keras.layers.Conv2D(4, 3, name="conv2")(keras.layers.ReLU()(x))
+    x = keras.layers.Flatten()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(x))
+    space = regsearch.SearchSpace.for_size(
+        kernel=("structured_sparsity", "kernel_extent"),
+        gamma=("slimming",),
+        schedule=("constant", "growing"),
+        growth=(1.5, 3.0),
+        relative_strength=True,
+    )
+    assert regsearch.SearchSpace.from_config(space.get_config()) == space
+    hp = keras_tuner.HyperParameters()
+    space.plan(hp, model)
+    assert hp.values["conv1_schedule"] == "constant"  # the default: no schedule
+    assert "conv1_growth" not in hp.values  # exists only while growing is chosen
+    assert "kernel_extent" not in hp._hps["head_kernel"][0].values  # no taps on Dense
+    hp.values.update(conv1_kernel="kernel_extent", conv1_schedule="growing")
+    hp.values.update(conv1_kernel_kernel_extent_strength=0.3, conv1_growth=2.5)
+    plan = space.plan(hp, model)
+    kernel, gamma = plan["kernel"]["conv1"], plan["gamma"]["bn1"]
+    assert isinstance(kernel, regsearch.regularizers.Growing)
+    assert isinstance(kernel.regularizer, regsearch.regularizers.KernelExtent)
+    assert kernel.regularizer.strength == 0.3 and kernel.growth == 2.5
+    assert isinstance(gamma, regsearch.regularizers.Growing) and gamma.growth == 2.5
+    assert isinstance(gamma.regularizer, regsearch.regularizers.Slimming)
+    assert isinstance(plan["kernel"]["conv2"], regsearch.regularizers.StructuredSparsity)
+    hypermodel = regsearch.RegSearchHyperModel(
+        model, space, compile={"optimizer": "adam", "loss": "mse"}
+    )
+    built = hypermodel.build(hp)
+    penalty = built.get_layer("conv1").kernel.regularizer
+    assert isinstance(penalty, regsearch.regularizers.Growing) and penalty is not kernel
+    assert float(keras.ops.convert_to_numpy(built.losses[0])) > 0
