@@ -60,7 +60,7 @@ class Growing(keras.regularizers.Regularizer):
         ValueError: for an argument out of range, an unknown ``schedule``,
             ``regularizer=None`` or a ``Growing`` regularizer.
 
-    Example:
+    Examples:
         >>> import keras
         >>> from regsearch.regularizers import Growing, StructuredSparsity
         >>> penalty = Growing(StructuredSparsity(1e-3), start=0.1, growth=2.0)

@@ -114,7 +114,7 @@ class KernelExtent(Regularizer):
             unknown ``groups``; when called on a weight without spatial axes (a
             ``Dense`` kernel, a bias).
 
-    Example:
+    Examples:
         >>> import keras
         >>> from regsearch.regularizers import KernelExtent
         >>> kernel = keras.ops.ones((3, 3, 1, 1))  # the outer ring holds 8 weights

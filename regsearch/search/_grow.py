@@ -48,7 +48,7 @@ class GrowRegularizers(keras.callbacks.Callback):
     a schedule capped by its ceiling stops changing, and stops rebuilding, when it
     reaches it. TensorFlow's compiled step reads the variable itself.
 
-    Example:
+    Examples:
         >>> import keras, numpy as np, regsearch
         >>> from regsearch.regularizers import Growing
         >>> penalty = Growing("l2", start=0.25, growth=2.0)
