@@ -315,7 +315,8 @@ def main() -> None:
     parser.add_argument("--case", choices=sorted(CASES), default="resnet")
     parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1")
+    parser.add_argument("--seeds", type=int, default=3, help="this many seeds")
+    parser.add_argument("--first-seed", type=int, default=0, help="the first seed")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=None,
                         help="default: every method of the case")  # fmt: skip
     parser.add_argument(
@@ -338,7 +339,7 @@ def main() -> None:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
         warnings.filterwarnings("ignore", message="Skipping variable loading")
-        results = [run_seed(seed, args) for seed in range(args.seeds)]
+        results = [run_seed(s, args) for s in range(args.first_seed, args.first_seed + args.seeds)]
     print("\nmedian over seeds:")
     for key in results[0]:
         medians = {k: statistics.median(r[key][k] for r in results) for k in results[0][key]}
