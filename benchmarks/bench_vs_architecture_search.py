@@ -24,7 +24,9 @@ BayesianOptimization), the same number of trials and epochs, the same data and s
     (``SearchSpace.for_size("conv*", width=..., kernel_size=...)``).
 
   ``--strength``, ``--relative-strength`` and ``--kernel`` set ``for_size``'s
-  ``strength``, ``relative_strength`` and ``kernel`` (default: ``for_size``'s own).
+  ``strength``, ``relative_strength`` and ``kernel`` (default: ``for_size``'s own);
+  ``--tuner pareto`` runs regsearch's spaces as recommended, with ``ParetoSearch``
+  whose first trial is the model as given (``start_from_defaults=True``).
 
 For each method it prints, measured on the held-out test split (never seen by
 either search): the smallest MACs among the trials whose test accuracy is at
@@ -136,6 +138,16 @@ def regsearch_tuner(
         trim_threshold=TRIM_THRESHOLD,
         finetune_epochs=args.finetune_epochs,
     )
+    if args.tuner == "pareto":  # the recommended search: the first trial at the defaults
+        return regsearch.ParetoSearch(
+            hypermodel,
+            objective=_demo.demo_objective(),
+            max_trials=args.trials,
+            seed=seed,
+            start_from_defaults=True,
+            directory=directory,
+            project_name=method,
+        )
     return keras_tuner.BayesianOptimization(
         hypermodel,
         objective=_demo.demo_objective(),
@@ -278,6 +290,11 @@ def main() -> None:
     )
     parser.add_argument("--strength", nargs=2, type=float, default=None, metavar=("MIN", "MAX"))
     parser.add_argument("--relative-strength", choices=("on", "off"), default=None)
+    parser.add_argument(
+        "--tuner", choices=("bayesian", "pareto"), default="bayesian",
+        help="regsearch's tuner: BayesianOptimization as the architecture search (default), "
+        "or the recommended ParetoSearch(start_from_defaults=True)",
+    )  # fmt: skip
     parser.add_argument("--kernel", nargs="+", default=None, help="for_size's kernel penalties")
     args = parser.parse_args()
     print(

@@ -192,7 +192,9 @@ def demo_tuner(
     Each trial trains with a ``StructuredSparsity`` penalty of its own strength on
     each conv layer (emptied groups held at exactly zero), then ``finetune_epochs``
     more without the penalty, the zeros kept. The tuner is a ``ParetoSearch`` (Optuna's
-    multi-objective TPE over validation accuracy and MACs), or with ``pareto=False``
+    multi-objective TPE over validation accuracy and MACs) whose first trial is the
+    model as given (no cut, the weakest penalty), so the front always holds a model as
+    accurate as the base; or with ``pareto=False``
     keras-tuner's ``BayesianOptimization`` on the objective's score (what the
     benchmark against architecture search compares like with like). ``space``
     replaces the demo's search space.
@@ -214,6 +216,7 @@ def demo_tuner(
             objective=demo_objective(),
             max_trials=trials,
             seed=seed,
+            start_from_defaults=True,
             directory=str(directory),
             project_name=project_name,
             overwrite=True,
