@@ -185,7 +185,10 @@ def scratch(data: tuple, args: argparse.Namespace, seed: int, directory: str) ->
     x_train, y_train, x_val, y_val, x_test, y_test = data
     finetune = max(1, args.epochs // 3)
     space = regsearch.SearchSpace.for_size(
-        width=args.widths, kernel_size=(1, 3), relative_strength=True, strength=args.strength
+        width=args.widths or FACTORS,
+        kernel_size=(1, 3),
+        relative_strength=True,
+        strength=args.strength,
     )
     hypermodel = regsearch.RegSearchHyperModel(
         resnet(), space, compile=compile_arguments(), finetune_epochs=finetune
@@ -218,8 +221,8 @@ def shrink(data: tuple, args: argparse.Namespace, seed: int, directory: str, bas
     _, tuner = regsearch.shrink(
         base, x_train, y_train, validation_data=(x_val, y_val), max_trials=args.trials,
         epochs=epochs, finetune_epochs=finetune, batch_size=BATCH_SIZE, directory=directory,
-        seed=seed, verbose=0, strength=tuple(args.strength), width=args.widths,
-        learning_rate=args.learning_rate,
+        seed=seed, verbose=0, strength=tuple(args.strength), learning_rate=args.learning_rate,
+        **({"width": args.widths} if args.widths else {}),
     )  # fmt: skip
 
     def load(trial: Any) -> keras.Model:
@@ -328,8 +331,9 @@ def main() -> None:
         help="shrink's and l1's fine-tune learning rate, a multiple of the base's",
     )  # fmt: skip
     parser.add_argument(
-        "--widths", nargs="+", type=float, default=list(FACTORS),
-        help="regsearch's width factors per coupled group",
+        "--widths", nargs="+", type=float, default=None,
+        help="regsearch's width factors per coupled group (default: shrink's own; scratch: "
+        "1, 1/2, 1/4, 1/8)",
     )  # fmt: skip
     args = parser.parse_args()
     print(

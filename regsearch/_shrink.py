@@ -22,7 +22,7 @@ from regsearch.search import (
 )
 from regsearch.trimming import channel_groups, trimmed_size
 
-WIDTHS = (1.0, 0.5, 0.25, 0.125)
+WIDTHS = (1.0, 0.75, 0.5, 0.25, 0.125)
 
 
 def _check_model(model: Any) -> None:
@@ -156,7 +156,7 @@ def shrink(
     largest channels), trains ``epochs`` with the penalties and ``finetune_epochs``
     without, and is scored by its validation metric and trimmed MACs. The first trial
     is the model as given, with no width cut and the weakest penalty; the next ones
-    cut every group to one width (e.g. 1/2, then 1/4), as a pruning user would. Among the
+    cut every group to one width (e.g. 3/4, 1/2, then 1/4), as a pruning user would. Among the
     finished trials, the smallest whose metric is within ``tolerance`` of ``model``'s
     own (measured on ``validation_data`` first) is trimmed and returned. When none
     is, ``model`` itself comes back (a copy) and a line says so.

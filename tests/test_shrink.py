@@ -56,8 +56,8 @@ def test_shrink_returns_a_trimmed_model_within_tolerance_and_leaves_the_model(tm
     assert len(table) == 4
     first, second = (tuner.oracle.trials[i].hyperparameters.values for i in ("0", "1"))
     assert first["stem_width"] == 1.0 and first["stem_kernel_structured_sparsity_strength"] == 0.03
-    # the warm start: every group at half its width, the weakest penalty
-    assert second["stem_width"] == second["inner_width"] == 0.5
+    # the warm start: every group at 3/4 of its width, the weakest penalty
+    assert second["stem_width"] == second["inner_width"] == 0.75
     assert second["stem_kernel_structured_sparsity_strength"] == 0.03
     accuracy = small.evaluate(x_val, y_val, verbose=0, return_dict=True)["accuracy"]
     assert accuracy >= base - 0.05 - 1e-6
