@@ -85,7 +85,9 @@ def space(method: str, task: Task, args: argparse.Namespace) -> regsearch.Search
     if args.strength is not None:
         options["strength"] = tuple(args.strength)
     if args.relative_strength is not None:
-        options["relative_strength"] = args.relative_strength == "on"
+        options["relative_strength"] = {"on": True, "off": False}.get(
+            args.relative_strength, args.relative_strength
+        )
     if args.kernel is not None:
         options["kernel"] = tuple(args.kernel)
     if method in ("widths", "both"):
@@ -289,7 +291,7 @@ def main() -> None:
         help="run only these (ratios need both)",
     )
     parser.add_argument("--strength", nargs=2, type=float, default=None, metavar=("MIN", "MAX"))
-    parser.add_argument("--relative-strength", choices=("on", "off"), default=None)
+    parser.add_argument("--relative-strength", choices=("on", "off", "gradient"), default=None)
     parser.add_argument(
         "--tuner", choices=("bayesian", "pareto"), default="bayesian",
         help="regsearch's tuner: BayesianOptimization as the architecture search (default), "

@@ -10,6 +10,7 @@ first training samples.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from regsearch.layers import CrossLayer
 from regsearch.regularizers import Growing, Regularizer
+from regsearch.search._gradients import gradient_norms
 
 SAMPLES = 512  # training samples the data loss is measured on
 
@@ -82,5 +84,54 @@ def calibrate_strengths(model: keras.Model, reference: float) -> dict[str, float
         value = float(keras.ops.convert_to_numpy(penalty))
         if value > 0 and regularizer.strength > 0:
             regularizer.strength = regularizer.strength**2 * reference / value
+            scaled[name] = regularizer.strength
+    return scaled
+
+
+def _penalized(
+    model: keras.Model,
+) -> Iterator[tuple[Regularizer, str, Callable[[], Any], list[keras.Variable]]]:
+    """``(regularizer, name, its penalty at multiplier 1, the variables it reads)``."""
+    for variable in model.trainable_weights:
+        regularizer = getattr(variable, "regularizer", None)
+        inner = regularizer.regularizer if isinstance(regularizer, Growing) else regularizer
+        if isinstance(inner, Regularizer):
+            penalty: Any = inner  # keras.regularizers.Regularizer types no __call__
+            yield inner, variable.path, functools.partial(penalty, variable), [variable]
+    for layer in model.layers:
+        if isinstance(layer, CrossLayer) and isinstance(layer.regularizer, Regularizer):
+            kernels = [bound.kernel for bound in layer.bound_layers]
+            yield layer.regularizer, layer.name, layer.penalty, kernels
+
+
+def calibrate_gradient_strengths(model: keras.Model, loss: Any, x: Any, y: Any) -> dict[str, float]:
+    """Rescale every regsearch penalty so its gradient is ``strength x`` the data's, in place.
+
+    For each penalty, the norm of its gradient with respect to the weights it reads
+    becomes its strength times the norm of the data loss's gradient (``loss`` over
+    ``model``'s predictions for ``x``) with respect to the same weights. Unlike the
+    loss value, this measures how hard the penalty pulls against what the data
+    pulls, layer by layer, which is what decides whether a group empties. A penalty
+    whose gradient is 0 keeps its strength.
+
+    Returns:
+        ``{variable path or CrossLayer name: new strength}``.
+    """
+    fn: Callable[..., Any] = keras.losses.get(loss) if isinstance(loss, (str, dict)) else loss
+    target = keras.ops.convert_to_tensor(y)
+
+    def data() -> Any:
+        predictions = model(x, training=False)
+        return keras.ops.mean(fn(keras.ops.cast(target, predictions.dtype), predictions))
+
+    penalties = list(_penalized(model))
+    variables = list({id(v): v for _, _, _, read in penalties for v in read}.values())
+    data_norms = dict(zip(map(id, variables), gradient_norms(data, variables)))
+    scaled = {}
+    for regularizer, name, penalty, read in penalties:
+        own = float(np.sqrt(sum(n**2 for n in gradient_norms(penalty, read))))
+        wanted = float(np.sqrt(sum(data_norms[id(v)] ** 2 for v in read)))
+        if own > 0 and regularizer.strength > 0:
+            regularizer.strength = regularizer.strength**2 * wanted / own
             scaled[name] = regularizer.strength
     return scaled

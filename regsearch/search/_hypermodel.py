@@ -15,7 +15,12 @@ from keras_tuner.errors import FatalValueError
 from regsearch._validation import check_bool, check_float, did_you_mean
 from regsearch.editing import apply
 from regsearch.metrics import ActiveOutputs
-from regsearch.search._calibrate import calibrate_strengths, data_loss, first_samples
+from regsearch.search._calibrate import (
+    calibrate_gradient_strengths,
+    calibrate_strengths,
+    data_loss,
+    first_samples,
+)
 from regsearch.search._data_loss import DataLoss
 from regsearch.search._exact_zeros import ExactZeros
 from regsearch.search._failures import report_failures
@@ -351,7 +356,10 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             )
         arguments = inspect.signature(model.fit).bind(*args, **kwargs).arguments
         x, y = first_samples(arguments.get("x"), arguments.get("y"))
-        calibrate_strengths(model, data_loss(model, loss, x, y))
+        if self.space.relative_strength == "gradient":
+            calibrate_gradient_strengths(model, loss, x, y)
+        else:
+            calibrate_strengths(model, data_loss(model, loss, x, y))
 
     def _compile_for(self, model: keras.Model, objective: Objective) -> dict[str, Any]:
         """The model's compile arguments, recompiled with the metrics ``objective`` reads."""

@@ -138,6 +138,15 @@ def _check_list(
     return checked
 
 
+def _check_relative_strength(value: Any) -> bool | str:
+    if isinstance(value, bool) or value in ("loss", "gradient"):
+        return value  # type: ignore[no-any-return]
+    raise ValueError(
+        "Argument `relative_strength` must be False, True (the same as 'loss'), 'loss' "
+        f"or 'gradient'; received {value!r}."
+    )
+
+
 def _check_schedule(name: str, value: Any) -> str:
     return check_choice(name, value, SCHEDULES)
 
@@ -210,8 +219,11 @@ class SearchSpace:
         relative_strength: Read ``strength`` relative to the data loss: before a
             trial trains, each regsearch penalty is rescaled so that it equals
             ``strength`` times the model's data loss on the first training samples
-            (``RegSearchHyperModel`` does it). One range then means the same on any
-            model, loss and starting point (a trained model has a small loss).
+            (``True`` or ``"loss"``; ``RegSearchHyperModel`` does it), or so that
+            the norm of its gradient is ``strength`` times that of the data loss's
+            gradient on the same weights (``"gradient"``: how hard the penalty
+            pulls against the data, layer by layer). One range then means the same
+            on any model, loss and starting point (a trained model has a small loss).
         schedule: Optional choices of how the kernel and gamma penalties of the
             matched layers evolve: ``"constant"`` (at their strength from the first
             step) and ``"growing"`` (wrapped in
@@ -244,7 +256,7 @@ class SearchSpace:
         width: Sequence[float] | None = None,
         kernel_size: Sequence[int] | None = None,
         coupled: bool = False,
-        relative_strength: bool = False,
+        relative_strength: bool | str = False,
         schedule: Sequence[str] | None = None,
         growth: tuple[float, float] = (1.2, 3.0),
     ) -> None:
@@ -279,7 +291,7 @@ class SearchSpace:
         self.width = _check_list("width", width, _check_width)
         self.kernel_size = _check_list("kernel_size", kernel_size, _check_kernel_size)
         self.coupled = check_bool("coupled", coupled)
-        self.relative_strength = check_bool("relative_strength", relative_strength)
+        self.relative_strength = _check_relative_strength(relative_strength)
         self.schedule = _check_list("schedule", schedule, _check_schedule)
         self.growth: tuple[float, float] = _check_range("growth", growth, log=True)  # type: ignore[assignment]
         if self.growth[0] <= 1.0:
@@ -297,7 +309,7 @@ class SearchSpace:
         per_layer: bool = True,
         width: Sequence[float] | None = None,
         kernel_size: Sequence[int] | None = None,
-        relative_strength: bool = False,
+        relative_strength: bool | str = False,
         kernel: Sequence[str] = ("structured_sparsity",),
         gamma: Sequence[str] | None = None,
         coupled: bool = False,

@@ -1,9 +1,15 @@
 import keras
+import keras_tuner
 import numpy as np
 import pytest
 
 import regsearch
-from regsearch.search._calibrate import calibrate_strengths, data_loss, first_samples
+from regsearch.search._calibrate import (
+    calibrate_gradient_strengths,
+    calibrate_strengths,
+    data_loss,
+    first_samples,
+)
 
 
 def _model():
@@ -80,3 +86,49 @@ def test_a_growing_penalty_is_calibrated_at_full_strength():
     assert float(keras.ops.convert_to_numpy(kernel.regularizer(kernel))) == pytest.approx(
         0.04, rel=1e-5
     )
+
+
+def _gradient_norm(fn, variable):
+    from regsearch.search._gradients import gradient_norms
+
+    return gradient_norms(fn, [variable])[0]
+
+
+def test_gradient_relative_strengths_pull_as_hard_as_the_data_times_the_strength():
+    keras.utils.set_random_seed(0)
+    model = _model()
+    x = np.random.default_rng(0).normal(size=(64, 6)).astype("float32")
+    y = x[:, :1] * 2.0
+    scaled = calibrate_gradient_strengths(model, "mse", x, y)
+    assert len(scaled) == 2
+    for layer, strength in (("hidden", 0.5), ("out", 0.1)):
+        kernel = model.get_layer(layer).kernel
+
+        def data():
+            return keras.ops.mean((model(x) - y) ** 2)
+
+        wanted = _gradient_norm(data, kernel)
+        assert wanted > 0
+        penalty = _gradient_norm(lambda k=kernel: k.regularizer(k), kernel)
+        assert penalty == pytest.approx(strength * wanted, rel=1e-4)
+
+
+def test_gradient_relative_strengths_in_a_search_space_round_trip_and_train():
+    space = regsearch.SearchSpace.for_size(relative_strength="gradient", strength=(0.1, 3.0))
+    assert regsearch.SearchSpace.from_config(space.get_config()) == space
+    with pytest.raises(ValueError, match="`relative_strength` must be False, True"):
+        regsearch.SearchSpace(relative_strength="grad")
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(64, 6)).astype("float32")
+    y = x[:, :1] * 2.0
+    plain = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, name="hidden"),
+                              keras.layers.Dense(1, name="out")])  # fmt: skip
+    hypermodel = regsearch.RegSearchHyperModel(
+        plain, space, compile={"optimizer": "adam", "loss": "mse"}, finetune_epochs=0
+    )
+    hp = keras_tuner.HyperParameters()
+    model = hypermodel.build(hp)
+    before = model.get_layer("hidden").kernel.regularizer.strength
+    hypermodel.fit(hp, model, x, y, epochs=1, validation_data=(x, y), verbose=0)
+    after = model.get_layer("hidden").kernel.regularizer.strength
+    assert after != pytest.approx(before)  # calibrated before training
