@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from regsearch.search import hypervolume_history, metric_column, pareto_front, results
+from regsearch.search import (
+    SIZE_PARTS,
+    hypervolume_history,
+    infer_direction,
+    metric_column,
+    pareto_front,
+    results,
+)
 
 if TYPE_CHECKING:
     import keras_tuner
@@ -37,21 +44,37 @@ def plot_pareto(
     objectives: Sequence[str] = ("val_loss", "trimmed_params"),
     *,
     chosen: str | None = None,
+    base: Mapping[str, float] | None = None,
+    tolerance: float | None = None,
+    relative: bool = False,
     ax: Axes | None = None,
 ) -> Figure:
-    """Scatter every finished trial on two objectives and highlight the Pareto front.
+    """Scatter every finished trial, size against metric, and highlight the Pareto front.
+
+    As in compression papers, the size objective (``trimmed_params``,
+    ``trimmed_macs``, ...) goes on the x axis, on a log scale when it spans a decade
+    or more, and the metric on the y axis, whichever order ``objectives`` gives.
 
     Args:
         tuner: The tuner of a regsearch search.
-        objectives: (x, y) metric names, as for ``regsearch.pareto_front``.
+        objectives: The two metric names, as for ``regsearch.pareto_front``.
         chosen: A trial id to mark (for example the model you ship).
+        base: The model you started from, ``{objective: value}`` for both
+            objectives (e.g. ``{"val_accuracy": 0.98, "trimmed_macs": 763520}``);
+            marked with a cross.
+        tolerance: With ``base``: shade the band of metric values within
+            ``tolerance`` of the base's, the models ``regsearch.select(...,
+            reference=...)`` chooses from.
+        relative: Read ``tolerance`` as a fraction of the base's metric.
         ax: A matplotlib Axes to draw on; a new figure when ``None``.
 
     Returns:
         The matplotlib ``Figure``.
 
     Examples:
-        >>> fig = regsearch.plot_pareto(tuner)  # doctest: +SKIP
+        >>> fig = regsearch.plot_pareto(  # doctest: +SKIP
+        ...     tuner, ("val_accuracy", "trimmed_macs"),
+        ...     base={"val_accuracy": 0.98, "trimmed_macs": 763520}, tolerance=0.01)
         >>> fig.savefig("pareto.png")  # doctest: +SKIP
     """
     if len(objectives) != 2:
@@ -61,36 +84,75 @@ def plot_pareto(
     front = pareto_front(tuner, objectives)
     table = results(tuner)
     finished = table[table["status"] == "COMPLETED"]
-    keys = [metric_column(name, finished.to_dict("records")) for name in objectives]
+    size, metric = _size_first([metric_column(n, finished.to_dict("records")) for n in objectives])
     plt = _pyplot()
     if ax is None:
         fig, ax = plt.subplots(figsize=(6, 4.5))
     else:
         fig = ax.figure
-    ax.scatter(finished.get(keys[0], []), finished.get(keys[1], []), color="0.6", label="trials")
-    front_x, front_y = front.get(keys[0], []), front.get(keys[1], [])
-    ax.plot(front_x, front_y, "o-", color="tab:red", label="Pareto front")
-    for trial_id, x, y in zip(front["trial_id"], front_x, front_y):
+    ax.scatter(finished.get(size, []), finished.get(metric, []), color="0.6", label="trials")
+    ax.plot(front.get(size, []), front.get(metric, []), "o-", color="tab:red", label="Pareto front")
+    for trial_id, x, y in zip(front["trial_id"], front.get(size, []), front.get(metric, [])):
         ax.annotate(str(trial_id), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
     if chosen is not None:
-        picked = finished[finished["trial_id"] == chosen]
-        if picked.empty:
-            raise ValueError(f"Argument `chosen`: no finished trial {chosen!r}.")
-        ax.scatter(
-            picked[keys[0]],
-            picked[keys[1]],
-            marker="*",
-            s=250,
-            color="tab:blue",
-            label=f"chosen ({chosen})",
-            zorder=3,
-        )
-    ax.set_xlabel(keys[0])
-    ax.set_ylabel(keys[1])
+        _mark_chosen(ax, finished, chosen, size, metric)
+    _mark_base(ax, objectives, base, tolerance, relative)
+    sizes = [float(v) for v in finished.get(size, []) if float(v) > 0]
+    if sizes and max(sizes) >= 10 * min(sizes):
+        ax.set_xscale("log")
+    ax.set_xlabel(size)
+    ax.set_ylabel(metric)
     ax.set_title("regsearch: validation metric vs trimmed size")
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def _size_first(keys: list[str]) -> tuple[str, str]:
+    """``(size key, metric key)``: the size objective on x, whatever the order given."""
+    is_size = [key.removeprefix("val_") in SIZE_PARTS for key in keys]
+    return (keys[1], keys[0]) if is_size == [False, True] else (keys[0], keys[1])
+
+
+def _mark_chosen(ax: Axes, finished: Any, chosen: str, size: str, metric: str) -> None:
+    picked = finished[finished["trial_id"] == chosen]
+    if picked.empty:
+        raise ValueError(f"Argument `chosen`: no finished trial {chosen!r}.")
+    ax.scatter(
+        picked[size], picked[metric], marker="*", s=250, color="tab:blue",
+        label=f"chosen ({chosen})", zorder=3,
+    )  # fmt: skip
+
+
+def _mark_base(
+    ax: Axes,
+    objectives: Sequence[str],
+    base: Mapping[str, float] | None,
+    tolerance: float | None,
+    relative: bool,
+) -> None:
+    """The base model as a cross, and the band of metrics within ``tolerance`` of it."""
+    if base is None:
+        if tolerance is not None:
+            raise ValueError(
+                "Argument `tolerance` shades the band around the base model's metric: "
+                "pass `base` too, e.g. base={'val_accuracy': 0.98, 'trimmed_macs': 763520}."
+            )
+        return
+    missing = [name for name in objectives if name not in base]
+    if missing:
+        raise ValueError(
+            f"Argument `base` must give a value for each of {list(objectives)}; it lacks "
+            f"{missing}: received {dict(base)!r}."
+        )
+    size_name, metric_name = _size_first(list(objectives))
+    x, y = float(base[size_name]), float(base[metric_name])
+    ax.scatter([x], [y], marker="X", s=120, color="black", label="base", zorder=3)
+    if tolerance is not None:
+        width = tolerance * abs(y) if relative else tolerance
+        maximized = infer_direction(metric_name) == "max"
+        low, high = (y - width, y) if maximized else (y, y + width)
+        ax.axhspan(low, high, color="tab:green", alpha=0.15, label="within tolerance")
 
 
 def plot_hypervolume(

@@ -15,7 +15,9 @@ from regsearch.search._hypermodel import RegSearchHyperModel
 from regsearch.search._hypervolume import hypervolume
 from regsearch.search._hypervolume import hypervolume_history as hypervolume_history
 from regsearch.search._objective import SCORE as SCORE
+from regsearch.search._objective import SIZE_PARTS as SIZE_PARTS
 from regsearch.search._objective import Objective
+from regsearch.search._objective import infer_direction as infer_direction
 from regsearch.search._progress import TrialProgress
 from regsearch.search._results import best_model, pareto_front, results, select
 from regsearch.search._results import format_table as format_table

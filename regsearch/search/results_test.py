@@ -216,3 +216,30 @@ def test_select_measures_the_tolerance_from_a_reference(finished_tuner):
     best = table["val_data_loss"].min()
     with pytest.raises(LookupError, match=r"within 0\.001 of the reference"):
         regsearch.select(finished_tuner, 1e-3, reference=best / 2)
+
+
+def test_plot_pareto_puts_size_on_x_marks_the_base_and_shades_the_tolerance(finished_tuner):
+    from matplotlib.patches import Polygon, Rectangle
+
+    objectives = ("val_loss", "trimmed_params")
+    rows = regsearch.results(finished_tuner)
+    base = {"val_loss": float(rows["val_loss"].min()), "trimmed_params": 5000.0}
+    fig = regsearch.plot_pareto(finished_tuner, objectives, base=base, tolerance=0.05)
+    ax = fig.axes[0]
+    metric = regsearch.search.metric_column("val_loss", rows.to_dict("records"))
+    assert ax.get_xlabel() == "trimmed_params" and ax.get_ylabel() == metric
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert "base" in labels and "within tolerance" in labels
+    (band,) = [p for p in ax.patches if isinstance(p, (Polygon, Rectangle))]
+    if isinstance(band, Polygon):
+        ys = band.get_xy()[:, 1]
+    else:
+        ys = [band.get_y(), band.get_y() + band.get_height()]
+    assert min(ys) == pytest.approx(base["val_loss"])  # a loss: the band lies above
+    assert max(ys) == pytest.approx(base["val_loss"] + 0.05)
+    sizes = rows["trimmed_params"].astype(float)
+    assert ax.get_xscale() == ("log" if sizes.max() >= 10 * sizes[sizes > 0].min() else "linear")
+    with pytest.raises(ValueError, match="`base` must give a value for each of"):
+        regsearch.plot_pareto(finished_tuner, objectives, base={"val_loss": 0.1})
+    with pytest.raises(ValueError, match="pass `base` too"):
+        regsearch.plot_pareto(finished_tuner, objectives, tolerance=0.01)
