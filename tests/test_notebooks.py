@@ -1,4 +1,9 @@
-"""The example notebooks run end to end (small budget) and are stored without outputs."""
+"""The example notebooks run end to end (small budget) and are stored without outputs.
+
+Each notebook the end-to-end test runs is also saved, with its outputs, to
+``.cache/executed-notebooks/`` (ignored by git): ``make docs`` after ``make test`` (as CI
+runs them) renders those on the site, tables and plots included.
+"""
 
 import json
 import os
@@ -15,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 NOTEBOOKS = sorted(EXAMPLES.glob("[0-9][0-9]_*.ipynb"))
 TIMEOUT = 240  # seconds per cell
+EXECUTED = ROOT / ".cache" / "executed-notebooks"  # read by mkdocs_hooks.py
 
 
 def test_there_are_six_notebooks():
@@ -63,3 +69,5 @@ def test_notebook_runs_end_to_end(path, tmp_path):
         resources={"metadata": {"path": str(tmp_path)}},  # outputs go to tmp_path
     )
     client.execute()  # raises CellExecutionError, with the traceback, at the first failing cell
+    EXECUTED.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, EXECUTED / path.name)
