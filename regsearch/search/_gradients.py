@@ -7,11 +7,22 @@ variable inside the scope returns the traced value), and ``torch.autograd.grad``
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
 import numpy as np
+
+
+def _backend_module(name: str) -> Any:
+    """The backend's own package (installed whenever Keras runs on that backend)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as error:
+        raise ImportError(
+            f"KERAS_BACKEND is {name!r} but {name} is not installed: pip install {name}."
+        ) from error
 
 
 def gradient_norms(fn: Callable[[], Any], variables: Sequence[keras.Variable]) -> list[float]:
@@ -26,7 +37,7 @@ def gradient_norms(fn: Callable[[], Any], variables: Sequence[keras.Variable]) -
             value = fn()
         grads = tape.gradient(value, [variable.value for variable in variables])
     elif backend == "jax":
-        import jax
+        jax = _backend_module("jax")
 
         def scoped(values: list[Any]) -> Any:
             with keras.StatelessScope(state_mapping=list(zip(variables, values))):
@@ -34,8 +45,7 @@ def gradient_norms(fn: Callable[[], Any], variables: Sequence[keras.Variable]) -
 
         grads = jax.grad(scoped)([variable.value for variable in variables])
     elif backend == "torch":
-        import torch
-
+        torch = _backend_module("torch")
         grads = torch.autograd.grad(
             fn(), [variable.value for variable in variables], allow_unused=True
         )
