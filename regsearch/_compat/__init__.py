@@ -6,15 +6,15 @@ distributed protocol and oracle state). Every such use lives in this package,
 each in a small documented function, so that a Keras or keras-tuner release
 that moves one breaks one function here, not the library:
 
-- :mod:`regsearch._compat.keras`: Keras internals (light: imports Keras only);
-- :mod:`regsearch._compat.keras_tuner`: keras-tuner engine internals;
-- :mod:`regsearch._compat.distribute`: keras-tuner's gRPC chief/worker protocol
+- ``regsearch._compat.keras``: Keras internals (light: imports Keras only);
+- ``regsearch._compat.keras_tuner``: keras-tuner engine internals;
+- ``regsearch._compat.distribute``: keras-tuner's gRPC chief/worker protocol
   (imports grpc; only the distributed search needs it).
 
 The versions they were checked against are pinned in ``pyproject.toml``
 (``keras>=3.14,<4``, ``keras-tuner>=1.4.8,<1.5``). ``compat_test.py`` fails when
 any other regsearch module uses a private Keras / keras-tuner name, or when this
-package starts using one not listed in :data:`PRIVATE_NAMES`.
+package starts using one not listed in ``PRIVATE_NAMES``.
 """
 
 from __future__ import annotations

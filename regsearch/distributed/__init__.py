@@ -6,11 +6,11 @@ workers over gRPC, set up by ``KERASTUNER_TUNER_ID``, ``KERASTUNER_ORACLE_IP`` a
 needs: failure messages that reach the chief, a bounded wait for workers that
 died, and a launcher to try it all on one machine.
 
-- :func:`run_distributed`: a chief and N workers on this machine.
-- :func:`run_node`: this process as the chief or a worker (several machines).
-- :func:`open_search`: read a saved search (local or distributed) from its directory.
+- ``run_distributed``: a chief and N workers on this machine.
+- ``run_node``: this process as the chief or a worker (several machines).
+- ``open_search``: read a saved search (local or distributed) from its directory.
 
-``LocalCluster``, the processes :func:`run_distributed` starts, is importable from
+``LocalCluster``, the processes ``run_distributed`` starts, is importable from
 here but not in ``__all__``.
 """
 

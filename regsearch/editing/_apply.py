@@ -318,20 +318,20 @@ def apply(
         activity: same for ``activity_regularizer``.
         gamma: same for ``gamma_regularizer``, the penalty on the scale of a
             ``BatchNormalization`` (or another normalization layer that has one),
-            e.g. :class:`regsearch.regularizers.Slimming`: a channel whose gamma
+            e.g. ``regsearch.regularizers.Slimming``: a channel whose gamma
             reaches zero is one ``trim`` removes.
         dropout: ``{pattern: rate}``: a ``Dropout`` after each matched layer.
         noise: ``{pattern: stddev}``: a ``GaussianNoise`` after each matched layer
             (before the dropout if both are given).
-        cross_layer: :class:`regsearch.CrossLayer` specs; each adds one penalty over
+        cross_layer: ``regsearch.CrossLayer`` specs; each adds one penalty over
             the concatenated kernels of its layers. A ``Sequential`` model given a
             cross-layer penalty is returned as a functional model.
         freeze: ``{pattern: filter indices}``: those filters of the kernel and bias
             (or only the weights named by a ``"layer/kernel"`` pattern) stay exactly
             as they are in the new model while the others train
-            (:class:`regsearch.constraints.FreezeFilters`, combined with any
+            (``regsearch.constraints.FreezeFilters``, combined with any
             constraint the layer already has).
-        top_k: append a :class:`regsearch.layers.TopK` with this ``k`` after each
+        top_k: append a ``regsearch.layers.TopK`` with this ``k`` after each
             model output, so at most ``k`` outputs per sample are non-zero.
         width: ``{pattern: factor}``: each matched Dense or Conv layer gets
             ``round(factor x filters)`` filters (or units), at least 1; the layers

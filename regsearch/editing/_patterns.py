@@ -1,6 +1,6 @@
 """Glob patterns over layer names and weight paths.
 
-A pattern is an :func:`fnmatch.fnmatchcase` glob. Without a ``/`` it matches
+A pattern is an ``fnmatch.fnmatchcase`` glob. Without a ``/`` it matches
 layer names (``"conv*"``, ``"block[23]_*"``); with a ``/`` it matches weight
 paths ``"<layer name>/<weight name>"`` (``"*/kernel"``, ``"conv1/bias"``) and
 selects the layers that own a matching weight. Only the model's top-level

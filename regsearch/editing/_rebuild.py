@@ -46,7 +46,7 @@ def clone_layer(layer: keras.layers.Layer) -> keras.layers.Layer:
 
 @dataclasses.dataclass
 class Edits:
-    """What :func:`rebuild` changes; see the module docstring."""
+    """What ``rebuild`` changes; see the module docstring."""
 
     clone: Callable[[keras.layers.Layer], keras.layers.Layer] = clone_layer
     insert_before: dict[str, list[LayerFactory]] = dataclasses.field(default_factory=dict)

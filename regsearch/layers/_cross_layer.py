@@ -41,7 +41,7 @@ class CrossLayer(keras.layers.Layer):
             bound layer's name must match one of them.
         regularizer: a regularizer instance (registered or not), any callable
             ``penalty(weight)``, a name or a config, resolved by
-            :func:`regsearch.regularizers.get`. Saving follows Keras's rules: a
+            ``regsearch.regularizers.get``. Saving follows Keras's rules: a
             registered class or function round-trips; an unregistered function is
             saved by name and loads with ``custom_objects``.
         axis: the axis along which kernels are concatenated (the filter axis,

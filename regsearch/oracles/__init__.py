@@ -1,9 +1,9 @@
 """Oracles: keras-tuner's Oracle API outside, an Optuna sampler and study inside.
 
-- :class:`ParetoOracle`: asks an Optuna multi-objective sampler for every
+- ``ParetoOracle``: asks an Optuna multi-objective sampler for every
   trial and tells it the trial's objective parts (validation metric, trimmed
   size, active outputs); usable with any keras-tuner tuner class.
-- :class:`ParetoSearch`: the keras-tuner tuner built on it.
+- ``ParetoSearch``: the keras-tuner tuner built on it.
 
 ``SAMPLERS``, the sampler names ``sampler=`` takes, is importable from here but not
 in ``__all__``.

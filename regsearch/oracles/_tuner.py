@@ -18,7 +18,7 @@ class ParetoSearch(ReportsFailures, LightBuild, keras_tuner.Tuner):
 
     ``RandomSearch`` / ``BayesianOptimization`` minimize the single weighted
     ``score``; ``ParetoSearch`` asks an Optuna multi-objective sampler (see
-    :class:`ParetoOracle`) for each trial, so its trials spread along the front
+    ``ParetoOracle``) for each trial, so its trials spread along the front
     of the validation metric against the trimmed size (and active outputs).
     Everything else is keras-tuner's: ``search``, checkpoints, ``overwrite=False``
     resume, distributed chief/worker, ``get_best_models`` (ranked by ``score``).
@@ -39,9 +39,9 @@ class ParetoSearch(ReportsFailures, LightBuild, keras_tuner.Tuner):
         max_retries_per_trial: As for keras-tuner's tuners.
         max_consecutive_failed_trials: As for keras-tuner's tuners.
         start_from_defaults: Run the first trial at the hyperparameters' defaults
-            (see :class:`ParetoOracle`).
+            (see ``ParetoOracle``).
         initial_trials: Hyperparameter values to run first, one dict per trial
-            (see :class:`ParetoOracle`).
+            (see ``ParetoOracle``).
         **kwargs: ``keras_tuner.Tuner`` arguments (``directory``, ``project_name``,
             ``overwrite``, ``executions_per_trial``, ...).
 

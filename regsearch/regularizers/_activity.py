@@ -180,7 +180,7 @@ class Contractive(Regularizer):
     Keras adds is ``strength`` times the *batch mean* of ``||J||_F^2``: the
     regularizer returns the batch sum and Keras divides by the batch size.
 
-    Outside a layer, :meth:`squared_jacobian_norm` computes the per-sample values
+    Outside a layer, ``squared_jacobian_norm`` computes the per-sample values
     from an output, a kernel and an activation.
 
     Args:

@@ -12,7 +12,7 @@ from regsearch._validation import check_float
 class Regularizer(keras.regularizers.Regularizer):
     """A Keras regularizer with a validated, non-negative ``strength``.
 
-    Subclasses implement ``__call__`` and extend :meth:`get_config` with their own
+    Subclasses implement ``__call__`` and extend ``get_config`` with their own
     arguments; ``from_config`` is inherited from Keras (``cls(**config)``).
 
     Args:

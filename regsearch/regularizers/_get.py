@@ -74,7 +74,7 @@ def serialize(regularizer: keras.regularizers.Regularizer) -> dict[str, Any]:
 
 
 def deserialize(config: dict[str, Any]) -> keras.regularizers.Regularizer:
-    """Inverse of :func:`serialize`."""
+    """Inverse of ``serialize``."""
     # Keras's own regularizers and regsearch's, also from short configs that carry
     # only ``class_name`` (Keras alone returns the bare name string for those).
     module_objects = {
@@ -95,7 +95,7 @@ def get(identifier: Any) -> RegularizerLike | None:
             returned as is; a ``Regularizer`` subclass, built with its default
             arguments; a name in snake_case (``"kernel_length"``, ``"l1"``) or
             ClassName form (``"KernelLength"``), built likewise; or a config dict as
-            produced by :func:`serialize` or ``get_config()``.
+            produced by ``serialize`` or ``get_config()``.
 
     Returns:
         The regularizer, or ``None`` for ``None`` and ``"none"``.

@@ -25,8 +25,8 @@ class Growing(keras.regularizers.Regularizer):
     from the first step empties whatever was small at initialization.
 
     The penalty is ``multiplier x regularizer(weight)``. The multiplier is held in
-    a non-trainable ``keras.Variable`` (:attr:`multiplier`) and set before each
-    epoch by the callback :class:`regsearch.search.GrowRegularizers` (which
+    a non-trainable ``keras.Variable`` (``multiplier``) and set before each
+    epoch by the callback ``regsearch.search.GrowRegularizers`` (which
     ``RegSearchHyperModel`` adds by itself when the model has a ``Growing``
     penalty). Before epoch ``e`` (counted from 0, as ``model.fit`` counts) it is
 
@@ -44,7 +44,7 @@ class Growing(keras.regularizers.Regularizer):
 
     Args:
         regularizer: The penalty to grow: a regularizer instance, a name or a
-            config (anything :func:`regsearch.regularizers.get` resolves), other
+            config (anything ``regsearch.regularizers.get`` resolves), other
             than another ``Growing``.
         start: The multiplier before the first epoch, > 0.
         growth: ``"multiplicative"``: the factor per epoch, > 1; ``"linear"``: the

@@ -26,7 +26,7 @@ def _depth(length: int) -> np.ndarray:
 def extent_groups(
     shape: tuple[int, ...], groups: str = "rings", power: float = 2.0
 ) -> tuple[tuple[np.ndarray, float], ...]:
-    """The groups of kernel positions :class:`KernelExtent` penalizes, with their weights.
+    """The groups of kernel positions ``KernelExtent`` penalizes, with their weights.
 
     The spatial axes of a kernel of ``shape`` are all but the last two. On an axis of
     length ``L``, the tap ``i`` lies ``min(i, L - 1 - i)`` taps in from the nearer
@@ -70,7 +70,7 @@ class KernelExtent(Regularizer):
     """A group lasso over a kernel's outer taps, for all its channels at once.
 
     Each group holds every weight of a set of kernel positions, over all input and
-    output channels (:func:`extent_groups`):
+    output channels (``extent_groups``):
 
     - ``groups="rings"``: the outer ring of the kernel (every position on an edge),
       then the ring inside it, and so on. Emptying the outer ring of a 5x5 kernel
@@ -81,7 +81,7 @@ class KernelExtent(Regularizer):
 
     The penalty is ``strength x sum_g weight_g x sqrt(size_g) x ||kernel[g]||``: each
     group's L2 norm times the square root of how many weights it holds (as in
-    :class:`StructuredSparsity`, so the outer ring pulls each of its weights about
+    ``StructuredSparsity``, so the outer ring pulls each of its weights about
     as hard as an L1 penalty of the same ``strength``), times a weight that falls
     from 1 on the outer ring to ``(1 / rings) ** power`` on the innermost (a quarter
     on the inner ring of a 5x5 kernel at ``power=2``). The centre costs nothing.
@@ -93,7 +93,7 @@ class KernelExtent(Regularizer):
     ``regsearch.search.ExactZeros`` makes emptied groups exactly 0; the gradient is
     finite (zero) at an empty group.
 
-    Unlike :class:`KernelLength`, which pulls each weight on its own with a window
+    Unlike ``KernelLength``, which pulls each weight on its own with a window
     averaged over the axes (the middle of an edge row of a 5x5 kernel costs half as
     much as a corner), every weight of an edge ring or row is pulled alike.
 

@@ -19,7 +19,7 @@ class OutputSparsity(keras.regularizers.Regularizer):
     ``k`` largest ``|y|``: zero when at most ``k`` outputs are non-zero, and
     growing with the mass the other outputs carry. Its gradient pushes only
     those other outputs toward 0. It is the soft counterpart of
-    :class:`regsearch.layers.TopK`, for training without the hard constraint.
+    ``regsearch.layers.TopK``, for training without the hard constraint.
 
     The penalty is summed over the batch. Keras divides an activity
     regularizer's value by the batch size before adding it to the loss, so the

@@ -40,7 +40,7 @@ class ReweightedGroupSparsity(Regularizer):
 
     A kernel followed by ``BatchNormalization`` is a poor target: the normalization
     undoes each filter's scale, so the penalty shrinks every filter alike instead of
-    emptying some. Put :class:`Slimming` or :class:`Polarization` on the gamma there.
+    emptying some. Put ``Slimming`` or ``Polarization`` on the gamma there.
 
     Args:
         strength: Non-negative multiplier of the penalty.

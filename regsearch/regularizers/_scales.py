@@ -101,7 +101,7 @@ class Polarization(Regularizer):
     about ``(t + 1) / (t - 1)`` times harder than the large ones (11 times at
     ``t=1.2``): the scales split into a group at 0 (removed by ``regsearch.trim``)
     and a group that stays, instead of all shrinking together as under
-    :class:`Slimming`. The penalty can be negative.
+    ``Slimming``. The penalty can be negative.
 
     As a ``gamma_regularizer`` the scales are ``|gamma|`` (the sign of a scale does
     not matter). On a kernel they are the L2 norms of its output channels
@@ -114,7 +114,7 @@ class Polarization(Regularizer):
     the scales would grow without bound (the paper's code also clamps gamma to
     ``[0, 1]``). With ``1 < t < 2`` the scales settle near 0 for the unimportant
     channels while the others hold; with ``t >= 2`` the penalty is never negative
-    and the larger ``t``, the closer it comes to ``t x`` :class:`Slimming`.
+    and the larger ``t``, the closer it comes to ``t x`` ``Slimming``.
 
     Args:
         strength: Non-negative multiplier of the whole penalty.

@@ -3,13 +3,13 @@
 keras-tuner ends a search quietly when fewer trials than its
 ``max_consecutive_failed_trials`` failed (the caller only learns of it when
 ``best_model`` finds nothing), and otherwise stops with a traceback of the last
-failure only. A tuner with :class:`ReportsFailures` ends both cases with one
+failure only. A tuner with ``ReportsFailures`` ends both cases with one
 ``RuntimeError`` that quotes every distinct reason, through keras-tuner's public
 hooks ``on_trial_end`` and ``on_search_end``:
 
 - regsearch's own tuners inherit the mixin;
 - ``RegSearchHyperModel.fit`` gives a stock keras-tuner tuner (``RandomSearch``,
-  ``BayesianOptimization``, ...) the mixin with :func:`report_failures`, which
+  ``BayesianOptimization``, ...) the mixin with ``report_failures``, which
   changes the class of that one tuner instance (never the tuner class itself).
 """
 
@@ -54,7 +54,7 @@ class ReportsFailures:
 
     Put it before the tuner class in the bases
     (``class MyTuner(ReportsFailures, keras_tuner.RandomSearch)``), or give one
-    tuner instance the mixin with :func:`report_failures`. A distributed worker
+    tuner instance the mixin with ``report_failures``. A distributed worker
     (its oracle is the chief's) is left alone: the trials are the chief's.
 
     Examples:
@@ -94,7 +94,7 @@ _WITH_MIXIN: dict[type, type] = {}
 
 
 def report_failures(tuner: keras_tuner.Tuner) -> keras_tuner.Tuner:
-    """Give this one ``tuner`` the :class:`ReportsFailures` behaviour; return it.
+    """Give this one ``tuner`` the ``ReportsFailures`` behaviour; return it.
 
     The instance's class becomes a subclass of its class with the mixin (one
     subclass per tuner class, cached, with the same name), so ``isinstance``

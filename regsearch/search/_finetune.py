@@ -19,7 +19,7 @@ _HELD_WEIGHTS = ("kernel", "depthwise_kernel", "pointwise_kernel", "gamma", "bia
 class HoldZeros(keras.callbacks.Callback):
     """Set the kernel and bias entries that were exactly zero back to zero after every batch.
 
-    Built by :meth:`from_model` from the model's kernels as they are when fine-tuning
+    Built by ``from_model`` from the model's kernels as they are when fine-tuning
     starts: whatever the optimizer does to a zero weight (momentum, Adam moments,
     weight decay), it is 0 again when the batch ends, so every validation pass and
     checkpoint sees the same zeros and the trimmed architecture stays fixed.

@@ -151,7 +151,7 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
     else is passed through to ``model.fit``. With ``finetune_epochs``, ``fit``
     trains twice (the data must be iterable twice: arrays, datasets, PyDatasets).
     A model with ``Growing`` penalties (``SearchSpace(schedule=...)``) trains with
-    :class:`regsearch.search.GrowRegularizers` as well, which grows them epoch by epoch.
+    ``regsearch.search.GrowRegularizers`` as well, which grows them epoch by epoch.
 
     Args:
         model: A built Keras model (re-initialized for every trial unless
@@ -187,7 +187,7 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             starts from ``model``'s own (trained) weights, so a trial is a fine-tune
             and needs far fewer epochs. A trial that narrows layers or caps kernel
             sizes keeps the trained channels with the largest weights over each
-            coupled group and the centre taps (:func:`regsearch.trimming.narrow`);
+            coupled group and the centre taps (``regsearch.trimming.narrow``);
             at width 1 it predicts what ``model`` predicts before it trains.
         name: Optional HyperModel name.
         tunable: Whether the hyperparameters this HyperModel declares are tuned.

@@ -86,7 +86,7 @@ def hypervolume(
 
     Args:
         tuner: The tuner of a regsearch search (any keras-tuner tuner).
-        objectives: Two or more metric names, as for :func:`pareto_front`.
+        objectives: Two or more metric names, as for ``pareto_front``.
         reference: The reference point, one value per objective in the metrics'
             own units (for example ``(0.0, untrimmed_macs)``). The default is the
             worst value any finished trial reached on each objective, moved 10%
@@ -113,7 +113,7 @@ def hypervolume_history(
     """``(trial_id, hypervolume)`` after each finished trial, in the order they ended.
 
     The reference point is the same for every step (the default is computed
-    from all finished trials, as in :func:`hypervolume`).
+    from all finished trials, as in ``hypervolume``).
     """
     points, trial_ids, signs = _signed_points(_check_tuner(tuner), objectives)
     fixed = _reference(points, reference, signs)

@@ -71,7 +71,7 @@ class Objective(keras_tuner.Objective):
 
     Either score is a fixed function of one epoch's own results, as keras-tuner
     needs (it records each trial's score once). To pick "the smallest model within
-    a tolerance of the best metric" after a search, use :func:`regsearch.select`.
+    a tolerance of the best metric" after a search, use ``regsearch.select``.
 
     ``"val_loss"`` and ``"loss"`` are scored on the *data* loss: the compiled loss
     without regularization penalties (logged as ``val_data_loss``). Keras adds the

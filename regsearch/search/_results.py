@@ -145,7 +145,7 @@ def pareto_front(
         objectives: Two or more metric names from the results table.
 
     Returns:
-        The front's rows of :func:`results` (a ``pandas.DataFrame``), sorted by
+        The front's rows of ``results`` (a ``pandas.DataFrame``), sorted by
         the first objective.
     """
     tuner = _check_tuner(tuner)
@@ -191,7 +191,7 @@ def best_model(
     """Load the best trial's model at its best epoch, trimmed by default.
 
     The best trial is the one with the lowest ``score``; with ``tolerance`` it is
-    the one :func:`select` picks (the smallest model whose metric is within
+    the one ``select`` picks (the smallest model whose metric is within
     ``tolerance`` of the best), with the same ``metric``, ``size`` and
     ``relative``.
 
@@ -201,11 +201,11 @@ def best_model(
             layers, no regularizers; compiled with the search's loss and
             metrics) instead of the trained model.
         trial_id: Load this trial instead of the best one (for example a trial
-            picked from :func:`pareto_front`).
+            picked from ``pareto_front``).
         tolerance: Load the trial ``select(tuner, tolerance, ...)`` picks.
-        metric: See :func:`select` (only with ``tolerance``).
-        size: See :func:`select` (only with ``tolerance``).
-        relative: See :func:`select` (only with ``tolerance``).
+        metric: See ``select`` (only with ``tolerance``).
+        size: See ``select`` (only with ``tolerance``).
+        relative: See ``select`` (only with ``tolerance``).
 
     Returns:
         A compiled Keras model.
@@ -298,7 +298,7 @@ def select(
     """The id of the smallest finished trial whose metric is within ``tolerance`` of the best.
 
     "The best" is the best ``metric`` over the finished trials (each trial at its
-    best epoch, as in :func:`results`). Among the trials whose metric is within
+    best epoch, as in ``results``). Among the trials whose metric is within
     ``tolerance`` of it, the one with the smallest trimmed size wins; ties go to
     the better metric, so the trial is on the (metric, size) Pareto front.
 
@@ -310,7 +310,7 @@ def select(
       1.1 times the best trial's;
     - ``tolerance=0`` picks the smallest among the trials with the best metric.
 
-    Unlike ``size_weight`` in :class:`regsearch.Objective`, the tolerance is a
+    Unlike ``size_weight`` in ``regsearch.Objective``, the tolerance is a
     statement about the result a user accepts ("at most one point of accuracy"),
     chosen after the search and changeable without searching again.
 
@@ -327,7 +327,7 @@ def select(
             the base model's own validation accuracy) instead of the best trial's.
 
     Returns:
-        The trial id, for :func:`best_model` (``trial_id=``) or ``tuner.oracle.trials``.
+        The trial id, for ``best_model`` (``trial_id=``) or ``tuner.oracle.trials``.
 
     Raises:
         RuntimeError: when no trial finished; the message quotes why they failed.

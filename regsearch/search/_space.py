@@ -205,7 +205,7 @@ class SearchSpace:
             each layer at its own, half and a quarter of its filters. Layers coupled
             through a merge (a ResNet's residual stream: the stem and each block's
             last convolution) share one width, named after the first of them
-            (:func:`regsearch.trimming.channel_groups`). Layers whose width the rest
+            (``regsearch.trimming.channel_groups``). Layers whose width the rest
             of the model fixes keep it: model outputs, and layers whose channels
             reach a ``Reshape``, ``LayerNormalization`` or the model's input.
         kernel_size: Optional choices of the largest kernel size per spatial axis
@@ -227,7 +227,7 @@ class SearchSpace:
         schedule: Optional choices of how the kernel and gamma penalties of the
             matched layers evolve: ``"constant"`` (at their strength from the first
             step) and ``"growing"`` (wrapped in
-            :class:`regsearch.regularizers.Growing`: from a tenth of their strength,
+            ``regsearch.regularizers.Growing``: from a tenth of their strength,
             multiplied by a searched factor per epoch, up to their strength;
             ``RegSearchHyperModel`` grows them). With ``relative_strength`` the
             strength is calibrated at its full value.
@@ -470,7 +470,7 @@ class SearchSpace:
         """The coupled channel groups whose width this space searches.
 
         A group is searched when one of its producers is a matched layer and
-        nothing fixes its width (see :class:`regsearch.trimming.ChannelGroup`).
+        nothing fixes its width (see ``regsearch.trimming.ChannelGroup``).
         """
         if self.width is None:
             return []

@@ -30,7 +30,7 @@ def mlp(
         output_activation: Activation of the output layer (``"sigmoid"``,
             ``"softmax"``, ``"linear"``).
         hidden_units: Units per hidden layer; ``None`` sizes one hidden layer from
-            the data (see :func:`default_hidden_units`); ``()`` gives a linear model.
+            the data (see ``default_hidden_units``); ``()`` gives a linear model.
         activation: Activation of the hidden layers.
 
     Returns:

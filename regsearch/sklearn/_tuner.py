@@ -79,7 +79,7 @@ def user_objective(tuner: str | keras_tuner.Oracle) -> keras_tuner.Objective | N
 
 
 class _Tuner(ReportsFailures, LightBuild, keras_tuner.Tuner):
-    """keras-tuner's ``Tuner`` with :class:`LightBuild` and :class:`ReportsFailures`."""
+    """keras-tuner's ``Tuner`` with ``LightBuild`` and ``ReportsFailures``."""
 
 
 class _HyperbandTuner(ReportsFailures, LightBuild, keras_tuner.Hyperband):

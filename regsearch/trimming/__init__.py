@@ -46,14 +46,14 @@ From that alone:
   every layer that makes it (e.g. the stem and each residual block's last
   convolution) or from none. ``LayerTrim.coupled`` and ``coupled_through`` name the
   group, and the report table shows it where channels went or were kept
-  (:func:`channel_groups` lists the groups by producer, as :func:`narrow` uses them).
+  (``channel_groups`` lists the groups by producer, as ``narrow`` uses them).
 - Layers trim does not understand (RNNs, custom layers, shared layers) are kept as
   they are, and so are the input channels of layers that mix channels
   (``LayerNormalization`` over the channel axis, softmax, ``Reshape``, ...); the
   report says why.
 
-:func:`trimmed_size` runs the same analysis without building anything (fast enough
-for every epoch end); :func:`snap_to_zero` sets the weights that count as zero to 0 in
+``trimmed_size`` runs the same analysis without building anything (fast enough
+for every epoch end); ``snap_to_zero`` sets the weights that count as zero to 0 in
 place, after which the model computes exactly what the trimmed model computes.
 
 MACs are the multiply-accumulates of one sample through the kernels of ``Conv``,

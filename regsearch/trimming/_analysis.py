@@ -1,30 +1,30 @@
 """Weight analysis: what trimming would remove from each layer, from the weights alone.
 
 Pure numpy on ``layer.get_weights()``; nothing is built. The same analysis drives
-:func:`regsearch.trimming.trimmed_size` (called at every epoch end of a search) and the
-surgery in :func:`regsearch.trimming.trim`, so the two always agree.
+``regsearch.trimming.trimmed_size`` (called at every epoch end of a search) and the
+surgery in ``regsearch.trimming.trim``, so the two always agree.
 
 Outline:
 
 1. Every kernel of a layer trim understands (both kernels of a ``SeparableConv``),
    and every BatchNormalization gamma, is *snapped*: weights that count as zero
    become exactly 0.
-2. Forward pass over constants (:mod:`._channels`): a dead output channel (its whole
+2. Forward pass over constants (``._channels``): a dead output channel (its whole
    kernel slice is zero) outputs the constant ``activation(bias)``, a
    BatchNormalization channel whose gamma is zero the constant ``beta``; constants
    are carried through channel-wise layers (activations, batch normalization,
    pooling, merges, ``DepthwiseConv``, ...).
-3. Fixpoint over the graph (:mod:`._channels`): a channel is removed only if every
+3. Fixpoint over the graph (``._channels``): a channel is removed only if every
    branch of a merge agrees, it never reaches a model output or a layer trim does not
    understand, and every ``Conv``/``SeparableConv``/``Dense`` consumer either does not
    use it (its kernel rows are zero over the output channels the consumer keeps) or
    absorbs it exactly (it is constant and the constant is 0, or the consumer adds no
-   zero padding and folds it into a bias, :mod:`._folds`). Removed outputs can zero
+   zero padding and folds it into a bias, ``._folds``). Removed outputs can zero
    more rows, so this repeats until stable.
-4. Kernel extent (:mod:`._padding`): per spatial axis, leading and trailing kernel positions whose
+4. Kernel extent (``._padding``): per spatial axis, leading and trailing kernel positions whose
    weights (over the remaining channels) are all zero are dropped, and the padding
    is rewritten so that the outputs keep their shape and values.
-5. Coupled groups (:mod:`._coupling`): the layers whose channels merges tie together,
+5. Coupled groups (``._coupling``): the layers whose channels merges tie together,
    named in each member's entry.
 """
 
@@ -70,7 +70,7 @@ def snap_layers(
     Two kinds of entries, told apart by the layer's type:
 
     - every kernel layer trim understands: its kernels, the first weights of the
-      layer in order (:func:`snapped_variables`): ``(kernel,)``, or for a
+      layer in order (``snapped_variables``): ``(kernel,)``, or for a
       ``SeparableConv`` ``(depthwise kernel, pointwise kernel)``;
     - every ``BatchNormalization`` trim understands (channels last, not shared, with a
       scale): ``(gamma,)``. A gamma that counts as zero makes its channel output the
@@ -91,7 +91,7 @@ def snap_layers(
 
 
 def snapped_variables(layer: keras.layers.Layer) -> tuple[keras.Variable, ...]:
-    """The variables :func:`snap_layers` snaps for ``layer``, in the order of its entry.
+    """The variables ``snap_layers`` snaps for ``layer``, in the order of its entry.
 
     ``(gamma,)`` for a ``BatchNormalization``; else the kernels: the first weight, or
     the first two (depthwise, pointwise) for a ``SeparableConv``.

@@ -4,14 +4,14 @@ A dead output channel (its whole kernel slice is zero; for a ``SeparableConv``, 
 live depthwise filter reaches it through a nonzero pointwise weight) outputs the
 constant ``activation(bias)``, and a BatchNormalization channel whose gamma is zero
 the constant ``beta``; constants are carried forward through channel-wise layers and
-``DepthwiseConv`` (see :func:`._kernels.depthwise_values`). An unused channel is one
+``DepthwiseConv`` (see ``._kernels.depthwise_values``). An unused channel is one
 every consumer ignores: its kernel rows are zero. A channel is removed only if every
 branch of a merge agrees, it never reaches a model output or a layer trim does not
 understand, and every ``Conv``/``SeparableConv``/``Dense`` consumer either ignores it
 or can absorb it exactly (it is constant and the constant is 0, or the consumer adds
 no zero padding and folds it into its bias).
 
-``kernels`` (from :func:`._analysis.snap_layers`) holds the snapped kernels of kernel
+``kernels`` (from ``._analysis.snap_layers``) holds the snapped kernels of kernel
 layers and the snapped ``(gamma,)`` of scaled BatchNormalization layers; only
 producers and ``DepthwiseConv`` read the former, only BatchNormalization the latter.
 """
@@ -143,7 +143,7 @@ def sink_accepts(node: GraphNode, kind: LayerKind, values: np.ndarray) -> np.nda
 
     A constant 0 adds nothing. Any other constant adds the same amount at every output
     position when the layer adds no zero padding; that amount goes into the bias (of
-    the layer, or of the ``BatchNormalization`` right after it; see :mod:`._folds`).
+    the layer, or of the ``BatchNormalization`` right after it; see ``._folds``).
     """
     if kind not in PRODUCER_KINDS or not channel_layer(node):
         return np.zeros(len(values), bool)

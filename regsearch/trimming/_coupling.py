@@ -9,7 +9,7 @@ stem convolution and the last convolution of every residual block of a ResNet st
 
 These groups name, in trim's report, the layers a channel is tied to
 (``LayerTrim.coupled`` / ``coupled_through``); trim's channel analysis itself
-(:mod:`._channels`) enforces the coupling. :func:`._groups.channel_groups` is the
+(``._channels``) enforces the coupling. ``._groups.channel_groups`` is the
 public view of the same ties used to narrow a model (by producer, with readers and
 what blocks narrowing).
 """

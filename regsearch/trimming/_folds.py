@@ -1,7 +1,7 @@
 """Where the constants of removed input channels go: a bias, or the next batch norm.
 
 A ``Conv``/``SeparableConv``/``Dense`` that loses constant input channels adds what
-they contributed (:func:`._kernels.input_contribution`) to its bias. A layer without
+they contributed (``._kernels.input_contribution``) to its bias. A layer without
 a bias or activation whose output is read by one ``BatchNormalization`` only (the
 usual conv -> BN pair) shifts that layer's moving mean instead: ``BN(y + f)`` with
 mean ``mu`` equals ``BN(y)`` with mean ``mu - f``. Otherwise the trimmed layer gets a

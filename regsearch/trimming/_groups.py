@@ -13,7 +13,7 @@ at an offset (its segment), so its inputs stay separate groups.
 A group cannot be narrowed when its channels reach a model output, the model's
 input, a layer that mixes channels or reshapes them (``LayerNormalization``,
 ``Reshape``, a custom layer), a merge after a ``Flatten`` or a ``Concatenate``, or a
-shared layer; :attr:`ChannelGroup.blocked` says which.
+shared layer; ``ChannelGroup.blocked`` says which.
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ def channel_groups(model: keras.Model) -> list[ChannelGroup]:
         model: a built Sequential or functional Keras model. It is not changed.
 
     Returns:
-        One :class:`ChannelGroup` per set of coupled producers. Output layers and
+        One ``ChannelGroup`` per set of coupled producers. Output layers and
         layers whose channels nothing can narrow are there too, with ``blocked`` set.
 
     Examples:

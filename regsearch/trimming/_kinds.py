@@ -14,7 +14,7 @@ L = keras.layers
 
 
 class LayerKind(enum.Enum):
-    """How trim treats one layer call in a model's graph (what :func:`classify` returns)."""
+    """How trim treats one layer call in a model's graph (what ``classify`` returns)."""
 
     CONV = "conv"  # Conv1D/2D/3D
     DENSE = "dense"

@@ -139,15 +139,15 @@ def narrow(
 ) -> keras.Model:
     """A narrower copy of a trained ``model`` that keeps its most important weights.
 
-    Each coupled channel group (see :func:`channel_groups`) named in ``width``
+    Each coupled channel group (see ``channel_groups``) named in ``width``
     keeps ``round(channels x factor)`` channels (at least 1): those with the largest
-    weights over the whole group (:func:`channel_importance`), with their trained
+    weights over the whole group (``channel_importance``), with their trained
     weights, and the matching input rows of every layer that reads them. Each
     convolution named in ``kernel_size`` keeps the centre taps of its kernel, at most
     ``kernel_size`` per spatial axis. The rest of the model keeps its weights, so at
     ``width`` 1 and no ``kernel_size`` the copy predicts exactly what ``model`` does.
 
-    The narrowed layers are rebuilt from stock Keras layers by :func:`trim`, without
+    The narrowed layers are rebuilt from stock Keras layers by ``trim``, without
     their regularizers and constraints. A dropped channel whose activation does not
     map 0 to 0 (e.g. ``sigmoid``) outputs a constant; trim keeps it where it cannot
     fold that constant exactly.

@@ -99,7 +99,7 @@ class LayerTrim:
 class TrimmedSize:
     """Size of a model before and after trimming, from its weights alone.
 
-    Returned by :func:`regsearch.trimming.trimmed_size`; ``params`` always equals
+    Returned by ``regsearch.trimming.trimmed_size``; ``params`` always equals
     ``trim(model, ...)[0].count_params()`` for the same arguments.
 
     Attributes:
@@ -107,7 +107,7 @@ class TrimmedSize:
         macs: multiply-accumulates per sample after trimming (see ``trimmed_size``).
         params_before: parameters of the model as it is.
         macs_before: multiply-accumulates per sample of the model as it is.
-        layers: one :class:`LayerTrim` per layer, in execution order.
+        layers: one ``LayerTrim`` per layer, in execution order.
         threshold: the threshold used.
         relative: whether the threshold was relative to each layer's largest weight.
     """

@@ -23,10 +23,10 @@ def _ratio(before: int, after: int) -> str:
 
 @dataclass(frozen=True)
 class TrimReport:
-    """What :func:`regsearch.trimming.trim` did, per layer and in total.
+    """What ``regsearch.trimming.trim`` did, per layer and in total.
 
     Attributes:
-        layers: one :class:`LayerTrim` per layer, in execution order, with kernel
+        layers: one ``LayerTrim`` per layer, in execution order, with kernel
             size, filters, parameters and MACs before and after, a ``note`` saying
             what was kept and why, and the layers its channels are ``coupled`` with.
             The printed table adds the coupled group to the note of a layer that lost

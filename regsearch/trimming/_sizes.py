@@ -1,8 +1,8 @@
 """Sizes: parameters and multiply-accumulates of each layer before and after trimming.
 
-One :class:`LayerTrim` per layer, built from the snapped kernels, the removable
-channels (:mod:`._channels`), the constants folded into biases (:mod:`._folds`), the
-coupled channel groups (:mod:`._coupling`) and the kernel extent (:mod:`._padding`).
+One ``LayerTrim`` per layer, built from the snapped kernels, the removable
+channels (``._channels``), the constants folded into biases (``._folds``), the
+coupled channel groups (``._coupling``) and the kernel extent (``._padding``).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class Facts:
         removable: per tensor, which channels go.
         folds: constants folded into biases and batch-norm means.
         groups: the coupled channel group of each member's output tensor.
-        explain: what keeps given channels of a tensor (:mod:`._explain`).
+        explain: what keeps given channels of a tensor (``._explain``).
     """
 
     kernels: dict[int, tuple[np.ndarray, ...]]
@@ -116,7 +116,7 @@ def _channelwise_entry(
     """A BatchNormalization's entry.
 
     ``snapped`` holds its snapped gamma (or nothing), ``shift`` what to subtract from
-    its moving mean (:mod:`._folds`). Where the snapped gamma is 0 the channel outputs
+    its moving mean (``._folds``). Where the snapped gamma is 0 the channel outputs
     ``beta`` whatever its mean, so the shift there changes nothing.
     """
     keep = np.flatnonzero(~removed)

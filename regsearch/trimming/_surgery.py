@@ -30,7 +30,7 @@ def _from_config(
 
     With ``initializers`` (a dict to fill), the copy's weights are created with zeros
     and the original initializers are recorded there, to be put back once the real
-    weights are set (:func:`_restore_initializers`): random initializers cost a
+    weights are set (``_restore_initializers``): random initializers cost a
     compilation per weight shape on JAX, for values that are overwritten anyway.
     """
     config = layer.get_config()
@@ -158,7 +158,7 @@ def _reuse(layer: keras.layers.Layer) -> LayerFactory:
 def build(size: TrimmedSize) -> keras.Model:
     """Build the trimmed model described by ``size`` (the result of ``analyze``).
 
-    The graph is replayed by :func:`regsearch.editing.rebuild`, the one mechanism
+    The graph is replayed by ``regsearch.editing.rebuild``, the one mechanism
     that edits models: each layer is replaced by its trimmed copy, padding and
     cropping layers go before it, and the trimmed weights are set afterwards.
     """

@@ -18,7 +18,7 @@ def trimmed_size(
 ) -> TrimmedSize:
     """Size of ``model`` after trimming, computed from its weights alone.
 
-    Runs the analysis of :func:`trim` without building a model, so it is cheap enough
+    Runs the analysis of ``trim`` without building a model, so it is cheap enough
     to call at every epoch end. ``result.params`` always equals
     ``trim(model, threshold, relative=relative)[0].count_params()``.
 
@@ -30,8 +30,8 @@ def trimmed_size(
             or of a BatchNormalization's gamma).
 
     Returns:
-        A :class:`TrimmedSize` with ``params``, ``macs`` (after trimming),
-        ``params_before``, ``macs_before`` and one :class:`LayerTrim` per layer.
+        A ``TrimmedSize`` with ``params``, ``macs`` (after trimming),
+        ``params_before``, ``macs_before`` and one ``LayerTrim`` per layer.
 
     Raises:
         ValueError: for a negative threshold, an unbuilt model, or when trimming would
@@ -59,7 +59,7 @@ def snap_to_zero(model: keras.Model, threshold: float = 1e-3, *, relative: bool 
     layers over the last axis (not on shared layers). Afterwards ``model`` computes
     what ``trim(model, threshold, relative=relative)[0]`` computes, up to float32
     rounding, so a validation loss measured on it is that of the trimmed model.
-    Unlike :func:`trim`, this **changes** ``model``.
+    Unlike ``trim``, this **changes** ``model``.
 
     Args:
         model: a built Sequential or functional Keras model.
@@ -119,7 +119,7 @@ def trim(
 
     Returns:
         ``(trimmed_model, report)``: a Sequential model for a Sequential input, a
-        functional one otherwise; and a :class:`TrimReport`.
+        functional one otherwise; and a ``TrimReport``.
 
     Raises:
         ValueError: for a negative threshold, an unbuilt model, or when trimming would
