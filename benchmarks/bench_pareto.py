@@ -29,9 +29,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 import keras_tuner
+from tasks import TASKS, digits
 
 import regsearch
-from regsearch._demo import _digits, demo_model
 
 OBJECTIVES = ("val_accuracy", "trimmed_macs")
 TUNERS = ("pareto", "bayesian", "random")
@@ -39,7 +39,7 @@ TUNERS = ("pareto", "bayesian", "random")
 
 def _hypermodel() -> regsearch.RegSearchHyperModel:
     return regsearch.RegSearchHyperModel(
-        demo_model(),
+        TASKS["digits"].model(),
         regsearch.SearchSpace(
             "conv*", kernel=["none", "l1", "kernel_length", "group_lasso"], strength=(1e-4, 3e-2)
         ),
@@ -96,7 +96,7 @@ def _run(name: str, args: argparse.Namespace, seed: int, data: tuple, root: str)
     tuner.search(x_train, y_train, validation_data=(x_val, y_val), epochs=args.epochs, verbose=0)
     wall = time.perf_counter() - start
     trials = len(tuner.oracle.trials)
-    macs = regsearch.trimmed_size(demo_model(), 0.0).macs_before
+    macs = regsearch.trimmed_size(TASKS["digits"].model(), 0.0).macs_before
     return {
         "hypervolume": regsearch.hypervolume(tuner, OBJECTIVES, reference=(0.0, 1.1 * macs)),
         "wall_per_trial": wall / trials,
@@ -118,7 +118,7 @@ def main() -> int:
     runs: dict[str, list[dict]] = {name: [] for name in TUNERS}
     with tempfile.TemporaryDirectory() as root:
         for seed in range(args.seeds):
-            data = _digits(seed)[:4]
+            data = digits(seed)[:4]
             for name in TUNERS:
                 result = _run(name, args, seed, data, os.path.join(root, f"s{seed}"))
                 runs[name].append(result)

@@ -58,9 +58,9 @@ import keras_tuner
 import numpy as np
 from bench_vs_architecture_search import hypervolume, macs, ratio
 from sklearn.exceptions import ConvergenceWarning
+from tasks import digits
 
 import regsearch
-from regsearch import _demo
 
 L = keras.layers
 WIDTHS = (16, 32, 64)
@@ -259,7 +259,7 @@ def summarize(result: dict, base_accuracy: float, base_macs: int) -> dict[str, f
 
 
 def run_seed(seed: int, args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    data = _demo._digits(seed)
+    data = digits(seed)
     data = upsampled(data) if args.case == "mobilenet" else data
     x_train, y_train, _, _, x_test, y_test = data
     keras.utils.set_random_seed(seed)

@@ -65,11 +65,17 @@ from sklearn.exceptions import ConvergenceWarning
 from tasks import FACTORS, TASKS, Task
 
 import regsearch
-from regsearch import _demo
 
 REFERENCE_ACCURACY = 0.90  # the hypervolume's reference point: (0.90, base MACs)
 POINT = 0.01  # "within one point of the base's test accuracy"
 TRIM_THRESHOLD = 1e-3
+
+
+# The demo's objective: validation accuracy against trimmed MACs.
+def objective() -> regsearch.Objective:
+    return regsearch.Objective("val_accuracy", size_weight=0.01, size="macs", tradeoff="product")
+
+
 SPACES = ("regularizers", "widths", "resize", "both")
 MACS_TARGETS = {"regularizers": 1.0, "both": 0.5}  # issue 18; the others: 1.0
 METHODS = ("architecture", *SPACES)
@@ -143,7 +149,7 @@ def regsearch_tuner(
     if args.tuner == "pareto":  # the recommended search: the first trial at the defaults
         return regsearch.ParetoSearch(
             hypermodel,
-            objective=_demo.demo_objective(),
+            objective=objective(),
             max_trials=args.trials,
             seed=seed,
             start_from_defaults=True,
@@ -152,7 +158,7 @@ def regsearch_tuner(
         )
     return keras_tuner.BayesianOptimization(
         hypermodel,
-        objective=_demo.demo_objective(),
+        objective=objective(),
         max_trials=args.trials,
         num_initial_points=min(4, args.trials),
         seed=seed,
@@ -280,7 +286,7 @@ def main() -> None:
     parser.add_argument(
         "--finetune-epochs",
         type=int,
-        default=_demo.FULL["finetune_epochs"],
+        default=5,
         help="regsearch's fine-tuning epochs after --epochs (counted in its wall time)",
     )
     parser.add_argument(

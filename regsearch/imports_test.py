@@ -268,3 +268,22 @@ def test_the_private_import_check_finds_one() -> None:
     assert _package("regsearch.search._space") == "regsearch.search"
     assert _package("regsearch.search") == "regsearch.search"
     assert _package("regsearch._shrink") == "regsearch"
+
+
+def test_benchmarks_use_only_public_names() -> None:
+    benchmarks = Path(__file__).resolve().parents[1] / "benchmarks"
+    private = []
+    for path in sorted(benchmarks.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("regsearch"):
+                parts = [*node.module.split("."), *(alias.name for alias in node.names)]
+            elif isinstance(node, ast.Import):
+                parts = [p for alias in node.names for p in alias.name.split(".")]
+                parts = parts if parts[:1] == ["regsearch"] else []
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                parts = [node.value.id, node.attr] if node.value.id == "regsearch" else []
+            else:
+                continue
+            if any(part.startswith("_") for part in parts[1:]):
+                private.append(f"{path.name}:{node.lineno}")
+    assert private == [], f"benchmarks reach regsearch's private names: {private}"
