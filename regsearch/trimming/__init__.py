@@ -68,7 +68,7 @@ from __future__ import annotations
 from regsearch.trimming._groups import ChannelGroup, channel_groups
 from regsearch.trimming._narrow import channel_importance, narrow
 from regsearch.trimming._penalties import coupled_penalties
-from regsearch.trimming._plan import LayerTrim, TrimmedSize
+from regsearch.trimming._records import LayerTrim, TrimmedSize
 from regsearch.trimming._report import TrimReport
 from regsearch.trimming._trim import snap_to_zero, trim, trimmed_size
 

@@ -45,7 +45,7 @@ from regsearch.trimming._kinds import (
     is_scaled_batch_norm,
     why_kernel_not_understood,
 )
-from regsearch.trimming._plan import LayerTrim, TrimmedSize
+from regsearch.trimming._records import LayerTrim, TrimmedSize
 from regsearch.trimming._sizes import Facts, layer_entry
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from regsearch.trimming._plan import LayerTrim
+from regsearch.trimming._records import LayerTrim
 
 
 def _kernel(shape: tuple[int, ...] | None) -> str:

@@ -24,7 +24,7 @@ from regsearch.trimming._graph import GraphNode
 from regsearch.trimming._kernels import dead_outputs
 from regsearch.trimming._kinds import PRODUCER_KINDS, LayerKind, channels_last, shape_of
 from regsearch.trimming._padding import kernel_extent, padding_plan
-from regsearch.trimming._plan import LayerPlan, LayerTrim, short_list
+from regsearch.trimming._records import LayerPlan, LayerTrim, short_list
 
 
 @dataclass(frozen=True)

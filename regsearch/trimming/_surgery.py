@@ -16,7 +16,7 @@ import numpy as np
 
 from regsearch.editing import Edits, LayerFactory, rebuild
 from regsearch.trimming._kinds import LayerKind
-from regsearch.trimming._plan import LayerPlan, LayerTrim, TrimmedSize
+from regsearch.trimming._records import LayerPlan, LayerTrim, TrimmedSize
 
 L = keras.layers
 _PAD = {1: L.ZeroPadding1D, 2: L.ZeroPadding2D, 3: L.ZeroPadding3D}

@@ -8,7 +8,7 @@ import numpy as np
 
 from regsearch.trimming._analysis import analyze, check_threshold, snap_layers, snapped_variables
 from regsearch.trimming._graph import model_graph
-from regsearch.trimming._plan import TrimmedSize
+from regsearch.trimming._records import TrimmedSize
 from regsearch.trimming._report import TrimReport
 from regsearch.trimming._surgery import build
 
