@@ -40,31 +40,37 @@ def data_loss(model: keras.Model, loss: Any, x: Any, y: Any) -> float:
     return float(np.mean(keras.ops.convert_to_numpy(values)))
 
 
-def _penalties(model: keras.Model) -> Iterator[tuple[Regularizer, str, Any]]:
-    """``(regularizer, name, its value now)`` of every regsearch penalty of ``model``.
+def _unwrapped(regularizer: Any) -> Regularizer | None:
+    """The regsearch regularizer itself, or the one a ``Growing`` wraps; else ``None``."""
+    inner = regularizer.regularizer if isinstance(regularizer, Growing) else regularizer
+    return inner if isinstance(inner, Regularizer) else None
 
-    A ``Growing`` penalty yields the regularizer it wraps, with the value at
+
+def _full_cross_penalty(layer: CrossLayer) -> Any:
+    """A ``CrossLayer``'s penalty at multiplier 1 when its regularizer is ``Growing``."""
+    growing = layer.regularizer if isinstance(layer.regularizer, Growing) else None
+    return layer.penalty() if growing is None else layer.penalty() / growing.current()
+
+
+def _penalized(
+    model: keras.Model,
+) -> Iterator[tuple[Regularizer, str, Callable[[], Any], list[keras.Variable]]]:
+    """``(regularizer, name, its penalty, the variables it reads)`` of every penalty.
+
+    A ``Growing`` penalty yields the regularizer it wraps, and its penalty at
     multiplier 1: its strength is calibrated at full strength, whatever the
     multiplier is now.
     """
-    found = [
-        (getattr(variable, "regularizer", None), variable.path, variable)
-        for variable in model.trainable_weights
-    ]
-    found += [
-        (layer.regularizer, layer.name, layer)
-        for layer in model.layers
-        if isinstance(layer, CrossLayer)
-    ]
-    for regularizer, name, source in found:
-        inner = regularizer.regularizer if isinstance(regularizer, Growing) else regularizer
-        if not isinstance(inner, Regularizer):
-            continue
-        penalty: Any = regularizer  # a Regularizer, or a Growing that wraps one
-        value = source.penalty() if isinstance(source, CrossLayer) else penalty(source)
-        if isinstance(regularizer, Growing):
-            value = value / regularizer.current()
-        yield inner, name, value
+    for variable in model.trainable_weights:
+        inner = _unwrapped(getattr(variable, "regularizer", None))
+        if inner is not None:
+            penalty: Any = inner  # keras.regularizers.Regularizer types no __call__
+            yield inner, variable.path, functools.partial(penalty, variable), [variable]
+    for layer in model.layers:
+        inner = _unwrapped(getattr(layer, "regularizer", None))
+        if isinstance(layer, CrossLayer) and inner is not None:
+            kernels = [bound.kernel for bound in layer.bound_layers]
+            yield inner, layer.name, functools.partial(_full_cross_penalty, layer), kernels
 
 
 def calibrate_strengths(model: keras.Model, reference: float) -> dict[str, float]:
@@ -80,28 +86,12 @@ def calibrate_strengths(model: keras.Model, reference: float) -> dict[str, float
         ``{variable path or CrossLayer name: new strength}``.
     """
     scaled = {}
-    for regularizer, name, penalty in _penalties(model):
-        value = float(keras.ops.convert_to_numpy(penalty))
+    for regularizer, name, penalty, _ in _penalized(model):
+        value = float(keras.ops.convert_to_numpy(penalty()))
         if value > 0 and regularizer.strength > 0:
             regularizer.strength = regularizer.strength**2 * reference / value
             scaled[name] = regularizer.strength
     return scaled
-
-
-def _penalized(
-    model: keras.Model,
-) -> Iterator[tuple[Regularizer, str, Callable[[], Any], list[keras.Variable]]]:
-    """``(regularizer, name, its penalty at multiplier 1, the variables it reads)``."""
-    for variable in model.trainable_weights:
-        regularizer = getattr(variable, "regularizer", None)
-        inner = regularizer.regularizer if isinstance(regularizer, Growing) else regularizer
-        if isinstance(inner, Regularizer):
-            penalty: Any = inner  # keras.regularizers.Regularizer types no __call__
-            yield inner, variable.path, functools.partial(penalty, variable), [variable]
-    for layer in model.layers:
-        if isinstance(layer, CrossLayer) and isinstance(layer.regularizer, Regularizer):
-            kernels = [bound.kernel for bound in layer.bound_layers]
-            yield layer.regularizer, layer.name, layer.penalty, kernels
 
 
 def calibrate_gradient_strengths(model: keras.Model, loss: Any, x: Any, y: Any) -> dict[str, float]:
