@@ -138,6 +138,11 @@ def _check_list(
     return checked
 
 
+def _followers(group: list[keras.layers.Layer], normalizations: dict[str, list[str]]) -> list[str]:
+    """The BatchNormalization layers right after the layers of ``group``."""
+    return [bn for layer in group for bn in normalizations.get(layer.name, [])]
+
+
 def _check_relative_strength(value: Any) -> bool | str:
     if isinstance(value, bool) or value in ("loss", "gradient"):
         return value  # type: ignore[no-any-return]
@@ -537,7 +542,7 @@ class SearchSpace:
         normalizations: dict[str, list[str]],
     ) -> None:
         """Declare the scale penalty of the BatchNormalization layers after ``group``."""
-        followers = [bn for layer in group for bn in normalizations.get(layer.name, [])]
+        followers = _followers(group, normalizations)
         if self.gamma is None or not followers:
             return
         penalty = hp_regularizer(hp, f"{prefix}gamma", choices=self.gamma, strength=self.strength)
@@ -564,7 +569,7 @@ class SearchSpace:
         if chosen != GROWING:
             return
         targets = [("kernel", layer.name) for layer in group]
-        targets += [("gamma", bn) for layer in group for bn in normalizations.get(layer.name, [])]
+        targets += [("gamma", bn) for bn in _followers(group, normalizations)]
         wrapped: dict[int, regularizers.Growing] = {}
         for argument, layer_name in targets:
             penalty = plan[argument].get(layer_name)
