@@ -171,7 +171,8 @@ class CrossLayer(keras.layers.Layer):
         return self.regularizer(ops.concatenate(kernels, axis=self.axis))
 
     def call(self, inputs: Any) -> Any:
-        self.add_loss(self.penalty())
+        if self.regularizer is not None:  # None: held off (``search.PenaltyWarmup``)
+            self.add_loss(self.penalty())
         return inputs[0]
 
     def get_config(self) -> dict[str, Any]:

@@ -25,12 +25,14 @@ from regsearch.search._results import metric_column as metric_column
 from regsearch.search._results import trim_compiled as trim_compiled
 from regsearch.search._score import ScoreCallback as ScoreCallback
 from regsearch.search._space import SearchSpace, hp_regularizer
+from regsearch.search._warmup import PenaltyWarmup
 
 __all__ = [
     "ExactZeros",
     "GrowRegularizers",
     "HoldZeros",
     "Objective",
+    "PenaltyWarmup",
     "RegSearchHyperModel",
     "SearchSpace",
     "TrialProgress",

@@ -139,7 +139,8 @@ class ExactZeros(keras.callbacks.Callback):
                 found.append(_Penalized(variable, groups, masks, bias if per_filter else None))
         return found
 
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        # Read every epoch: a ``PenaltyWarmup`` attaches the penalties between epochs.
         self._groups = self._penalized()
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import keras
 
 from regsearch.layers import CrossLayer
 from regsearch.regularizers import Growing
-
-
-def _layers(model: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
-    """``model``'s layers, those of nested models included."""
-    for layer in getattr(model, "layers", []):
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from _layers(layer)
+from regsearch.search._walk import nested_layers
+from regsearch.search._warmup import PenaltyWarmup
 
 
 def growing_regularizers(model: keras.Model) -> list[Growing]:
     """Every ``Growing`` penalty of ``model``: on its weights, activities and ``CrossLayer``\\ s."""
     candidates = [getattr(variable, "regularizer", None) for variable in model.weights]
-    for layer in _layers(model):
+    for layer in nested_layers(model):
         candidates.append(getattr(layer, "activity_regularizer", None))
         if isinstance(layer, CrossLayer):
             candidates.append(layer.regularizer)
@@ -48,6 +41,13 @@ class GrowRegularizers(keras.callbacks.Callback):
     a schedule capped by its ceiling stops changing, and stops rebuilding, when it
     reaches it. TensorFlow's compiled step reads the variable itself.
 
+    With ``warmup``, a ``PenaltyWarmup`` that holds the penalties off until the
+    data loss falls, the schedule counts its epochs from the one where the
+    penalties start, so each penalty starts at its ``start`` multiplier then.
+
+    Args:
+        warmup: The ``PenaltyWarmup`` training the model too, if any.
+
     Examples:
         >>> import keras, numpy as np, regsearch
         >>> from regsearch.regularizers import Growing
@@ -61,13 +61,21 @@ class GrowRegularizers(keras.callbacks.Callback):
         1.0
     """
 
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self._growing = growing_regularizers(self.model)
+    def __init__(self, warmup: PenaltyWarmup | None = None) -> None:
+        super().__init__()
+        if warmup is not None and not isinstance(warmup, PenaltyWarmup):
+            raise TypeError(
+                f"Argument `warmup` must be a regsearch.search.PenaltyWarmup or None; "
+                f"received {warmup!r}."
+            )
+        self.warmup = warmup
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if not hasattr(self, "_growing"):
-            self._growing = growing_regularizers(self.model)
-        changed = [penalty.set_epoch(epoch) for penalty in self._growing]
+        if self.warmup is not None:
+            if self.warmup.started_at is None:
+                return  # the penalties are off: nothing to grow yet
+            epoch -= self.warmup.started_at
+        changed = [penalty.set_epoch(epoch) for penalty in growing_regularizers(self.model)]
         if any(changed) and keras.backend.backend() == "jax":
             self.model.make_train_function(force=True)
             self.model.make_test_function(force=True)

@@ -29,6 +29,7 @@ from regsearch.search._grow import GrowRegularizers, growing_regularizers
 from regsearch.search._objective import Objective
 from regsearch.search._score import ScoreCallback
 from regsearch.search._space import SearchSpace
+from regsearch.search._warmup import PenaltyWarmup
 from regsearch.trimming import narrow, snap_to_zero, trimmed_size
 
 _COMPILE_KEYS = {
@@ -189,6 +190,14 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             sizes keeps the trained channels with the largest weights over each
             coupled group and the centre taps (``regsearch.trimming.narrow``);
             at width 1 it predicts what ``model`` predicts before it trains.
+        penalty_warmup: Hold every penalty off until the training loss has
+            fallen by a tenth from its first batch (``regsearch.search.PenaltyWarmup``),
+            then train with them (relative strengths are calibrated then). A
+            model trained from scratch can sit on a plateau for its first epochs,
+            where nothing opposes a penalty, which then empties whole layers;
+            how long depends on the task. ``None`` (default): on when trials start
+            from fresh weights, off with ``initial_weights="model"`` (a trained
+            model has no plateau to leave).
         name: Optional HyperModel name.
         tunable: Whether the hyperparameters this HyperModel declares are tuned.
 
@@ -213,6 +222,7 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
         finetune_epochs: int = 0,
         finetune_learning_rate: float = 1.0,
         initial_weights: Literal["model"] | None = None,
+        penalty_warmup: bool | None = None,
         name: str | None = None,
         tunable: bool = True,
     ) -> None:
@@ -226,6 +236,9 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             )
         self.model = model
         self.initial_weights = _check_initial_weights(initial_weights, model)
+        self.penalty_warmup = (
+            None if penalty_warmup is None else check_bool("penalty_warmup", penalty_warmup)
+        )
         self.space = space
         self.compile = _check_compile(compile)
         self.trim_threshold = check_float("trim_threshold", trim_threshold)
@@ -333,21 +346,34 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             )
         compiled = self._compile_for(model, objective)
         self._check_metric_is_logged(compiled, model, objective, validating)
-        if self.space.relative_strength:
-            self._calibrate(model, compiled, args, kwargs)
+        calibrate = self._calibration(model, compiled, args, kwargs)
+        warmup = None
+        if self.warms_up:
+            warmup = PenaltyWarmup(on_start=calibrate)
+        elif calibrate is not None:
+            calibrate(model)
         if self.finetune_epochs:
-            return self._fit_then_finetune(model, objective, callbacks, args, kwargs)
-        own = self._own_callbacks(model, objective, penalized=True)
+            return self._fit_then_finetune(model, objective, callbacks, warmup, args, kwargs)
+        own = self._own_callbacks(model, objective, penalized=True, warmup=warmup)
         return model.fit(*args, callbacks=[*own, *callbacks], **kwargs)
 
-    def _calibrate(
+    @property
+    def warms_up(self) -> bool:
+        """Whether trials hold their penalties off until the data loss falls."""
+        if self.penalty_warmup is None:
+            return self.initial_weights is None
+        return self.penalty_warmup
+
+    def _calibration(
         self,
         model: keras.Model,
         compiled: Mapping[str, Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-    ) -> None:
-        """Rescale the trial's penalties to their strength times its data loss now."""
+    ) -> Callable[[keras.Model], object] | None:
+        """What rescales the trial's penalties to their relative strength, if anything."""
+        if not self.space.relative_strength:
+            return None
         loss = compiled.get("loss")
         if len(model.outputs) != 1 or isinstance(loss, (Mapping, list, tuple)):
             raise FatalValueError(
@@ -357,9 +383,8 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
         arguments = inspect.signature(model.fit).bind(*args, **kwargs).arguments
         x, y = first_samples(arguments.get("x"), arguments.get("y"))
         if self.space.relative_strength == "gradient":
-            calibrate_gradient_strengths(model, loss, x, y)
-        else:
-            calibrate_strengths(model, data_loss(model, loss, x, y))
+            return lambda trained: calibrate_gradient_strengths(trained, loss, x, y)
+        return lambda trained: calibrate_strengths(trained, data_loss(trained, loss, x, y))
 
     def _compile_for(self, model: keras.Model, objective: Objective) -> dict[str, Any]:
         """The model's compile arguments, recompiled with the metrics ``objective`` reads."""
@@ -373,7 +398,12 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
         return compiled
 
     def _own_callbacks(
-        self, model: keras.Model, objective: Objective, *, penalized: bool
+        self,
+        model: keras.Model,
+        objective: Objective,
+        *,
+        penalized: bool,
+        warmup: PenaltyWarmup | None = None,
     ) -> list[keras.callbacks.Callback]:
         score = ScoreCallback(
             objective,
@@ -384,9 +414,11 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
         )
         own: list[keras.callbacks.Callback] = [score]
         if penalized and growing_regularizers(model):
-            own.insert(0, GrowRegularizers())
+            own.insert(0, GrowRegularizers(warmup))
         if penalized and self.exact_zeros:
             own.append(ExactZeros(self.trim_threshold, relative=self.relative_threshold))
+        if penalized and warmup is not None:
+            own.append(warmup)
         return own
 
     def _fit_then_finetune(
@@ -394,6 +426,7 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
         model: keras.Model,
         objective: Objective,
         callbacks: list[Any],
+        warmup: PenaltyWarmup | None,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> keras.callbacks.History:
@@ -404,7 +437,7 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
         """
         arguments = dict(inspect.signature(model.fit).bind(*args, **kwargs).arguments)
         epochs = int(arguments.get("epochs", 1))
-        penalized = self._own_callbacks(model, objective, penalized=True)
+        penalized = self._own_callbacks(model, objective, penalized=True, warmup=warmup)
         model.fit(**{**arguments, "callbacks": penalized})
         snap_to_zero(model, self.trim_threshold, relative=self.relative_threshold)
         remove_weight_penalties(model)

@@ -124,7 +124,11 @@ def test_gradient_relative_strengths_in_a_search_space_round_trip_and_train():
     plain = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, name="hidden"),
                               keras.layers.Dense(1, name="out")])  # fmt: skip
     hypermodel = regsearch.RegSearchHyperModel(
-        plain, space, compile={"optimizer": "adam", "loss": "mse"}, finetune_epochs=0
+        plain,
+        space,
+        compile={"optimizer": "adam", "loss": "mse"},
+        finetune_epochs=0,
+        penalty_warmup=False,  # calibrated before the first epoch (warmup_test: at its end)
     )
     hp = keras_tuner.HyperParameters()
     model = hypermodel.build(hp)

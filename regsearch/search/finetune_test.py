@@ -104,6 +104,7 @@ def test_a_search_reports_and_returns_the_fine_tuned_model(tmp_path):
         trim_threshold=1e-2,
         finetune_epochs=1,
         finetune_learning_rate=0.5,
+        penalty_warmup=False,  # two epochs: penalized from the first, so that it prunes
     )
     tuner = keras_tuner.RandomSearch(
         hypermodel,

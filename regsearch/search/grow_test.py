@@ -72,7 +72,9 @@ def _hypermodel(schedule):
         "conv", kernel=["structured_sparsity"], schedule=schedule, growth=(2.0, 4.0)
     )
     compile = {"optimizer": "sgd", "loss": "mse"}
-    return regsearch.RegSearchHyperModel(model, space, compile=compile, finetune_epochs=1)
+    return regsearch.RegSearchHyperModel(
+        model, space, compile=compile, finetune_epochs=1, penalty_warmup=False
+    )
 
 
 def test_the_hypermodel_grows_the_penalties_of_a_growing_trial():

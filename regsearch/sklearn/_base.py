@@ -150,6 +150,7 @@ class RegSearchBase(BaseEstimator):
         batch_size: int = 32,
         validation_split: float = 0.2,
         trim: bool = True,
+        penalty_warmup: bool = True,
         seed: int | None = None,
         directory: str | os.PathLike[str] | None = None,
         verbose: int = 0,
@@ -165,6 +166,7 @@ class RegSearchBase(BaseEstimator):
         self.batch_size = batch_size
         self.validation_split = validation_split
         self.trim = trim
+        self.penalty_warmup = penalty_warmup
         self.seed = seed
         self.directory = directory
         self.verbose = verbose
@@ -192,6 +194,7 @@ class RegSearchBase(BaseEstimator):
             "verbose": check_int("verbose", self.verbose, minimum=0),
         }
         check_bool("trim", self.trim)
+        check_bool("penalty_warmup", self.penalty_warmup)
         if self.seed is not None:
             checked["seed"] = check_int("seed", self.seed, minimum=0)
         else:
@@ -345,7 +348,9 @@ class RegSearchBase(BaseEstimator):
         base = self._base_model(inputs, targets)
         space = copy.deepcopy(self.space) if self.space is not None else self._default_space()
         objective = self._objective(validating=val is not None)
-        hypermodel = RecordingHyperModel(base, space, compile=self._compile_kwargs(base))
+        hypermodel = RecordingHyperModel(
+            base, space, compile=self._compile_kwargs(base), penalty_warmup=self.penalty_warmup
+        )
         oracle = make_oracle(
             self.tuner,
             objective,

@@ -47,6 +47,10 @@ _PARAMETERS = """
             are classes.
         trim: Keep the trimmed best model (``regsearch.trim``: stock Keras
             layers, near-zero kernel edges and dead units removed) as ``model_``.
+        penalty_warmup: Hold each trial's penalties off until its training loss
+            has fallen by a tenth (``regsearch.search.PenaltyWarmup``), so that a
+            penalty cannot empty layers while the model is still on its initial
+            plateau. ``False``: penalized from the first batch.
         seed: Seeds Keras, NumPy and Python (``keras.utils.set_random_seed``) at
             the start of ``fit``, the validation split and the oracle, so that a
             fit is reproducible on one machine and backend (TensorFlow and JAX

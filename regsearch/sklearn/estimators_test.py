@@ -217,7 +217,14 @@ def test_fit_trains_as_plain_keras_does_from_the_same_weights(blobs):
     fit = {"epochs": 3, "batch_size": 32}
     space = regsearch.SearchSpace(kernel=["group_lasso"], strength=(1e-2, 1.01e-2))
     clf = RegSearchClassifier(
-        build, space=space, trim=False, seed=0, max_trials=1, fit_kwargs={"shuffle": False}, **fit
+        build,
+        space=space,
+        trim=False,
+        penalty_warmup=False,  # penalized from the first batch, as plain Keras is
+        seed=0,
+        max_trials=1,
+        fit_kwargs={"shuffle": False},
+        **fit,
     ).fit(X, y)
 
     train, val = _split(len(X), 0.2, 0, classes=y)
