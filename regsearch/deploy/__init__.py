@@ -3,7 +3,8 @@
 ``export`` writes a model (trimmed or not) as a LiteRT ``.tflite`` file, float or
 quantized (``"float16"``, ``"dynamic"``, ``"int8"``); ``deployment_cost`` converts it
 the same way and measures the file's size and its median latency in the LiteRT
-interpreter (XNNPack on CPU). ``regsearch.Objective(size="latency")`` and
+interpreter (XNNPack on CPU); ``predict`` runs a file on data (to check an export,
+or to score a quantized model). ``regsearch.Objective(size="latency")`` and
 ``size="file_bytes"`` score a search's trials by it.
 
 Conversion uses TensorFlow's LiteRT converter and so needs the TensorFlow backend.
@@ -13,5 +14,6 @@ Running a file needs a LiteRT runtime: ``pip install "regsearch[litert]"``
 
 from regsearch.deploy._cost import DeploymentCost, deployment_cost
 from regsearch.deploy._litert import export
+from regsearch.deploy._predict import predict
 
-__all__ = ["DeploymentCost", "deployment_cost", "export"]
+__all__ = ["DeploymentCost", "deployment_cost", "export", "predict"]

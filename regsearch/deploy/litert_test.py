@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 import regsearch
-from regsearch.deploy._interpreter import feed, find_runtime, load
 
 ON_TENSORFLOW = keras.backend.backend() == "tensorflow"
 needs_tensorflow = pytest.mark.skipif(
@@ -18,13 +17,8 @@ needs_tensorflow = pytest.mark.skipif(
 
 
 def litert_predict(path: Path, inputs: list[np.ndarray]) -> np.ndarray:
-    """The file's output for one batch, run in the LiteRT interpreter."""
-    interpreter = load(
-        path.read_bytes(), runtime=find_runtime(), threads=1, batch_size=len(inputs[0])
-    )
-    feed(interpreter, inputs)
-    interpreter.invoke()
-    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    """The file's output, run in the LiteRT interpreter."""
+    return regsearch.deploy.predict(path, inputs, batch_size=len(inputs[0]))
 
 
 def small_conv(seed: int = 0) -> keras.Model:
@@ -59,6 +53,12 @@ def test_float_file_predicts_what_the_model_predicts_and_leaves_it_unchanged(
     x = images(3)
     np.testing.assert_allclose(
         litert_predict(path, [x]), keras.ops.convert_to_numpy(model(x)), atol=1e-5
+    )
+    # in batches of 2: two full ones and the rest
+    np.testing.assert_allclose(
+        regsearch.deploy.predict(path, images(5), batch_size=2),
+        keras.ops.convert_to_numpy(model(images(5))),
+        atol=1e-5,
     )
     assert model.get_config() == config
     for before, after in zip(weights, weights_of(model)):
