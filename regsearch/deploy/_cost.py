@@ -35,6 +35,13 @@ class DeploymentCost:
         runtime: The LiteRT runtime that ran the file, e.g.
             ``"ai_edge_litert 2.3.0"``.
         repeats: Timed runs.
+
+    Examples:
+        >>> import keras, regsearch
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        >>> cost = regsearch.deployment_cost(model, threads=2, repeats=3)
+        >>> (cost.batch_size, cost.threads, cost.quantize, cost.repeats)
+        (1, 2, None, 3)
     """
 
     file_bytes: int

@@ -161,12 +161,10 @@ class ScoreCallback(keras.callbacks.Callback):
         logs["trimmed_params"] = float(params)
         logs["trimmed_macs"] = float(macs)
         if self.objective.measures_deployment:
-            size_ratio = self._deployment_ratio(size, logs)
-        else:
-            before = self._before[0] if self.objective.size == "params" else self._before[1]
-            after = params if self.objective.size == "params" else macs
-            size_ratio = after / before if before else 1.0
-        return size_ratio
+            return self._deployment_ratio(size, logs)
+        before = self._before[0] if self.objective.size == "params" else self._before[1]
+        after = params if self.objective.size == "params" else macs
+        return after / before if before else 1.0
 
     def _deployment_ratio(self, size: TrimmedSize | None, logs: dict[str, Any]) -> float:
         """Log ``latency_ms`` and ``file_bytes``; return the objective's size ratio."""
