@@ -22,6 +22,7 @@ from regsearch._version import __version__
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; imports_test checks it against _SOURCES
     from regsearch import constraints as constraints
+    from regsearch import deploy as deploy
     from regsearch import distributed as distributed
     from regsearch import editing as editing
     from regsearch import layers as layers
@@ -33,6 +34,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; imports_test checks it aga
     from regsearch import sklearn as sklearn
     from regsearch import trimming as trimming
     from regsearch._shrink import shrink
+    from regsearch.deploy import DeploymentCost, deployment_cost, export
     from regsearch.distributed import run_distributed
     from regsearch.editing import apply
     from regsearch.layers import CrossLayer
@@ -61,6 +63,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; imports_test checks it aga
 _SOURCES = {
     # subpackages
     "constraints": "regsearch.constraints",
+    "deploy": "regsearch.deploy",
     "distributed": "regsearch.distributed",
     "editing": "regsearch.editing",
     "layers": "regsearch.layers",
@@ -73,6 +76,7 @@ _SOURCES = {
     "trimming": "regsearch.trimming",
     # what users call
     "CrossLayer": "regsearch.layers",
+    "DeploymentCost": "regsearch.deploy",
     "Objective": "regsearch.search",
     "ParetoOracle": "regsearch.oracles",
     "ParetoSearch": "regsearch.oracles",
@@ -83,6 +87,8 @@ _SOURCES = {
     "TrimReport": "regsearch.trimming",
     "apply": "regsearch.editing",
     "best_model": "regsearch.search",
+    "deployment_cost": "regsearch.deploy",
+    "export": "regsearch.deploy",
     "hp_regularizer": "regsearch.search",
     "hypervolume": "regsearch.search",
     "pareto_front": "regsearch.search",
@@ -99,6 +105,7 @@ _SOURCES = {
 
 __all__ = [
     "CrossLayer",
+    "DeploymentCost",
     "Objective",
     "ParetoOracle",
     "ParetoSearch",
@@ -110,6 +117,8 @@ __all__ = [
     "__version__",
     "apply",
     "best_model",
+    "deployment_cost",
+    "export",
     "hp_regularizer",
     "hypervolume",
     "pareto_front",

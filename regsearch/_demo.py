@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
+    import keras
     import keras_tuner
     import pandas as pd
 
@@ -239,6 +240,7 @@ class BaseModel(NamedTuple):
     accuracy: float
     macs: int
     params: int
+    model: keras.Model
 
 
 def train_base(data: tuple[Any, ...], *, epochs: int, seed: int) -> BaseModel:
@@ -254,7 +256,10 @@ def train_base(data: tuple[Any, ...], *, epochs: int, seed: int) -> BaseModel:
     model.fit(x_train, y_train, epochs=epochs, batch_size=BATCH_SIZE, verbose=0)
     accuracy = model.evaluate(x_test, y_test, verbose=0, return_dict=True)["accuracy"]
     return BaseModel(
-        float(accuracy), regsearch.trimmed_size(model, 0.0).macs_before, model.count_params()
+        float(accuracy),
+        regsearch.trimmed_size(model, 0.0).macs_before,
+        model.count_params(),
+        model,
     )
 
 
@@ -334,6 +339,46 @@ def _summary(chosen: dict[str, Any], base: BaseModel) -> str:
         f"{report.params_after:>8,}\n"
         f"  {100 * (chosen['accuracy'] - base_accuracy):+.1f} points, "
         f"{base_macs / max(report.macs_after, 1):.1f}x fewer MACs than the base model\n"
+    )
+
+
+def _litert_row(model: keras.Model, data: tuple[Any, ...], folder: Path) -> tuple[str, str]:
+    """File size and latency, float32 and int8, and the int8 file's test accuracy; the
+    LiteRT runtime that measured them."""
+    import numpy as np
+
+    import regsearch
+
+    x_train, _, _, _, x_test, y_test = data
+    calibration = x_train[:200]
+    float_cost = regsearch.deployment_cost(model)
+    int8_cost = regsearch.deployment_cost(model, quantize="int8", representative_data=calibration)
+    path = regsearch.export(
+        model, folder / "int8.tflite", quantize="int8", representative_data=calibration
+    )
+    accuracy = float(np.mean(regsearch.deploy.predict(path, x_test).argmax(axis=1) == y_test))
+    row = (
+        f"{float_cost.file_bytes:>11,} {float_cost.latency_ms * 1e3:>8.1f} "
+        f"{int8_cost.file_bytes:>10,} {int8_cost.latency_ms * 1e3:>8.1f} {accuracy:>18.4f}"
+    )
+    return row, float_cost.runtime
+
+
+def _litert(chosen: dict[str, Any], base: BaseModel, data: tuple[Any, ...]) -> str:
+    """The LiteRT table: what the base and chosen models cost where they run."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            (base_row, runtime), (chosen_row, _) = (
+                _litert_row(m, data, Path(folder)) for m in (base.model, chosen["model"])
+            )
+    except (RuntimeError, ImportError) as error:  # another backend, or no LiteRT runtime
+        return f"LiteRT: not measured ({error})\n"
+    return (
+        f"LiteRT ({runtime}; batch 1, 1 thread; latency: median, microseconds):\n"
+        f"             float bytes  latency int8 bytes  latency int8 test accuracy\n"
+        f"base model   {base_row}\nchosen model {chosen_row}\n"
     )
 
 
@@ -423,7 +468,7 @@ def run(
     table = regsearch.results(tuner)
     front = regsearch.pareto_front(tuner, OBJECTIVES)
     chosen = _choose(tuner, data)
-    summary = _summary(chosen, base)
+    summary = _summary(chosen, base) + "\n" + _litert(chosen, base, data)
     _print_tables(table, front, chosen, summary)
     return _write(out, tuner, table, front, chosen, summary)
 

@@ -45,6 +45,12 @@ def test_quick_demo_writes_results_pareto_model_and_report(tmp_path, capsys):
     assert 0.0 < float(chosen.group(1)) <= 1.0
     assert int(chosen.group(2).replace(",", "")) <= 445_440
     assert "fewer MACs than the base model" in printed
+    # what both models cost as LiteRT files, float32 and int8 (TensorFlow backend)
+    litert = re.search(r"chosen model +([\d,]+) +[\d.]+ +([\d,]+) +[\d.]+ +([\d.]+)", report)
+    assert litert, report
+    float_bytes, int8_bytes = (int(litert.group(i).replace(",", "")) for i in (1, 2))
+    assert int8_bytes < 0.5 * float_bytes
+    assert abs(float(litert.group(3)) - float(chosen.group(1))) <= 0.05
 
     model = keras.saving.load_model(paths["model"])
     assert all(layer.__class__.__module__.startswith("keras.") for layer in model.layers)

@@ -106,8 +106,8 @@ class ParetoOracle(keras_tuner.Oracle):
     trial's objective parts when it ends, read from the trial's best epoch:
 
     - the validation metric of ``objective`` (``objective.metric``),
-    - the trimmed size (``trimmed_params`` or ``trimmed_macs``, per
-      ``objective.size``),
+    - the trimmed size (``trimmed_params``, ``trimmed_macs``, ``latency_ms`` or
+      ``file_bytes``, per ``objective.size``),
     - ``active_outputs``, when ``objective.max_active_outputs`` is set. The limit
       is then an Optuna constraint (``Trial.set_constraint``, feasible when
       ``active_outputs - max_active_outputs <= 0``; also in the trial's user
@@ -199,7 +199,7 @@ class ParetoOracle(keras_tuner.Oracle):
         objective = self.objective
         parts = [
             (objective.metric, objective.metric_direction),
-            (f"trimmed_{objective.size}", "min"),
+            (objective.size_column, "min"),
         ]
         if objective.measures_outputs:
             parts.append(("active_outputs", "min"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import numbers
 import weakref
 from collections.abc import Callable, Mapping
@@ -10,9 +11,10 @@ from typing import Any, Literal
 
 import keras
 import keras_tuner
-from keras_tuner.errors import FatalValueError
+from keras_tuner.errors import FatalRuntimeError, FatalValueError
 
 from regsearch._validation import check_bool, check_float, did_you_mean
+from regsearch.deploy import DeploymentCost, deployment_cost
 from regsearch.editing import apply
 from regsearch.metrics import ActiveOutputs
 from regsearch.search._calibrate import (
@@ -256,6 +258,12 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
         self._reference: weakref.WeakKeyDictionary[keras.Model, tuple[int, int]] = (
             weakref.WeakKeyDictionary()
         )
+        # The model each trial was built from, and the deployment costs measured of
+        # such models (by architecture), for Objective(size="latency"/"file_bytes").
+        self._base: weakref.WeakKeyDictionary[keras.Model, keras.Model] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._base_costs: dict[str, DeploymentCost] = {}
 
     def _base_model(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         if isinstance(self.model, keras.Model):
@@ -315,6 +323,7 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
 
     def _remember_size(self, model: keras.Model, base: keras.Model) -> None:
         """Keep ``base``'s untrimmed size: what the trial's ``size_ratio`` divides by."""
+        self._base[model] = base
         try:
             size = trimmed_size(base, 0.0)
         except ValueError:
@@ -352,6 +361,8 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             warmup = PenaltyWarmup(on_start=calibrate)
         elif calibrate is not None:
             calibrate(model)
+        if objective.measures_deployment:
+            self._measure_base(model)
         if self.finetune_epochs:
             return self._fit_then_finetune(model, objective, callbacks, warmup, args, kwargs)
         own = self._own_callbacks(model, objective, penalized=True, warmup=warmup)
@@ -363,6 +374,34 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
         if self.penalty_warmup is None:
             return self.initial_weights is None
         return self.penalty_warmup
+
+    def _measure_base(self, model: keras.Model) -> None:
+        """Measure the deployment cost of the model ``model`` was built from, once per search.
+
+        Raises:
+            FatalRuntimeError: when it cannot be measured (no LiteRT runtime, a backend
+                other than TensorFlow, ...): no trial could be, so the search stops.
+        """
+        base, key = self._base_architecture(model)
+        if key in self._base_costs:
+            return
+        try:
+            self._base_costs[key] = deployment_cost(base)
+        except Exception as error:  # the converter's own errors have no common base
+            raise FatalRuntimeError(
+                f"regsearch.Objective(size='latency' or 'file_bytes') measures every trial's "
+                f"model in LiteRT, but the model the trials are built from cannot be "
+                f"measured: {error}"
+            ) from error
+
+    def _base_architecture(self, model: keras.Model) -> tuple[keras.Model, str]:
+        """The model ``model`` was built from, and its architecture (its config) as a key."""
+        base = self._base.get(model, model)
+        return base, json.dumps(base.get_config(), sort_keys=True, default=str)
+
+    def _deployment_reference(self, model: keras.Model) -> DeploymentCost | None:
+        """The base model's deployment cost, if ``_measure_base`` measured it."""
+        return self._base_costs.get(self._base_architecture(model)[1])
 
     def _calibration(
         self,
@@ -411,6 +450,11 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             relative=self.relative_threshold,
             n_outputs=int(model.outputs[0].shape[-1] or 1),
             reference=self._reference.get(model),
+            deployment_reference=(
+                self._deployment_reference(model) if objective.measures_deployment else None
+            ),
+            # keras-tuner sees only the fine-tune epochs of a fine-tuned trial.
+            measure_deployment=not (penalized and self.finetune_epochs),
         )
         own: list[keras.callbacks.Callback] = [score]
         if penalized and growing_regularizers(model):

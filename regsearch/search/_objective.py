@@ -12,14 +12,29 @@ from keras_tuner.engine.metrics_tracking import infer_metric_direction
 from regsearch._validation import check_choice, check_float
 
 SCORE = "score"
-_SIZES = ("params", "macs")
+# Each `size` and the log entry that holds it.
+SIZE_COLUMNS = {
+    "params": "trimmed_params",
+    "macs": "trimmed_macs",
+    "latency": "latency_ms",
+    "file_bytes": "file_bytes",
+}
+# The sizes measured on the trimmed model's LiteRT file (regsearch.deployment_cost).
+DEPLOYED_SIZES = ("latency", "file_bytes")
 _TRADEOFFS = ("sum", "product")
 # The smallest size ratio the product form uses, so that a ratio of 0 gives a finite score.
 _MIN_RATIO = 1e-6
 
 
 # Objective parts regsearch logs; smaller is better for each.
-SIZE_PARTS = ("trimmed_params", "trimmed_macs", "size_ratio", "active_outputs")
+SIZE_PARTS = (
+    "trimmed_params",
+    "trimmed_macs",
+    "latency_ms",
+    "file_bytes",
+    "size_ratio",
+    "active_outputs",
+)
 
 
 def infer_direction(metric: str) -> str | None:
@@ -45,7 +60,8 @@ class Objective(keras_tuner.Objective):
     where ``sign`` is +1 when ``metric`` is minimized and -1 when it is maximized,
     ``size_ratio = trimmed_size / untrimmed_size`` counts parameters
     (``size="params"``) or multiply-accumulates (``size="macs"``) of the model once
-    near-zero kernel edges and dead filters are trimmed, and
+    near-zero kernel edges and dead filters are trimmed, or measures the trimmed
+    model where it runs (``size="latency"``, ``size="file_bytes"``: see below), and
     ``excess = max(0, active_outputs - max_active_outputs) / n_outputs``, with
     ``active_outputs`` the mean number of non-zero outputs per sample on the
     validation data (measured only when ``max_active_outputs`` is set). The sum
@@ -82,13 +98,28 @@ class Objective(keras_tuner.Objective):
     Every part is written into the epoch logs next to ``score``, so keras-tuner's
     best-epoch checkpoint, Hyperband, TensorBoard and ``trial.metrics`` see them.
 
+    ``size="latency"`` and ``size="file_bytes"`` convert the trimmed model to LiteRT
+    (float32, batch 1) and measure it with ``regsearch.deployment_cost`` (one
+    thread): its median latency (``latency_ms``) or its file size
+    (``file_bytes``), divided by those of the untrimmed model the trial was built
+    from (measured once per search). Both are logged. A conversion takes a second or
+    more, so a trimmed architecture is measured once, at the first epoch
+    keras-tuner sees it: with ``RegSearchHyperModel(finetune_epochs=...)``, where
+    the architecture is fixed, that is once per trial; the penalized epochs before
+    the fine-tune are not measured. An epoch that is not measured (a penalized
+    one, or one where a whole layer was emptied) gets no size credit: the untrimmed
+    model's cost is logged and ``size_ratio`` is 1. These sizes need the
+    TensorFlow backend and a LiteRT runtime (``pip install "regsearch[litert]"``);
+    latencies are wall-clock times, so run the search on a machine that is
+    otherwise quiet.
+
     Args:
         metric: The validation metric to score, as it appears in the logs.
         direction: ``"min"`` or ``"max"`` for ``metric``; inferred for losses and
             for accuracy/AUC-like metrics when ``None``.
         size_weight: Weight of the trimmed-size ratio (0 ignores size); the
             exponent of the size ratio with ``tradeoff="product"``.
-        size: ``"params"`` or ``"macs"``.
+        size: ``"params"``, ``"macs"``, ``"latency"`` or ``"file_bytes"``.
         max_active_outputs: Allowed mean number of active outputs per sample;
             ``None`` does not measure output sparsity.
         sparsity_weight: Weight of the excess of active outputs.
@@ -133,7 +164,7 @@ class Objective(keras_tuner.Objective):
                 )
         self.metric_direction = check_choice("direction", direction, ("min", "max"))
         self.size_weight = check_float("size_weight", size_weight)
-        self.size = check_choice("size", size, _SIZES)
+        self.size = check_choice("size", size, SIZE_COLUMNS)
         self.max_active_outputs = (
             None
             if max_active_outputs is None
@@ -152,6 +183,16 @@ class Objective(keras_tuner.Objective):
     @property
     def measures_outputs(self) -> bool:
         return self.max_active_outputs is not None
+
+    @property
+    def size_column(self) -> str:
+        """The log entry (and results column) that holds the trial's size."""
+        return SIZE_COLUMNS[self.size]
+
+    @property
+    def measures_deployment(self) -> bool:
+        """Whether the size is measured on the trimmed model's LiteRT file."""
+        return self.size in DEPLOYED_SIZES
 
     def score(
         self,

@@ -14,16 +14,12 @@ import pandas as pd
 from regsearch._validation import check_float, did_you_mean
 from regsearch.search._failures import failure_reason
 from regsearch.search._hypermodel import RegSearchHyperModel
-from regsearch.search._objective import SIZE_PARTS, Objective, infer_direction
+from regsearch.search._objective import SIZE_COLUMNS, SIZE_PARTS, Objective, infer_direction
 from regsearch.trimming import TrimReport, trim
 
-# The size columns `select` compares, by the names it accepts.
-_SIZE_COLUMNS = {
-    "params": "trimmed_params",
-    "macs": "trimmed_macs",
-    "trimmed_params": "trimmed_params",
-    "trimmed_macs": "trimmed_macs",
-}
+# The size columns `select` compares, by the names it accepts: an Objective's `size`
+# or the column's own name.
+_SIZE_COLUMNS = {**SIZE_COLUMNS, **{column: column for column in SIZE_COLUMNS.values()}}
 
 
 def _check_tuner(tuner: Any) -> keras_tuner.Tuner:
@@ -320,8 +316,10 @@ def select(
         tolerance: How much worse than the best the metric may be (>= 0).
         metric: The metric to compare; defaults to the ``regsearch.Objective``'s.
             ``"val_loss"`` means the data loss where it was logged.
-        size: ``"trimmed_params"`` (``"params"``) or ``"trimmed_macs"``
-            (``"macs"``); defaults to the objective's ``size``.
+        size: ``"trimmed_params"`` (``"params"``), ``"trimmed_macs"``
+            (``"macs"``), ``"latency_ms"`` (``"latency"``) or ``"file_bytes"``
+            (the last two where the search measured them: ``Objective(size=
+            "latency")`` or ``"file_bytes"``); defaults to the objective's ``size``.
         relative: Read ``tolerance`` as a fraction of the best metric's magnitude.
         reference: Measure ``tolerance`` from this value of ``metric`` (for example
             the base model's own validation accuracy) instead of the best trial's.

@@ -8,12 +8,29 @@ from typing import Any
 import keras
 from keras_tuner.errors import FailedTrialError
 
+from regsearch.deploy import DeploymentCost, deployment_cost
 from regsearch.search._objective import Objective
-from regsearch.trimming import snap_to_zero, trimmed_size
+from regsearch.trimming import TrimmedSize, snap_to_zero, trim, trimmed_size
+
+# What identifies a trimmed architecture: per layer, its kernel, filters and parameters.
+Architecture = tuple[tuple[str, tuple[int, ...] | None, int | None, int], ...]
+
+
+def architecture(size: TrimmedSize) -> Architecture:
+    """The trimmed architecture ``size`` describes (equal for models of equal cost)."""
+    return tuple(
+        (layer.name, layer.kernel_after, layer.filters_after, layer.params_after)
+        for layer in size.layers
+    )
 
 
 class ScoreCallback(keras.callbacks.Callback):
     """Write ``score``, ``trimmed_params``, ``trimmed_macs``, ``size_ratio`` into logs.
+
+    With ``Objective(size="latency")`` or ``size="file_bytes"`` it also writes
+    ``latency_ms`` and ``file_bytes``: the ``regsearch.deployment_cost`` of the
+    trimmed model, measured once per trimmed architecture (see
+    ``regsearch.Objective``).
 
     Before every validation pass inside ``fit`` it sets the kernel weights that
     count as zero for trimming to exactly zero, so the validation metrics are those
@@ -34,6 +51,13 @@ class ScoreCallback(keras.callbacks.Callback):
             ``SearchSpace`` width or kernel size resized it), so a narrower trial
             gets credit for being narrower, and a trial whose fine-tuning starts
             with a layer emptied is scored rather than failed.
+        deployment_reference: The ``DeploymentCost`` that a ``"latency"`` or
+            ``"file_bytes"`` size divides by; ``None``: the model's own untrimmed
+            cost, measured at the first epoch end.
+        measure_deployment: Measure the trimmed model's deployment cost. ``False``
+            logs ``deployment_reference``'s cost at ratio 1 (no size credit):
+            ``RegSearchHyperModel`` passes it for the penalized epochs of a
+            fine-tuned trial, which keras-tuner never sees.
     """
 
     def __init__(
@@ -44,9 +68,14 @@ class ScoreCallback(keras.callbacks.Callback):
         relative: bool = False,
         n_outputs: int = 1,
         reference: tuple[int, int] | None = None,
+        deployment_reference: DeploymentCost | None = None,
+        measure_deployment: bool = True,
     ) -> None:
         super().__init__()
         self.reference = reference
+        self.deployment_reference = deployment_reference
+        self.measure_deployment = measure_deployment
+        self._costs: dict[Architecture, DeploymentCost] = {}
         self.objective = objective
         self.trim_threshold = trim_threshold
         self.relative = relative
@@ -97,19 +126,7 @@ class ScoreCallback(keras.callbacks.Callback):
             return
         if not self._snapped_this_epoch:  # no validation pass this epoch
             self._snap()
-        try:
-            size = trimmed_size(self.model, self.trim_threshold, relative=self.relative)
-            params, macs = size.params, size.macs
-        except ValueError:
-            # Every filter of some layer counts as zero: the model computes a constant
-            # there and trim() refuses it. Such a trial keeps its (poor) metric and
-            # gets no size credit, rather than failing.
-            params, macs = self._before
-        before = self._before[0] if self.objective.size == "params" else self._before[1]
-        after = params if self.objective.size == "params" else macs
-        size_ratio = after / before if before else 1.0
-        logs["trimmed_params"] = float(params)
-        logs["trimmed_macs"] = float(macs)
+        size_ratio = self._log_sizes(logs)
         logs["size_ratio"] = float(size_ratio)
         active = None
         if self.objective.measures_outputs:
@@ -129,3 +146,49 @@ class ScoreCallback(keras.callbacks.Callback):
             active_outputs=None if active is None else float(active),
             n_outputs=self.n_outputs,
         )
+
+    def _log_sizes(self, logs: dict[str, Any]) -> float:
+        """Log the trimmed sizes (and deployment costs); return the objective's size ratio."""
+        size: TrimmedSize | None = None
+        try:
+            size = trimmed_size(self.model, self.trim_threshold, relative=self.relative)
+            params, macs = size.params, size.macs
+        except ValueError:
+            # Every filter of some layer counts as zero: the model computes a constant
+            # there and trim() refuses it. Such a trial keeps its (poor) metric and
+            # gets no size credit, rather than failing.
+            params, macs = self._before
+        logs["trimmed_params"] = float(params)
+        logs["trimmed_macs"] = float(macs)
+        if self.objective.measures_deployment:
+            return self._deployment_ratio(size, logs)
+        before = self._before[0] if self.objective.size == "params" else self._before[1]
+        after = params if self.objective.size == "params" else macs
+        return after / before if before else 1.0
+
+    def _deployment_ratio(self, size: TrimmedSize | None, logs: dict[str, Any]) -> float:
+        """Log ``latency_ms`` and ``file_bytes``; return the objective's size ratio."""
+        if self.deployment_reference is None:
+            self.deployment_reference = deployment_cost(self.model)
+        reference = cost = self.deployment_reference
+        if size is not None and self.measure_deployment:
+            cost = self._measured(size)
+        logs["latency_ms"] = float(cost.latency_ms)
+        logs["file_bytes"] = float(cost.file_bytes)
+        if self.objective.size == "latency":
+            return cost.latency_ms / reference.latency_ms
+        return cost.file_bytes / reference.file_bytes
+
+    def _measured(self, size: TrimmedSize) -> DeploymentCost:
+        """The deployment cost of the model trimmed as ``size`` says, once per architecture."""
+        key = architecture(size)
+        if key not in self._costs:
+            trimmed, _ = trim(self.model, self.trim_threshold, relative=self.relative)
+            try:
+                self._costs[key] = deployment_cost(trimmed)
+            except Exception as error:  # the converter's own errors have no common base
+                raise FailedTrialError(
+                    f"The trimmed model could not be measured in LiteRT at epoch "
+                    f"{self._epoch + 1}: {error}"
+                ) from error
+        return self._costs[key]

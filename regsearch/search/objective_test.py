@@ -127,3 +127,71 @@ def test_objective_config_round_trip():
     restored = regsearch.Objective.from_config(product.get_config())
     assert restored == product and restored.tradeoff == "product"
     assert restored != regsearch.Objective("val_auc", size_weight=0.05)
+
+
+def _latency_search(tmp_path, size="latency"):
+    """Three trials of a tiny Conv1D model, 2 penalized + 1 fine-tune epochs, by LiteRT cost."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(96, 16, 1)).astype("float32")
+    y = (x[:, 6:10, 0].sum(axis=1) > 0).astype("int32")
+    model = keras.Sequential(
+        [
+            keras.Input((16, 1)),
+            keras.layers.Conv1D(16, 5, activation="relu", name="conv"),
+            keras.layers.GlobalAveragePooling1D(),
+            keras.layers.Dense(2, name="out"),
+        ]
+    )
+    hypermodel = regsearch.RegSearchHyperModel(
+        model,
+        regsearch.SearchSpace.for_size("conv", width=(1.0, 0.25)),
+        compile={
+            "optimizer": keras.optimizers.Adam(0.01),
+            "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            "metrics": ["accuracy"],
+        },
+        finetune_epochs=1,
+    )
+    objective = regsearch.Objective("val_accuracy", size=size, size_weight=0.1)
+    tuner = keras_tuner.RandomSearch(
+        hypermodel, objective=objective, max_trials=3, directory=str(tmp_path), seed=0
+    )
+    tuner.search(x, y, validation_split=0.25, epochs=2, batch_size=32, verbose=0)
+    return tuner
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="LiteRT conversion needs TensorFlow (below)"
+)
+def test_a_search_by_latency_logs_and_selects_by_the_measured_cost(tmp_path):
+    tuner = _latency_search(tmp_path)
+    table = regsearch.results(tuner)
+    assert (table["status"] == "COMPLETED").all()
+    assert (table["latency_ms"] > 0).all() and (table["file_bytes"] > 0).all()
+    fastest = table.loc[table["latency_ms"].idxmin(), "trial_id"]
+    assert regsearch.select(tuner, 1.0, size="latency") == fastest
+    # the logged file size is that of the model best_model returns
+    chosen = regsearch.select(tuner, 1.0, size="file_bytes")
+    small = regsearch.best_model(tuner, trial_id=chosen)
+    row = table.set_index("trial_id").loc[chosen]
+    assert regsearch.deployment_cost(small, repeats=1).file_bytes == row["file_bytes"]
+    assert regsearch.pareto_front(tuner, ("val_accuracy", "latency_ms")).shape[0] >= 1
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() == "tensorflow", reason="checks the error other backends get"
+)
+def test_a_search_by_latency_on_another_backend_stops_with_what_to_do(tmp_path):
+    with pytest.raises(keras_tuner.errors.FatalRuntimeError, match="KERAS_BACKEND=tensorflow"):
+        _latency_search(tmp_path)
+
+
+def test_latency_and_file_bytes_are_sizes_logged_in_their_columns():
+    assert regsearch.Objective(size="latency").size_column == "latency_ms"
+    assert regsearch.Objective(size="file_bytes").size_column == "file_bytes"
+    assert regsearch.Objective(size="macs").size_column == "trimmed_macs"
+    restored = regsearch.Objective.from_config(regsearch.Objective(size="latency").get_config())
+    assert restored.size == "latency" and restored.measures_deployment
+    with pytest.raises(ValueError, match="Did you mean 'latency'"):
+        regsearch.Objective(size="latncy")

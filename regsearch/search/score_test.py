@@ -51,3 +51,43 @@ def test_a_layer_whose_every_unit_dies_gets_no_size_credit_instead_of_failing():
     )
     assert history.history["size_ratio"] == [1.0]
     assert history.history["trimmed_params"] == [model.count_params()]
+
+
+ON_TENSORFLOW = keras.backend.backend() == "tensorflow"
+
+
+@pytest.mark.skipif(not ON_TENSORFLOW, reason="LiteRT conversion needs the TensorFlow backend")
+def test_file_bytes_are_measured_on_the_trimmed_model_once_per_architecture():
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(64, name="hidden"), keras.layers.Dense(1)]
+    )
+    kernel = model.get_layer("hidden").kernel
+    kernel.assign(keras.ops.concatenate([kernel[:, :16], keras.ops.zeros((4, 48))], axis=1))
+    model.compile(optimizer="sgd", loss="mse", metrics=[regsearch.search.DataLoss("mse")])
+    callback = ScoreCallback(regsearch.Objective("val_loss", size="file_bytes", size_weight=1.0))
+    # lr 0: the zeros stay, so every epoch has the same trimmed architecture
+    model.optimizer.learning_rate = 0.0
+    history = model.fit(*_xy(), validation_split=0.25, epochs=3, verbose=0, callbacks=[callback])
+    trimmed, _ = regsearch.trim(model, 1e-3)
+    expected = regsearch.deployment_cost(trimmed, repeats=1).file_bytes
+    base = regsearch.deployment_cost(model, repeats=1).file_bytes
+    assert history.history["file_bytes"] == [expected] * 3
+    assert history.history["size_ratio"] == pytest.approx([expected / base] * 3)
+    assert all(latency > 0 for latency in history.history["latency_ms"])
+    assert len(callback._costs) == 1  # one conversion for the three epochs
+
+
+@pytest.mark.skipif(not ON_TENSORFLOW, reason="LiteRT conversion needs the TensorFlow backend")
+def test_unmeasured_epochs_log_the_reference_cost_at_ratio_one():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse", metrics=[regsearch.search.DataLoss("mse")])
+    reference = regsearch.deployment_cost(model, repeats=3)
+    callback = ScoreCallback(
+        regsearch.Objective("val_loss", size="latency", size_weight=1.0),
+        deployment_reference=reference,
+        measure_deployment=False,
+    )
+    history = model.fit(*_xy(), validation_split=0.25, epochs=1, verbose=0, callbacks=[callback])
+    assert history.history["latency_ms"] == [reference.latency_ms]
+    assert history.history["file_bytes"] == [reference.file_bytes]
+    assert history.history["size_ratio"] == [1.0]

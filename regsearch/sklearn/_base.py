@@ -426,9 +426,7 @@ class RegSearchBase(BaseEstimator):
             # (pickle) without a variable-count mismatch.
             model.optimizer.build(model.trainable_variables)
         metric = objective.metric if isinstance(objective, Objective) else objective.name
-        size = (
-            "trimmed_macs" if getattr(objective, "size", "params") == "macs" else "trimmed_params"
-        )
+        size = objective.size_column if isinstance(objective, Objective) else "trimmed_params"
         self.model_ = model
         self.best_params_ = dict(best.hyperparameters.values)
         self.results_ = results(tuner)
