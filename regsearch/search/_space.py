@@ -310,11 +310,11 @@ class SearchSpace:
         cls,
         layers: str | Sequence[str] | None = None,
         *,
-        strength: tuple[float, float] = (3e-4, 3e-3),
+        strength: tuple[float, float] | None = None,
         per_layer: bool = True,
         width: Sequence[float] | None = None,
         kernel_size: Sequence[int] | None = None,
-        relative_strength: bool | str = False,
+        relative_strength: bool | str = "gradient",
         kernel: Sequence[str] = ("structured_sparsity",),
         gamma: Sequence[str] | None = None,
         coupled: bool = False,
@@ -330,10 +330,15 @@ class SearchSpace:
         ``finetune_epochs`` recovers the accuracy the penalty costs) and a
         size-aware ``Objective``.
 
-        The default range was measured on the digits demo model with absolute
-        strengths; with ``relative_strength=True`` a strength is a multiple of the
-        data loss and a range such as ``(0.03, 3.0)`` (``regsearch.shrink``'s)
-        means the same on any model. A penalty alone leaves in place what the data
+        By default a strength is relative to the data's gradient
+        (``relative_strength="gradient"``): each layer's penalty is rescaled so
+        that the norm of its gradient is ``strength`` times that of the data
+        loss, measured when the penalty starts (after ``RegSearchHyperModel``'s
+        penalty warmup, for trials from fresh weights), and the default range
+        ``(0.03, 1.0)`` means about the same on every task measured, the held-out
+        one included. With ``relative_strength=False`` strengths are absolute and
+        the default range is ``(3e-4, 3e-3)``, measured on the digits demo model
+        (10-20x too strong on the held-out task). A penalty alone leaves in place what the data
         uses a little (no edge row of a 5x5 kernel empties on digits); searching
         ``width`` and ``kernel_size`` as well closes that gap. Widths are not
         searched by default (they change the architecture, and kernel sizes are
@@ -344,12 +349,15 @@ class SearchSpace:
         Args:
             layers: Glob pattern(s) of the layers to shrink; ``None``: every layer
                 with a kernel.
-            strength: (min, max) of the ``StructuredSparsity`` strength.
+            strength: (min, max) of the ``StructuredSparsity`` strength;
+                ``None``: ``(0.03, 1.0)`` for relative strengths, ``(3e-4, 3e-3)``
+                for absolute ones.
             per_layer: One strength per layer (``True``) or one for all.
             width: Optional width factors to search as well (see ``SearchSpace``).
             kernel_size: Optional largest kernel sizes to search as well.
-            relative_strength: Read ``strength`` relative to the data loss (see
-                ``SearchSpace``).
+            relative_strength: How to read ``strength`` (see ``SearchSpace``):
+                ``"gradient"`` (default), ``"loss"`` (``True``) or ``False``
+                (absolute).
             kernel: The kernel penalties chosen from per layer, e.g.
                 ``("structured_sparsity", "reweighted_group_sparsity")``, or
                 ``("structured_sparsity", "kernel_extent")`` to empty the outer
@@ -379,7 +387,7 @@ class SearchSpace:
             kernel=kernel,
             gamma=gamma,
             coupled=coupled,
-            strength=strength,
+            strength=strength or ((0.03, 1.0) if relative_strength else (3e-4, 3e-3)),
             per_layer=per_layer,
             width=width,
             kernel_size=kernel_size,
