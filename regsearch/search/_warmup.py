@@ -81,7 +81,7 @@ class PenaltyWarmup(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.started_at, self._first_loss = None, None
         if self.max_epochs == 0:
-            self._start(0)
+            self._start_penalties(0)
             return
         self._detached = _detach_penalties(self.model)
         if self._detached:
@@ -101,12 +101,12 @@ class PenaltyWarmup(keras.callbacks.Callback):
             and float(loss) <= (1.0 - self.min_drop) * self._first_loss
         )
         if fell or (self.max_epochs is not None and epoch + 1 >= self.max_epochs):
-            self._start(epoch + 1)
+            self._start_penalties(epoch + 1)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         self._attach()
 
-    def _start(self, epoch: int) -> None:
+    def _start_penalties(self, epoch: int) -> None:
         self.started_at = epoch
         self._attach()
         if self.on_start is not None:
