@@ -112,9 +112,14 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def format_table(table: pd.DataFrame) -> str:
-    """A results table as aligned text (4 significant digits, ``-`` for missing)."""
+    """A results table as aligned text (4 significant digits, ``-`` for missing).
+
+    The collapse columns are left out when no trial collapsed.
+    """
     if table.empty:
         return "(no trials)"
+    unused = [c for c in _TAIL[:2] if c in table and table[c].isna().all()]
+    table = table.drop(columns=unused)
     return str(table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"))
 
 

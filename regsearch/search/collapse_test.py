@@ -82,8 +82,10 @@ def test_a_trial_that_empties_a_layer_stops_there_and_is_marked_collapsed(tmp_pa
     assert pd.isna(table.loc["none", "collapsed_layer"])
     assert "collapsed: layer 'conv1' emptied at epoch 2" in stream.getvalue()
 
+    assert "collapsed_layer" in regsearch.search.format_table(regsearch.results(tuner))
     usable = regsearch.results(tuner, include_collapsed=False)
     assert list(usable["status"]) == ["COMPLETED"]
+    assert "collapsed" not in regsearch.search.format_table(usable)
     kept = usable["trial_id"].iloc[0]
     assert regsearch.select(tuner, 1e9, metric="val_loss") == kept
     assert regsearch.pareto_front(tuner)["trial_id"].tolist() == [kept]
