@@ -10,7 +10,9 @@ budget on the same data split:
 The hypervolume of each search's front uses one fixed reference point: accuracy 0
 and 1.1x the untrimmed model's MACs (so that an untrimmed trial still counts).
 Targets: ParetoSearch's median hypervolume >= 1.1x the better of the other two
-medians; per-trial time (wall and oracle) <= 1.05x BayesianOptimization's.
+medians; per-trial time (wall and oracle) <= 1.05x BayesianOptimization's; no
+waste (issue 20): no collapsed trial (one whose penalties emptied a layer) trains
+past the epoch where it collapsed.
 
     nice -n 5 python benchmarks/bench_pareto.py [--trials 16] [--epochs 10] [--seeds 3]
 """
@@ -87,14 +89,52 @@ def _timed_oracle(oracle: keras_tuner.Oracle) -> list[float]:
     return spent
 
 
+class _EpochsTrained(keras.callbacks.Callback):
+    """The epochs each fit trained, in order; keras-tuner's per-trial copies share them."""
+
+    def __init__(self, counts: list[int]) -> None:
+        super().__init__()
+        self.counts = counts
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _EpochsTrained:
+        return _EpochsTrained(self.counts)
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.counts.append(0)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.counts[-1] = epoch + 1
+
+
+def _collapses(tuner: keras_tuner.Tuner, counts: list[int]) -> tuple[int, int]:
+    """How many trials collapsed, and how many of them trained past their collapse."""
+    trained = dict(zip(tuner.oracle.end_order, counts))  # one fit per trial, in order
+    table = regsearch.results(tuner)
+    collapsed = table[table["status"] == "COLLAPSED"]
+    past = sum(
+        trained.get(trial_id, 0) > epoch
+        for trial_id, epoch in zip(collapsed["trial_id"], collapsed["collapsed_epoch"])
+    )
+    return len(collapsed), int(past)
+
+
 def _run(name: str, args: argparse.Namespace, seed: int, data: tuple, root: str) -> dict:
     x_train, y_train, x_val, y_val = data
     keras.utils.set_random_seed(seed)
     tuner = _tuner(name, args.trials, seed, root)
     spent = _timed_oracle(tuner.oracle)
+    counts: list[int] = []
     start = time.perf_counter()
-    tuner.search(x_train, y_train, validation_data=(x_val, y_val), epochs=args.epochs, verbose=0)
+    tuner.search(
+        x_train,
+        y_train,
+        validation_data=(x_val, y_val),
+        epochs=args.epochs,
+        verbose=0,
+        callbacks=[_EpochsTrained(counts)],
+    )
     wall = time.perf_counter() - start
+    collapsed, past = _collapses(tuner, counts)
     trials = len(tuner.oracle.trials)
     macs = regsearch.trimmed_size(TASKS["digits"].model(), 0.0).macs_before
     return {
@@ -102,6 +142,8 @@ def _run(name: str, args: argparse.Namespace, seed: int, data: tuple, root: str)
         "wall_per_trial": wall / trials,
         "oracle_per_trial": sum(spent) / trials,
         "reference_macs": macs,
+        "collapsed": collapsed,
+        "trained_past_collapse": past,
     }
 
 
@@ -125,7 +167,8 @@ def main() -> int:
                 print(
                     f"seed {seed} {name:9s} hypervolume {result['hypervolume']:.1f} "
                     f"wall/trial {result['wall_per_trial']:.2f} s "
-                    f"oracle/trial {result['oracle_per_trial'] * 1000:.0f} ms",
+                    f"oracle/trial {result['oracle_per_trial'] * 1000:.0f} ms "
+                    f"collapsed {result['collapsed']}",
                     flush=True,
                 )
     print(
@@ -146,6 +189,12 @@ def main() -> int:
             f"{key}: pareto {pareto:.4f} s, bayesian {bayes:.4f} s, ratio {pareto / bayes:.3f} "
             f"(target <= 1.05)"
         )
+    collapsed = sum(r["collapsed"] for rs in runs.values() for r in rs)
+    past = sum(r["trained_past_collapse"] for rs in runs.values() for r in rs)
+    print(
+        f"No waste: {collapsed} collapsed trials, {past} trained past their collapse "
+        f"(target 0: {'met' if past == 0 else 'missed'})"
+    )
     return 0
 
 

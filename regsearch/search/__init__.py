@@ -20,6 +20,7 @@ from regsearch.search._objective import Objective
 from regsearch.search._objective import infer_direction as infer_direction
 from regsearch.search._progress import TrialProgress
 from regsearch.search._results import best_model, pareto_front, results, select
+from regsearch.search._results import best_trial as best_trial
 from regsearch.search._results import format_table as format_table
 from regsearch.search._results import metric_column as metric_column
 from regsearch.search._results import trim_compiled as trim_compiled

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import keras
 import keras_tuner
+from keras_tuner.engine.trial import Trial
 from keras_tuner.errors import FatalRuntimeError, FatalValueError
 
 from regsearch._validation import check_bool, check_float, did_you_mean
@@ -29,7 +30,7 @@ from regsearch.search._failures import report_failures
 from regsearch.search._finetune import HoldZeros, remove_weight_penalties, scale_learning_rate
 from regsearch.search._grow import GrowRegularizers, growing_regularizers
 from regsearch.search._objective import Objective
-from regsearch.search._score import ScoreCallback
+from regsearch.search._score import ScoreCallback, collapse_of
 from regsearch.search._space import SearchSpace
 from regsearch.search._warmup import PenaltyWarmup
 from regsearch.trimming import narrow, snap_to_zero, trimmed_size
@@ -68,6 +69,48 @@ def _find_on_callbacks(callbacks: list[Any], attr: str, kind: type) -> Any:
         if isinstance(value, kind):
             return value
     return None
+
+
+# The metric a collapsed trial logs (the 1-based epoch its layer emptied), on every epoch.
+COLLAPSED_EPOCH = "collapsed_epoch"
+
+
+def _record_collapse(
+    model: keras.Model, history: keras.callbacks.History, callbacks: list[Any]
+) -> keras.callbacks.History:
+    """Log the collapse of ``model``'s trial, if any, into ``history`` and its trial's message.
+
+    Every epoch of ``history`` gets ``collapsed_epoch``, so keras-tuner's best epoch
+    (what the trial's metrics are) carries it, across reloads and from workers.
+    """
+    collapse = collapse_of(model)
+    if collapse is None:
+        return history
+    history.history[COLLAPSED_EPOCH] = [float(collapse.epoch)] * len(history.epoch)
+    trial = _find_on_callbacks(callbacks, "trial", Trial)
+    if trial is not None:
+        trial.message = collapse.message()
+    return history
+
+
+def _report_last_epoch(
+    model: keras.Model, history: keras.callbacks.History, callbacks: list[Any]
+) -> keras.callbacks.History:
+    """Show ``callbacks`` the last epoch of ``history`` as a fit of that epoch, untrained.
+
+    keras-tuner's callbacks (its best-epoch checkpoint, the trial's metrics) need one
+    epoch with the objective in its logs for the trial to complete.
+    """
+    epoch = history.epoch[-1]
+    logs = {name: values[-1] for name, values in history.history.items()}
+    reported = keras.callbacks.History()
+    callback_list = keras.callbacks.CallbackList([*callbacks, reported], model=model)
+    callback_list.set_params({"verbose": 0, "epochs": epoch + 1, "steps": None})
+    callback_list.on_train_begin()
+    callback_list.on_epoch_begin(epoch)
+    callback_list.on_epoch_end(epoch, logs)
+    callback_list.on_train_end(logs)
+    return reported
 
 
 def _build_arguments(model: Any) -> int | None:
@@ -156,6 +199,12 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
     A model with ``Growing`` penalties (``SearchSpace(schedule=...)``) trains with
     ``regsearch.search.GrowRegularizers`` as well, which grows them epoch by epoch.
 
+    A trial whose penalties empty a layer (every output channel counts as zero,
+    so ``regsearch.trim`` refuses the model) collapses: it stops at the end of
+    that epoch and completes, scored without size credit, with the epoch logged
+    as ``collapsed_epoch`` and the layer named in the trial's message
+    (``regsearch.results`` reads both).
+
     Args:
         model: A built Keras model (re-initialized for every trial unless
             ``initial_weights="model"``), a ``build(hp)`` function (its
@@ -180,7 +229,9 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             trains on. Only these epochs are reported to keras-tuner (its
             checkpoint, the trial's metrics, its callbacks), so every trial's
             metrics and size are those of its fine-tuned model, which
-            ``regsearch.best_model`` loads. ``0`` (default) fine-tunes nothing.
+            ``regsearch.best_model`` loads. A trial that collapses (below) while
+            penalized is not fine-tuned; keras-tuner sees its collapsed epoch.
+            ``0`` (default) fine-tunes nothing.
         finetune_learning_rate: The fine-tune epochs train at this multiple of the
             optimizer's learning rate (a learning-rate schedule is left as it is).
             Which factor is better depends on the task (figures in
@@ -364,9 +415,11 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
         if objective.measures_deployment:
             self._measure_base(model)
         if self.finetune_epochs:
-            return self._fit_then_finetune(model, objective, callbacks, warmup, args, kwargs)
-        own = self._own_callbacks(model, objective, penalized=True, warmup=warmup)
-        return model.fit(*args, callbacks=[*own, *callbacks], **kwargs)
+            history = self._fit_then_finetune(model, objective, callbacks, warmup, args, kwargs)
+        else:
+            own = self._own_callbacks(model, objective, penalized=True, warmup=warmup)
+            history = model.fit(*args, callbacks=[*own, *callbacks], **kwargs)
+        return _record_collapse(model, history, callbacks)
 
     @property
     def warms_up(self) -> bool:
@@ -478,11 +531,15 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
 
         Only the fine-tune epochs reach ``callbacks`` (keras-tuner's checkpoint and
         trial reporting among them), so the trial's best epoch is a fine-tuned one.
+        A trial that collapses while penalized is not fine-tuned: ``callbacks`` see
+        its collapsed epoch instead.
         """
         arguments = dict(inspect.signature(model.fit).bind(*args, **kwargs).arguments)
         epochs = int(arguments.get("epochs", 1))
         penalized = self._own_callbacks(model, objective, penalized=True, warmup=warmup)
-        model.fit(**{**arguments, "callbacks": penalized})
+        history = model.fit(**{**arguments, "callbacks": penalized})
+        if collapse_of(model) is not None:
+            return _report_last_epoch(model, history, callbacks)
         snap_to_zero(model, self.trim_threshold, relative=self.relative_threshold)
         remove_weight_penalties(model)
         scale_learning_rate(model.optimizer, self.finetune_learning_rate)

@@ -9,9 +9,14 @@ from typing import Any, TextIO
 
 import keras
 
+from regsearch.search._score import collapse_of
+
 
 class TrialProgress(keras.callbacks.Callback):
     """Print one line per finished trial: its metric and trimmed size at its best epoch.
+
+    A trial whose penalties emptied a layer ends its line with
+    ``collapsed: layer 'conv1' emptied at epoch 2``.
 
     Pass it to ``tuner.search(callbacks=[...])``. keras-tuner copies callbacks for
     every trial; the copies share one counter, so the lines are numbered.
@@ -70,6 +75,9 @@ class TrialProgress(keras.callbacks.Callback):
             size = best.get(self.size, math.nan)
             size_text = f"{int(size):,}" if math.isfinite(size) else "?"
             line = f"{head} {self.metric} {value:.4f}  {self.size} {size_text}"
+        collapse = collapse_of(self.model)
+        if collapse is not None:
+            line = f"{line}  collapsed: {collapse}"
         print(f"{line}  ({elapsed:.0f} s)", file=self.stream or sys.stdout, flush=True)
 
 

@@ -10,12 +10,18 @@ from typing import Any
 import keras
 import keras_tuner
 import pandas as pd
+from keras_tuner.engine.trial import Trial
 
-from regsearch._validation import check_float, did_you_mean
+from regsearch._validation import check_bool, check_float, did_you_mean
 from regsearch.search._failures import failure_reason
-from regsearch.search._hypermodel import RegSearchHyperModel
+from regsearch.search._hypermodel import COLLAPSED_EPOCH, RegSearchHyperModel
 from regsearch.search._objective import SIZE_COLUMNS, SIZE_PARTS, Objective, infer_direction
+from regsearch.search._score import Collapse
 from regsearch.trimming import TrimReport, trim
+from regsearch.trimming._sizes import EmptiedLayerError
+
+# The ``status`` in ``results`` of a trial whose penalties emptied a layer.
+COLLAPSED = "COLLAPSED"
 
 # The size columns `select` compares, by the names it accepts: an Objective's `size`
 # or the column's own name.
@@ -31,51 +37,89 @@ def _check_tuner(tuner: Any) -> keras_tuner.Tuner:
     return tuner
 
 
+# The last columns of every table, in this order.
+_TAIL = (COLLAPSED_EPOCH, "collapsed_layer", "message")
+
+
+def collapse(trial: Trial) -> Collapse | None:
+    """How a finished ``trial`` collapsed, or ``None`` (the layer is ``"?"`` when unrecorded)."""
+    if trial.status != "COMPLETED" or not trial.metrics.exists(COLLAPSED_EPOCH):
+        return None
+    recorded = Collapse.from_message(trial.message)
+    return recorded or Collapse("?", int(trial.metrics.get_last_value(COLLAPSED_EPOCH)))
+
+
 def _rows(tuner: keras_tuner.Tuner) -> list[dict[str, Any]]:
     rows = []
     for trial_id, trial in sorted(tuner.oracle.trials.items()):
-        row: dict[str, Any] = {"trial_id": trial_id, "status": trial.status}
+        collapsed = collapse(trial)
+        status = trial.status if collapsed is None else COLLAPSED
+        row: dict[str, Any] = {"trial_id": trial_id, "status": status}
         row.update(trial.hyperparameters.values)
         for name, history in trial.metrics.metrics.items():
             value = history.get_last_value()
             row[name] = None if value is None else float(value)
+        row["collapsed_layer"] = None if collapsed is None else collapsed.layer
         row["message"] = failure_reason(trial.message)
         rows.append(row)
     return rows
 
 
-def results(tuner: keras_tuner.Tuner) -> pd.DataFrame:
+def results(tuner: keras_tuner.Tuner, *, include_collapsed: bool = True) -> pd.DataFrame:
     """One row per trial: id, status, hyperparameters, every objective part, score, failure.
 
     The metric values are those of the trial's best epoch (the one keras-tuner
     checkpointed), so a row describes the model ``best_model`` would load.
 
+    ``status`` is keras-tuner's (``"COMPLETED"``, ``"FAILED"``, ``"INVALID"``,
+    ``"RUNNING"``), or ``"COLLAPSED"`` for a trial whose penalties emptied a layer
+    (every output channel counted as zero): it stopped at the end of epoch
+    ``collapsed_epoch`` (1-based), ``collapsed_layer`` names the layer (``"?"``
+    for a trial run by a distributed worker), and ``message`` says so. Its
+    metrics are scored without size credit, ``best_model(trimmed=True)`` may be
+    unable to trim it, and ``select``, ``best_model`` and ``pareto_front`` leave
+    it out.
+
     Args:
         tuner: A keras-tuner tuner whose hypermodel is a ``RegSearchHyperModel``.
+        include_collapsed: Keep the rows of collapsed trials; ``False`` leaves them
+            out (e.g. before loading every trial's trimmed model).
 
     Returns:
-        A ``pandas.DataFrame``: columns in first-seen order, ``message`` (why a
-        trial failed) last; a metric a trial did not log is ``NaN``.
+        A ``pandas.DataFrame``: columns in first-seen order, then
+        ``collapsed_epoch`` and ``collapsed_layer`` (missing, ``NaN``, unless the
+        trial collapsed) and ``message`` (why a trial failed or
+        collapsed); a metric a trial did not log is ``NaN``.
 
     Examples:
         >>> table = regsearch.results(tuner)  # doctest: +SKIP
         >>> table.sort_values("score").head()  # doctest: +SKIP
+        >>> usable = regsearch.results(tuner, include_collapsed=False)  # doctest: +SKIP
     """
-    return _frame(_rows(_check_tuner(tuner)))
+    include_collapsed = check_bool("include_collapsed", include_collapsed)
+    rows = _rows(_check_tuner(tuner))
+    if not include_collapsed:
+        rows = [row for row in rows if row["status"] != COLLAPSED]
+    return _frame(rows)
 
 
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Rows as a DataFrame: columns in first-seen order, ``message`` last, index 0..n-1."""
+    """Rows as a DataFrame: columns in first-seen order, ``_TAIL`` last, index 0..n-1."""
     columns: list[str] = []
     for row in rows:
-        columns.extend(key for key in row if key not in columns and key != "message")
-    return pd.DataFrame(rows, columns=[*(columns or ["trial_id", "status"]), "message"])
+        columns.extend(key for key in row if key not in columns and key not in _TAIL)
+    return pd.DataFrame(rows, columns=[*(columns or ["trial_id", "status"]), *_TAIL])
 
 
 def format_table(table: pd.DataFrame) -> str:
-    """A results table as aligned text (4 significant digits, ``-`` for missing)."""
+    """A results table as aligned text (4 significant digits, ``-`` for missing).
+
+    The collapse columns are left out when no trial collapsed.
+    """
     if table.empty:
         return "(no trials)"
+    unused = [c for c in _TAIL[:2] if c in table and table[c].isna().all()]
+    table = table.drop(columns=unused)
     return str(table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"))
 
 
@@ -189,7 +233,7 @@ def best_model(
     The best trial is the one with the lowest ``score``; with ``tolerance`` it is
     the one ``select`` picks (the smallest model whose metric is within
     ``tolerance`` of the best), with the same ``metric``, ``size`` and
-    ``relative``.
+    ``relative``. Neither is ever a collapsed trial (see ``results``).
 
     Args:
         tuner: The tuner of a regsearch search.
@@ -207,11 +251,14 @@ def best_model(
         A compiled Keras model.
 
     Raises:
-        RuntimeError: when no trial finished; the message quotes why they failed.
+        RuntimeError: when no trial finished, or every finished trial collapsed; the
+            message quotes why.
+        ValueError: for a ``trial_id`` that did not finish, or that collapsed at
+            its best epoch with ``trimmed=True`` (it cannot be trimmed: the error
+            names the emptied layer and its epoch).
     """
     tuner = _check_tuner(tuner)
     hypermodel = _regsearch_hypermodel(tuner)
-    trials = tuner.oracle.trials
     if tolerance is not None:
         if trial_id is not None:
             raise ValueError(
@@ -219,36 +266,68 @@ def best_model(
                 f"trial_id={trial_id!r} and tolerance={tolerance!r}."
             )
         trial_id = select(tuner, tolerance, metric=metric, size=size, relative=relative)
-    if trial_id is None:
-        # keras-tuner pads the best trials with unfinished ones when too few finished.
-        best = [t for t in tuner.oracle.get_best_trials(1) if t.status == "COMPLETED"]
-        if not best:
-            raise _no_finished_trial(tuner)
-        trial = best[0]
-    else:
-        if trial_id not in trials:
-            raise ValueError(
-                f"Argument `trial_id`: no trial {trial_id!r}; trials: {sorted(trials)}."
-                f"{did_you_mean(trial_id, list(trials))}"
-            )
-        trial = trials[trial_id]
-        if trial.status != "COMPLETED":
-            raise ValueError(
-                f"Trial {trial_id!r} did not finish (status {trial.status}); pick a "
-                f"COMPLETED trial."
-            )
+    trial = best_trial(tuner) if trial_id is None else _finished_trial(tuner, trial_id)
     with warnings.catch_warnings():
         # keras-tuner's checkpoints carry optimizer slots a fresh model lacks.
         warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
         model = tuner.load_model(trial)
     if not trimmed:
         return model
-    return trim_compiled(hypermodel, model)[0]
+    try:
+        return trim_compiled(hypermodel, model)[0]
+    except EmptiedLayerError as error:
+        collapsed = collapse(trial)
+        if collapsed is None:
+            raise
+        raise ValueError(
+            f"Trial {trial.trial_id!r} collapsed: {collapsed}, so its trimmed model would "
+            f"have no output channel there ({error}). Search with weaker strengths "
+            f"(SearchSpace(strength=...)), or load the untrimmed model with "
+            f"best_model(tuner, trimmed=False, trial_id={trial.trial_id!r})."
+        ) from error
+
+
+def best_trial(tuner: keras_tuner.Tuner) -> Trial:
+    """The finished, not collapsed trial with the best objective (``best_model``'s trial).
+
+    Raises:
+        RuntimeError: when no trial finished, or every finished trial collapsed.
+    """
+    # keras-tuner pads the best trials with unfinished ones when too few finished.
+    ranked = tuner.oracle.get_best_trials(len(tuner.oracle.trials))
+    best = [t for t in ranked if t.status == "COMPLETED" and collapse(t) is None]
+    if not best:
+        raise _no_finished_trial(tuner)
+    return best[0]
+
+
+def _finished_trial(tuner: keras_tuner.Tuner, trial_id: str) -> Trial:
+    trials = tuner.oracle.trials
+    if trial_id not in trials:
+        raise ValueError(
+            f"Argument `trial_id`: no trial {trial_id!r}; trials: {sorted(trials)}."
+            f"{did_you_mean(trial_id, list(trials))}"
+        )
+    trial = trials[trial_id]
+    if trial.status != "COMPLETED":
+        raise ValueError(
+            f"Trial {trial_id!r} did not finish (status {trial.status}); pick a COMPLETED trial."
+        )
+    return trial
 
 
 def _no_finished_trial(tuner: keras_tuner.Tuner) -> RuntimeError:
-    """The error ``best_model`` and ``select`` raise when no trial finished."""
+    """The error ``best_model`` and ``select`` raise when no trial finished uncollapsed."""
     trials = tuner.oracle.trials
+    collapsed = {t.trial_id: c for t in trials.values() if (c := collapse(t)) is not None}
+    if collapsed:
+        listed = "; ".join(f"trial {trial_id}: {c}" for trial_id, c in sorted(collapsed.items()))
+        return RuntimeError(
+            f"Every trial of this search that finished collapsed ({len(collapsed)} of "
+            f"{len(trials)} trials; {listed}). Search with weaker strengths "
+            f"(SearchSpace(strength=...)), or load a collapsed trial's untrimmed model "
+            f"with best_model(tuner, trimmed=False, trial_id=...)."
+        )
     reasons = sorted(
         {reason for trial in trials.values() if (reason := failure_reason(trial.message))}
     )
@@ -294,9 +373,10 @@ def select(
     """The id of the smallest finished trial whose metric is within ``tolerance`` of the best.
 
     "The best" is the best ``metric`` over the finished trials (each trial at its
-    best epoch, as in ``results``). Among the trials whose metric is within
-    ``tolerance`` of it, the one with the smallest trimmed size wins; ties go to
-    the better metric, so the trial is on the (metric, size) Pareto front.
+    best epoch, as in ``results``; collapsed trials are left out). Among the
+    trials whose metric is within ``tolerance`` of it, the one with the smallest
+    trimmed size wins; ties go to the better metric, so the trial is on the
+    (metric, size) Pareto front.
 
     ``tolerance`` is absolute, in the metric's own units, unless ``relative=True``:
 
@@ -328,7 +408,8 @@ def select(
         The trial id, for ``best_model`` (``trial_id=``) or ``tuner.oracle.trials``.
 
     Raises:
-        RuntimeError: when no trial finished; the message quotes why they failed.
+        RuntimeError: when no trial finished, or every finished trial collapsed; the
+            message quotes why.
         LookupError: when ``reference`` is given and no trial is within ``tolerance``
             of it.
 

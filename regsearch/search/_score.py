@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import math
+import re
+import weakref
 from typing import Any
 
 import keras
@@ -11,9 +15,47 @@ from keras_tuner.errors import FailedTrialError
 from regsearch.deploy import DeploymentCost, deployment_cost
 from regsearch.search._objective import Objective
 from regsearch.trimming import TrimmedSize, snap_to_zero, trim, trimmed_size
+from regsearch.trimming._sizes import EmptiedLayerError
 
 # What identifies a trimmed architecture: per layer, its kernel, filters and parameters.
 Architecture = tuple[tuple[str, tuple[int, ...] | None, int | None, int], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Collapse:
+    """Every output channel of ``layer`` counted as zero at the end of ``epoch`` (1-based)."""
+
+    layer: str
+    epoch: int
+
+    def __str__(self) -> str:
+        return f"layer {self.layer!r} emptied at epoch {self.epoch}"
+
+    def message(self) -> str:
+        """The trial message that records the collapse (``from_message`` reads it back)."""
+        return f"Collapsed: {self} (every output channel counted as zero); the trial stopped there."
+
+    @classmethod
+    def from_message(cls, message: str | None) -> Collapse | None:
+        """The collapse a trial message records, or ``None``."""
+        match = _MESSAGE.match(message or "")
+        if match is None:
+            return None
+        return cls(ast.literal_eval(match.group(1)), int(match.group(2)))
+
+
+_MESSAGE = re.compile(
+    r"Collapsed: layer ('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\") emptied at epoch (\d+)"
+)
+
+
+# The collapse of each model a ScoreCallback stopped, for the code that ran its fit.
+_COLLAPSES: weakref.WeakKeyDictionary[keras.Model, Collapse] = weakref.WeakKeyDictionary()
+
+
+def collapse_of(model: keras.Model) -> Collapse | None:
+    """How ``model``'s last ``fit`` with a ``ScoreCallback`` collapsed, or ``None``."""
+    return _COLLAPSES.get(model)
 
 
 def architecture(size: TrimmedSize) -> Architecture:
@@ -38,6 +80,12 @@ class ScoreCallback(keras.callbacks.Callback):
     ``regsearch.trim`` delivers, at the validation loss it reports. A training
     loss that turns NaN or infinite ends the trial at once as failed
     (``keras_tuner.errors.FailedTrialError``), with the epoch and batch.
+
+    An epoch that ends with every output channel of some layer counting as zero
+    (a penalty emptied the layer, so ``regsearch.trim`` refuses the model) is a
+    collapse: the epoch is scored without size credit and training stops there
+    (``model.stop_training``). ``RegSearchHyperModel`` records it on the trial
+    (``regsearch.results`` shows it as ``status == "COLLAPSED"``).
 
     Args:
         objective: The ``regsearch.Objective`` that defines the score.
@@ -91,6 +139,7 @@ class ScoreCallback(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._in_fit = True
+        _COLLAPSES.pop(self.model, None)
         if self.reference is not None:
             self._before = self.reference
             return
@@ -153,10 +202,13 @@ class ScoreCallback(keras.callbacks.Callback):
         try:
             size = trimmed_size(self.model, self.trim_threshold, relative=self.relative)
             params, macs = size.params, size.macs
-        except ValueError:
+        except ValueError as error:
             # Every filter of some layer counts as zero: the model computes a constant
             # there and trim() refuses it. Such a trial keeps its (poor) metric and
-            # gets no size credit, rather than failing.
+            # gets no size credit, rather than failing, and trains no further.
+            if isinstance(error, EmptiedLayerError):
+                _COLLAPSES[self.model] = Collapse(error.layer, self._epoch + 1)
+                self.model.stop_training = True
             params, macs = self._before
         logs["trimmed_params"] = float(params)
         logs["trimmed_macs"] = float(macs)

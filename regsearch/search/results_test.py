@@ -120,7 +120,13 @@ def test_tables_of_a_search_without_trials_are_empty_dataframes(tmp_path):
     table = regsearch.results(tuner)
     front = regsearch.pareto_front(tuner)
     assert isinstance(front, pd.DataFrame) and front.empty
-    assert list(table.columns) == ["trial_id", "status", "message"] and table.empty
+    assert table.empty and list(table.columns) == [
+        "trial_id",
+        "status",
+        "collapsed_epoch",
+        "collapsed_layer",
+        "message",
+    ]
 
 
 def _finished(tuner, *columns):

@@ -22,6 +22,7 @@ from regsearch.search import (
     Objective,
     SearchSpace,
     best_model,
+    best_trial,
     pareto_front,
     results,
     trim_compiled,
@@ -416,7 +417,7 @@ class RegSearchBase(BaseEstimator):
     ) -> None:
         # Raises, quoting the reasons, when no trial finished.
         trained = best_model(tuner, trimmed=False)
-        best = tuner.oracle.get_best_trials(1)[0]
+        best = best_trial(tuner)
         report = None
         model = trained
         if self.trim:

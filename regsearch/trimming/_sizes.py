@@ -156,6 +156,19 @@ def _dead_note(
     return f"{count}: a consumer cannot absorb their constant output exactly"
 
 
+class EmptiedLayerError(ValueError):
+    """Trimming would remove every output channel of ``layer`` (all of it counts as zero).
+
+    Args:
+        message: The error message.
+        layer: The name of the emptied layer.
+    """
+
+    def __init__(self, message: str, *, layer: str) -> None:
+        super().__init__(message)
+        self.layer = layer
+
+
 def _kept_channels(node: GraphNode, kind: LayerKind, facts: Facts, threshold: float) -> _Channels:
     layer = node.layer
     in_t, out_t = node.inputs[0], node.outputs[0]
@@ -165,10 +178,11 @@ def _kept_channels(node: GraphNode, kind: LayerKind, facts: Facts, threshold: fl
     out_removed = facts.removable.get(id(out_t), np.zeros(len(dead), bool))
     kept = _Channels(kept_in=np.flatnonzero(~in_removed), kept_out=np.flatnonzero(~out_removed))
     if len(kept.kept_out) == 0:  # type: ignore[arg-type]
-        raise ValueError(
+        raise EmptiedLayerError(
             f"Trimming with threshold={threshold!r} would remove every output channel of "
             f"layer {layer.name!r} (all its kernel weights count as zero). Use a lower "
-            "`threshold`, or remove the layer from the model."
+            "`threshold`, or remove the layer from the model.",
+            layer=layer.name,
         )
     kept_dead = dead & ~out_removed
     if kept_dead.any():
