@@ -17,8 +17,7 @@ from regsearch.search._failures import failure_reason
 from regsearch.search._hypermodel import COLLAPSED_EPOCH, RegSearchHyperModel
 from regsearch.search._objective import SIZE_COLUMNS, SIZE_PARTS, Objective, infer_direction
 from regsearch.search._score import Collapse
-from regsearch.trimming import TrimReport, trim
-from regsearch.trimming._sizes import EmptiedLayerError
+from regsearch.trimming import EmptiedLayerError, TrimReport, trim
 
 # The ``status`` in ``results`` of a trial whose penalties emptied a layer.
 COLLAPSED = "COLLAPSED"

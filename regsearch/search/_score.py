@@ -14,8 +14,7 @@ from keras_tuner.errors import FailedTrialError
 
 from regsearch.deploy import DeploymentCost, deployment_cost
 from regsearch.search._objective import Objective
-from regsearch.trimming import TrimmedSize, snap_to_zero, trim, trimmed_size
-from regsearch.trimming._sizes import EmptiedLayerError
+from regsearch.trimming import EmptiedLayerError, TrimmedSize, snap_to_zero, trim, trimmed_size
 
 # What identifies a trimmed architecture: per layer, its kernel, filters and parameters.
 Architecture = tuple[tuple[str, tuple[int, ...] | None, int | None, int], ...]

@@ -70,10 +70,12 @@ from regsearch.trimming._narrow import channel_importance, narrow
 from regsearch.trimming._penalties import coupled_penalties
 from regsearch.trimming._records import LayerTrim, TrimmedSize
 from regsearch.trimming._report import TrimReport
+from regsearch.trimming._sizes import EmptiedLayerError
 from regsearch.trimming._trim import snap_to_zero, trim, trimmed_size
 
 __all__ = [
     "ChannelGroup",
+    "EmptiedLayerError",
     "LayerTrim",
     "TrimReport",
     "TrimmedSize",

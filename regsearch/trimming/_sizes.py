@@ -159,6 +159,9 @@ def _dead_note(
 class EmptiedLayerError(ValueError):
     """Trimming would remove every output channel of ``layer`` (all of it counts as zero).
 
+    ``trim`` and ``trimmed_size`` raise it; a ``ValueError``, so code that caught that
+    still does. ``regsearch.search`` records a trial that empties a layer as collapsed.
+
     Args:
         message: The error message.
         layer: The name of the emptied layer.
