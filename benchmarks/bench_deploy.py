@@ -35,7 +35,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras
 import numpy as np
 from bench_trim import conv1d_stack, conv2d_stack
-from tasks import digits
+from tasks import FACTORS, TASKS, digits
 
 import regsearch
 
@@ -100,20 +100,12 @@ def part_b(demo_dir: Path | None, seed: int) -> None:
 
 def demo_search(size: str, directory: Path, trials: int, epochs: int, seed: int) -> object:
     """The demo's search (its model, space and compile settings) scored by ``size``."""
-    from tasks import TASKS
-
     task = TASKS["digits"]
     keras.utils.set_random_seed(seed)
     hypermodel = regsearch.RegSearchHyperModel(
         task.model(),
-        regsearch.SearchSpace.for_size(
-            "conv*", width=(1.0, 0.5, 0.25, 0.125), kernel_size=(1, 3, 5)
-        ),
-        compile={
-            "optimizer": keras.optimizers.SGD(0.1, momentum=0.9),
-            "loss": "sparse_categorical_crossentropy",
-            "metrics": ["accuracy"],
-        },
+        regsearch.SearchSpace.for_size("conv*", width=FACTORS, kernel_size=task.kernel_sizes),
+        compile=task.compile_arguments(),
         finetune_epochs=max(1, epochs // 2),
     )
     objective = regsearch.Objective("val_accuracy", size=size, size_weight=0.01, tradeoff="product")

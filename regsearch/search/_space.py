@@ -334,12 +334,10 @@ class SearchSpace:
         (``relative_strength="gradient"``): each layer's penalty is rescaled so
         that the norm of its gradient is ``strength`` times that of the data
         loss, measured when the penalty starts (after ``RegSearchHyperModel``'s
-        penalty warmup, for trials from fresh weights), and the default range
-        ``(0.03, 1.0)`` means about the same on every task measured, the held-out
-        one included. With ``relative_strength=False`` strengths are absolute and
-        the default range is ``(3e-4, 3e-3)``, measured on the digits demo model
-        (10-20x too strong on the held-out task). A penalty alone leaves in place what the data
-        uses a little (no edge row of a 5x5 kernel empties on digits); searching
+        penalty warmup, for trials from fresh weights), so one range means about
+        the same on every task. With ``relative_strength=False`` strengths are
+        absolute, with a range chosen on the digits demo model. A penalty alone
+        leaves in place what the data uses a little; searching
         ``width`` and ``kernel_size`` as well closes that gap. Widths are not
         searched by default (they change the architecture, and kernel sizes are
         specific to the model): pass both; coupled layers (a residual stream)
