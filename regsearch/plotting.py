@@ -90,7 +90,14 @@ def plot_pareto(
         fig, ax = plt.subplots(figsize=(6, 4.5))
     else:
         fig = ax.figure
-    ax.scatter(finished.get(size, []), finished.get(metric, []), color="0.6", label="trials")
+    over = finished["feasible"].eq(False) if "feasible" in finished else None
+    within = finished if over is None else finished[~over]
+    ax.scatter(within.get(size, []), within.get(metric, []), color="0.6", label="trials")
+    if over is not None and over.any():
+        outside = finished[over]
+        ax.scatter(
+            outside[size], outside[metric], marker="x", color="0.6", label="over budget"
+        )  # fmt: skip
     ax.plot(front.get(size, []), front.get(metric, []), "o-", color="tab:red", label="Pareto front")
     for trial_id, x, y in zip(front["trial_id"], front.get(size, []), front.get(metric, [])):
         ax.annotate(str(trial_id), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)

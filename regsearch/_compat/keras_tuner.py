@@ -1,6 +1,10 @@
-"""Private keras-tuner engine names: the oracle's retry queue and file, the build step."""
+"""Private keras-tuner engine names: the oracle's retry queue and files, the build step."""
 
 from __future__ import annotations
+
+import glob
+import json
+import os
 
 import keras
 import keras_tuner
@@ -47,3 +51,28 @@ class LightBuild:
                 f"a valid Keras Model instance. Received: {model} of type {type(model)}."
             )
         return model
+
+
+def project_trials(
+    project_dir: str,
+) -> tuple[keras_tuner.HyperParameters, dict[str, keras_tuner.engine.trial.Trial]]:
+    """The hyperparameter space and the trials saved in a keras-tuner project directory.
+
+    Read only, from the files ``Oracle.reload`` reads (``oracle.json`` and
+    ``trial_*/trial.json``, a layout keras-tuner does not publish); nothing is
+    written.
+
+    Raises:
+        FileNotFoundError: when ``project_dir`` holds no ``oracle.json``.
+    """
+    oracle_json = os.path.join(project_dir, "oracle.json")
+    if not os.path.isfile(oracle_json):
+        raise FileNotFoundError(oracle_json)
+    with open(oracle_json, encoding="utf-8") as file:
+        state = json.load(file)
+    space = keras_tuner.HyperParameters.from_config(state["hyperparameters"])
+    trials = {}
+    for fname in sorted(glob.glob(os.path.join(glob.escape(project_dir), "trial_*", "trial.json"))):
+        trial = keras_tuner.engine.trial.Trial.load(fname)
+        trials[trial.trial_id] = trial
+    return space, trials

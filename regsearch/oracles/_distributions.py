@@ -17,8 +17,8 @@ def _grid_or_none(hp: Any) -> list[Any] | None:
     return list(hp.values)
 
 
-def suggest(trial: optuna.Trial, hp: Any) -> Any:
-    """Ask ``trial`` for a value of the keras-tuner hyperparameter ``hp``.
+def distribution(hp: Any) -> optuna.distributions.BaseDistribution | None:
+    """The Optuna distribution of the keras-tuner hyperparameter ``hp`` (``None``: ``Fixed``).
 
     ``Choice`` and ``Boolean`` are categorical; ``Int`` and ``Float`` are ranges
     (``sampling="log"`` is Optuna's ``log=True``, a linear ``step`` its ``step``);
@@ -28,16 +28,17 @@ def suggest(trial: optuna.Trial, hp: Any) -> Any:
     Raises:
         TypeError: for a hyperparameter that has no Optuna distribution.
     """
+    D = optuna.distributions
     if isinstance(hp, _hp.Fixed):
-        return hp.value
+        return None
     if isinstance(hp, _hp.Boolean):
-        return trial.suggest_categorical(hp.name, [False, True])
+        return D.CategoricalDistribution([False, True])
     if isinstance(hp, _hp.Choice):
-        return trial.suggest_categorical(hp.name, list(hp.values))
+        return D.CategoricalDistribution(list(hp.values))
     if isinstance(hp, (_hp.Int, _hp.Float)):
         grid = _grid_or_none(hp)
         if grid is not None:
-            return trial.suggest_categorical(hp.name, grid)
+            return D.CategoricalDistribution(grid)
         if hp.sampling == "reverse_log":
             raise TypeError(
                 f"Hyperparameter {hp.name!r} ({type(hp).__name__} with sampling='reverse_log' "
@@ -47,14 +48,59 @@ def suggest(trial: optuna.Trial, hp: Any) -> Any:
         log = hp.sampling == "log"
         if isinstance(hp, _hp.Int):
             step = 1 if log or hp.step is None else int(hp.step)
-            return trial.suggest_int(hp.name, hp.min_value, hp.max_value, step=step, log=log)
-        return trial.suggest_float(
-            hp.name, hp.min_value, hp.max_value, step=None if log else hp.step, log=log
+            return D.IntDistribution(hp.min_value, hp.max_value, step=step, log=log)
+        return D.FloatDistribution(
+            hp.min_value, hp.max_value, step=None if log else hp.step, log=log
         )
     raise TypeError(
         f"Hyperparameter {hp.name!r} of type {type(hp).__name__} has no Optuna distribution; "
         "ParetoOracle maps Choice, Int, Float, Boolean and Fixed."
     )
+
+
+def suggest(trial: optuna.Trial, hp: Any) -> Any:
+    """Ask ``trial`` for a value of the keras-tuner hyperparameter ``hp``.
+
+    The value is drawn from ``distribution(hp)``; a ``Fixed`` one is its value.
+
+    Raises:
+        TypeError: for a hyperparameter that has no Optuna distribution.
+    """
+    dist = distribution(hp)
+    D = optuna.distributions
+    if dist is None:
+        return hp.value
+    if isinstance(dist, D.CategoricalDistribution):
+        return trial.suggest_categorical(hp.name, list(dist.choices))
+    if isinstance(dist, D.IntDistribution):
+        return trial.suggest_int(hp.name, dist.low, dist.high, step=dist.step, log=dist.log)
+    if isinstance(dist, D.FloatDistribution):
+        return trial.suggest_float(hp.name, dist.low, dist.high, step=dist.step, log=dist.log)
+    raise TypeError(f"Hyperparameter {hp.name!r}: no way to ask for a {dist!r}.")
+
+
+def active_params(
+    space: keras_tuner.HyperParameters, values: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, optuna.distributions.BaseDistribution]]:
+    """The Optuna params and distributions of a finished trial's ``values`` in ``space``.
+
+    Only the hyperparameters that ``values`` activates count (as ``suggest_values``
+    asks them); one that ``values`` lacks takes its default; ``Fixed`` ones are left
+    out (Optuna never sees them).
+    """
+    hps = keras_tuner.HyperParameters()
+    params: dict[str, Any] = {}
+    distributions: dict[str, optuna.distributions.BaseDistribution] = {}
+    for hp in space.space:
+        hps.merge([hp])
+        if not hps.is_active(hp):
+            continue
+        value = values.get(hp.name, hp.default)
+        hps.values[hp.name] = value
+        dist = distribution(hp)
+        if dist is not None:
+            params[hp.name], distributions[hp.name] = value, dist
+    return params, distributions
 
 
 def suggest_values(trial: optuna.Trial, space: keras_tuner.HyperParameters) -> dict[str, Any]:

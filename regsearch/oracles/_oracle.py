@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import importlib.util
 import math
 import os
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import keras_tuner
 import optuna
 
-from regsearch._compat.keras_tuner import oracle_file, retry_queue
+from regsearch._compat.keras_tuner import oracle_file, project_trials, retry_queue
 from regsearch._validation import check_bool
-from regsearch.oracles._distributions import suggest_values
+from regsearch.oracles._distributions import active_params, suggest_values
 from regsearch.oracles._samplers import (
     CONSTRAINT_ATTR,
     SAMPLERS,
     make_sampler,
 )
-from regsearch.search import Objective
+from regsearch.search import BUDGET_COLUMNS, Objective
 
 _hp = keras_tuner.engine.hyperparameters
 STUDY_FILE = "optuna_study.db"
@@ -29,6 +31,8 @@ STUDY_NAME = "regsearch"
 # User attributes of each Optuna trial: its keras-tuner trial, and how keras-tuner ended it.
 TRIAL_ATTR = "keras_tuner_trial_id"
 STATUS_ATTR = "keras_tuner_status"
+# The user attribute of a trial seeded from an earlier search: "<its project dir>:<trial id>".
+WARM_START_ATTR = "warm_start_trial"
 _RUNNING = keras_tuner.engine.trial.TrialStatus.RUNNING
 _COMPLETED = keras_tuner.engine.trial.TrialStatus.COMPLETED
 _ENDED = (_COMPLETED, keras_tuner.engine.trial.TrialStatus.FAILED)
@@ -43,6 +47,85 @@ def _quiet() -> Iterator[None]:
         yield
     finally:
         optuna.logging.set_verbosity(verbosity)
+
+
+def _metric(trial: keras_tuner.engine.trial.Trial, name: str) -> float | None:
+    """The finite value ``trial`` logged as ``name`` at its best epoch, or ``None``."""
+    if not trial.metrics.exists(name):
+        return None
+    value = trial.metrics.get_last_value(name)
+    return float(value) if value is not None and math.isfinite(float(value)) else None
+
+
+@dataclasses.dataclass(frozen=True)
+class _EarlierSearch:
+    """What ``warm_start_from`` read: the earlier search's directory, space, finished trials."""
+
+    project_dir: str
+    space: keras_tuner.HyperParameters
+    trials: tuple[keras_tuner.engine.trial.Trial, ...]
+
+
+def _earlier_search(source: Any) -> _EarlierSearch | None:
+    """Read the earlier search ``warm_start_from`` names (nothing is written)."""
+    if source is None:
+        return None
+    if isinstance(source, keras_tuner.Tuner):
+        project_dir = str(source.project_dir)
+        space, trials = source.oracle.hyperparameters, dict(source.oracle.trials)
+    elif isinstance(source, (str, os.PathLike)):
+        project_dir = os.fspath(source)
+        if not os.path.isdir(project_dir):
+            raise ValueError(
+                f"Argument `warm_start_from`: no directory {project_dir!r}. Pass the "
+                f"earlier search's tuner, or its project directory "
+                f"(os.path.join(directory, project_name))."
+            )
+        try:
+            space, trials = project_trials(project_dir)
+        except FileNotFoundError:
+            raise ValueError(
+                f"Argument `warm_start_from`: {project_dir!r} is not a keras-tuner project "
+                f"directory (it has no oracle.json). Pass os.path.join(directory, "
+                f"project_name) of the earlier search, or its tuner."
+            ) from None
+    else:
+        raise TypeError(
+            f"Argument `warm_start_from` must be an earlier search's keras-tuner tuner or "
+            f"its project directory (a path), or None; received {source!r} of type "
+            f"{type(source).__name__}."
+        )
+    finished = tuple(t for _, t in sorted(trials.items()) if t.status == _COMPLETED)
+    if not finished:
+        raise ValueError(
+            f"Argument `warm_start_from`: the search in {project_dir!r} has no finished "
+            f"trial to learn from ({len(trials)} trials)."
+        )
+    return _EarlierSearch(project_dir, space, finished)
+
+
+def _definition(hp: Any) -> tuple[str, dict[str, Any]]:
+    """What makes a hyperparameter the same in two spaces: its type and config, not its
+    default."""
+    config = {k: v for k, v in hp.get_config().items() if k != "default"}
+    return type(hp).__name__, config
+
+
+def _space_difference(
+    earlier: keras_tuner.HyperParameters, space: keras_tuner.HyperParameters
+) -> str | None:
+    """How ``space`` differs from the ``earlier`` one, naming the hyperparameter, or ``None``."""
+    before = {hp.name: hp for hp in earlier.space}
+    now = {hp.name: hp for hp in space.space}
+    for name in [*now, *(name for name in before if name not in now)]:
+        if name not in before:
+            return f"hyperparameter {name!r} is in this search's space, not in the earlier one"
+        if name not in now:
+            return f"hyperparameter {name!r} is in the earlier space, not in this search's"
+        old, new = _definition(before[name]), _definition(now[name])
+        if old != new:
+            return f"hyperparameter {name!r} was {old[0]}({old[1]}), is now {new[0]}({new[1]})"
+    return None
 
 
 def _check_sampler(sampler: Any) -> str | optuna.samplers.BaseSampler:
@@ -110,13 +193,34 @@ class ParetoOracle(keras_tuner.Oracle):
       ``file_bytes``, per ``objective.size``),
     - ``active_outputs``, when ``objective.max_active_outputs`` is set. The limit
       is then an Optuna constraint (``Trial.set_constraint``, feasible when
-      ``active_outputs - max_active_outputs <= 0``; also in the trial's user
-      attribute ``"constraint"``), not a penalty: a trial over it is kept,
-      recorded as infeasible.
+      ``active_outputs - max_active_outputs <= 0``), not a penalty: a trial over
+      it is kept, recorded as infeasible.
+
+    Each size budget of the objective (``max_params``, ``max_macs``,
+    ``max_trimmed_params``, ``max_trimmed_macs``) is an Optuna constraint too,
+    named after it, with the value ``size / limit - 1`` at the trial's best epoch.
+    The samplers read every constraint (a trial is feasible when all are
+    ``<= 0``: TPE, NSGA-II and the GP sampler prefer feasible trials, and
+    ``study.best_trials`` holds feasible ones only); the largest is also in the
+    Optuna trial's user attribute ``"constraint"``. An over-budget trial completes
+    in keras-tuner as any other, and ``regsearch.results`` marks it
+    (``feasible``); ``select``, ``best_model``, ``pareto_front`` and
+    ``hypervolume`` leave it out.
 
     keras-tuner still scores each trial by ``score``, so ``get_best_trials``,
     ``tuner.get_best_models`` and ``regsearch.best_model`` pick the best weighted
     score, while the sampler explores the whole front (``regsearch.pareto_front``).
+
+    ``warm_start_from`` seeds the study with an earlier search of the same space
+    (Optuna's ``study.add_trials``): every trial that finished there is added to
+    the new study, with its objective parts and constraints under *this*
+    objective (read from what it logged), so the sampler learns from them
+    (they count towards TPE's random start-up trials) without running them
+    again. They are in the sampler's history only (``oracle.study.trials``, with
+    the user attribute ``"warm_start_trial"``: ``"<earlier project dir>:<trial
+    id>"``), not among this tuner's trials, ``results`` or ``max_trials``. The
+    earlier project directory is only read; it must differ from this search's.
+    A resumed search does not add them again.
 
     The study lives in ``optuna_study.db`` (SQLite, through Optuna's RDB storage)
     in the tuner's project directory, beside keras-tuner's own files. With
@@ -143,6 +247,13 @@ class ParetoOracle(keras_tuner.Oracle):
             sampler proposes anything (a warm start, as Optuna's ``enqueue_trial``):
             one dict ``{name: value}`` per trial; a name it leaves out takes its
             default. A resumed search does not run them again.
+        warm_start_from: An earlier search of the same space to learn from: its
+            tuner (any keras-tuner tuner whose trials logged this objective's
+            parts) or its project directory (``os.path.join(directory,
+            project_name)``). Read when the oracle is made; its finished trials
+            seed the study when the search starts (see above). A space that
+            differs (a hyperparameter added, removed, or with other values) is a
+            ``ValueError`` naming the hyperparameter.
 
     Examples:
         >>> import regsearch
@@ -150,6 +261,14 @@ class ParetoOracle(keras_tuner.Oracle):
         ...     regsearch.Objective("val_accuracy", size="macs"), max_trials=8, sampler="nsga2")
         >>> oracle.objective_parts
         [('val_accuracy', 'max'), ('trimmed_macs', 'min')]
+
+        A search under a hard budget that learns from an earlier search:
+
+        >>> tuner = regsearch.ParetoSearch(  # doctest: +SKIP
+        ...     hypermodel,
+        ...     objective=regsearch.Objective("val_accuracy", max_trimmed_macs=20_000),
+        ...     max_trials=8, warm_start_from="runs/first", directory="runs",
+        ...     project_name="second")
     """
 
     def __init__(
@@ -166,6 +285,7 @@ class ParetoOracle(keras_tuner.Oracle):
         max_consecutive_failed_trials: int = 3,
         start_from_defaults: bool = False,
         initial_trials: Sequence[Mapping[str, Any]] = (),
+        warm_start_from: keras_tuner.Tuner | str | os.PathLike[str] | None = None,
     ) -> None:
         objective = Objective() if objective is None else objective
         if not isinstance(objective, Objective):
@@ -187,6 +307,8 @@ class ParetoOracle(keras_tuner.Oracle):
         self.sampler = _check_sampler(sampler)
         self.start_from_defaults = check_bool("start_from_defaults", start_from_defaults)
         self.initial_trials = _check_initial_trials(initial_trials)
+        self._earlier = _earlier_search(warm_start_from)
+        self.warm_start_from = None if self._earlier is None else self._earlier.project_dir
         # keras-tuner draws a seed when none is given; Optuna gets the user's.
         self.sampler_seed = seed
         self._study: optuna.Study | None = None
@@ -246,6 +368,7 @@ class ParetoOracle(keras_tuner.Oracle):
         study = self.study
         with _quiet():
             if not study.trials:
+                self._add_earlier_trials(study)
                 self._enqueue_initial_trials(study)
             twin = study.ask()
             twin.set_user_attr(TRIAL_ATTR, trial_id)
@@ -267,6 +390,58 @@ class ParetoOracle(keras_tuner.Oracle):
         for values in [*queued, *({**defaults, **v} for v in self.initial_trials)]:
             study.enqueue_trial({k: v for k, v in values.items() if v is not None})
 
+    def _add_earlier_trials(self, study: optuna.Study) -> None:
+        """Seed ``study`` with the finished trials of ``warm_start_from``'s search."""
+        earlier = self._earlier
+        if earlier is None:
+            return
+        own = os.path.dirname(oracle_file(self))
+        if os.path.realpath(own) == os.path.realpath(earlier.project_dir):
+            raise ValueError(
+                f"Argument `warm_start_from` is this search's own project directory "
+                f"{own!r}; to go on with a search, create its tuner with overwrite=False. "
+                f"Seed a new project (another project_name) from an earlier one."
+            )
+        difference = _space_difference(earlier.space, self.hyperparameters)
+        if difference is not None:
+            raise ValueError(
+                f"Argument `warm_start_from`: the earlier search in {earlier.project_dir!r} "
+                f"searched another space: {difference}. Seed only from a search of the "
+                f"same space (same SearchSpace and model)."
+            )
+        frozen, skipped = [], []
+        for trial in earlier.trials:
+            observed = self.observation(trial)
+            if isinstance(observed, str):
+                skipped.append(observed)
+                continue
+            values, constraints = observed
+            params, distributions = active_params(
+                self.hyperparameters, trial.hyperparameters.values
+            )
+            frozen.append(
+                optuna.trial.create_trial(
+                    values=values,
+                    params=params,
+                    distributions=distributions,
+                    user_attrs={WARM_START_ATTR: f"{earlier.project_dir}:{trial.trial_id}"},
+                    constraints=constraints,
+                )
+            )
+        if not frozen:
+            raise ValueError(
+                f"Argument `warm_start_from`: none of the {len(earlier.trials)} finished "
+                f"trials in {earlier.project_dir!r} logged this objective's parts "
+                f"({skipped[0]}); seed from a search that logged them."
+            )
+        if skipped:
+            warnings.warn(
+                f"warm_start_from: {len(skipped)} of the {len(earlier.trials)} finished "
+                f"trials in {earlier.project_dir!r} were left out ({skipped[0]}).",
+                stacklevel=2,
+            )
+        study.add_trials(frozen)
+
     def part_values(self, trial: keras_tuner.engine.trial.Trial) -> list[float] | str:
         """The trial's objective parts, or why they cannot be read (missing or not finite)."""
         values = []
@@ -279,12 +454,48 @@ class ParetoOracle(keras_tuner.Oracle):
             values.append(float(value))
         return values
 
+    def constraints(self, trial: keras_tuner.engine.trial.Trial) -> dict[str, float] | str:
+        """The trial's Optuna constraints (feasible when every value is ``<= 0``), or why
+        they cannot be read.
+
+        ``"active_outputs"``: ``active_outputs - max_active_outputs``; one per size
+        budget of the objective (``"max_params"``, ``"max_trimmed_macs"``, ...): the
+        relative excess ``size / limit - 1``, all read at the trial's best epoch.
+        """
+        objective = self.objective
+        constraints = {}
+        if objective.measures_outputs:
+            active = _metric(trial, "active_outputs")
+            if active is None:
+                return f"'active_outputs' of trial {trial.trial_id} is not logged"
+            constraints["active_outputs"] = active - float(objective.max_active_outputs or 0.0)
+        sizes = {column: _metric(trial, column) for column in BUDGET_COLUMNS.values()}
+        for name, excess in objective.budget_excess(sizes).items():
+            if not math.isfinite(excess):
+                column = BUDGET_COLUMNS[name]
+                return f"budget {name} needs {column!r}, which trial {trial.trial_id} did not log"
+            constraints[name] = excess
+        return constraints
+
+    def observation(
+        self, trial: keras_tuner.engine.trial.Trial
+    ) -> tuple[list[float], dict[str, float]] | str:
+        """What the study is told of a finished trial: its parts and its constraints,
+        or why they cannot be read."""
+        values = self.part_values(trial)
+        if isinstance(values, str):
+            return values
+        constraints = self.constraints(trial)
+        if isinstance(constraints, str):
+            return constraints
+        return values, constraints
+
     def score_trial(self, trial: keras_tuner.engine.trial.Trial) -> None:
         super().score_trial(trial)
-        values = self.part_values(trial)
-        if isinstance(values, str):  # keras-tuner marks a NaN score failed
+        observed = self.observation(trial)
+        if isinstance(observed, str):  # keras-tuner marks a NaN score failed
             trial.score = math.nan
-            trial.message = f"regsearch.ParetoOracle: {values}."
+            trial.message = f"regsearch.ParetoOracle: {observed}."
 
     @keras_tuner.synchronized
     def end_trial(self, trial: keras_tuner.engine.trial.Trial) -> None:
@@ -296,16 +507,17 @@ class ParetoOracle(keras_tuner.Oracle):
 
     def _tell(self, study: optuna.Study, trial: keras_tuner.engine.trial.Trial) -> None:
         twin = self._twins.pop(trial.trial_id, None) or self._revive(study, trial)
-        values = self.part_values(trial) if trial.status == _COMPLETED else None
+        observed = self.observation(trial) if trial.status == _COMPLETED else None
         with _quiet():
             twin.set_user_attr(STATUS_ATTR, str(trial.status))
-            if not isinstance(values, list):
+            if not isinstance(observed, tuple):
                 study.tell(twin, state=optuna.trial.TrialState.FAIL)
                 return
-            if self.objective.measures_outputs:
-                excess = values[-1] - float(self.objective.max_active_outputs or 0.0)
-                twin.set_constraint("active_outputs", excess)
-                twin.set_user_attr(CONSTRAINT_ATTR, excess)
+            values, constraints = observed
+            for name, value in constraints.items():
+                twin.set_constraint(name, value)
+            if constraints:
+                twin.set_user_attr(CONSTRAINT_ATTR, max(constraints.values()))
             study.tell(twin, values)
 
     def _revive(self, study: optuna.Study, trial: keras_tuner.engine.trial.Trial) -> optuna.Trial:
@@ -371,6 +583,7 @@ class ParetoOracle(keras_tuner.Oracle):
             "tune_new_entries": self.tune_new_entries,
             "max_retries_per_trial": self.max_retries_per_trial,
             "max_consecutive_failed_trials": self.max_consecutive_failed_trials,
+            "warm_start_from": self.warm_start_from,
         }
 
     @classmethod

@@ -9,8 +9,8 @@ import optuna
 from regsearch._validation import check_choice
 
 SAMPLERS = ("tpe", "nsga2", "gp", "random")
-# The user attribute that records a trial's constraint (feasible when <= 0); the
-# samplers read the same value from Optuna's own ``Trial.set_constraint``.
+# The user attribute that records the largest of a trial's constraints (feasible when
+# <= 0); the samplers read each from Optuna's own ``Trial.set_constraint``.
 CONSTRAINT_ATTR = "constraint"
 
 
@@ -41,6 +41,10 @@ def make_sampler(
                 multivariate=True,
                 group=True,  # conditional strengths: one group per active set
                 n_startup_trials=startup,
+                # Trials still running count as bad guesses, so concurrent workers
+                # are not all sent to the same spot; a sequential search has no
+                # other running trial, so it changes nothing there.
+                constant_liar=True,
                 seed=seed,
             )
         if name == "nsga2":

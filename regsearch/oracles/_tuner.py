@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -42,6 +43,10 @@ class ParetoSearch(ReportsFailures, LightBuild, keras_tuner.Tuner):
             (see ``ParetoOracle``).
         initial_trials: Hyperparameter values to run first, one dict per trial
             (see ``ParetoOracle``).
+        warm_start_from: An earlier search of the same space (its tuner or its
+            project directory) whose finished trials seed the sampler's history,
+            without being run again or appearing in this tuner's results (see
+            ``ParetoOracle``).
         **kwargs: ``keras_tuner.Tuner`` arguments (``directory``, ``project_name``,
             ``overwrite``, ``executions_per_trial``, ...).
 
@@ -52,6 +57,15 @@ class ParetoSearch(ReportsFailures, LightBuild, keras_tuner.Tuner):
         ...     max_trials=16, directory="runs", project_name="front")
         >>> tuner.search(x, y, validation_split=0.2, epochs=10)  # doctest: +SKIP
         >>> regsearch.pareto_front(tuner, ("val_accuracy", "trimmed_macs"))  # doctest: +SKIP
+
+        Under a hard budget, learning from that search (nothing is run again):
+
+        >>> budgeted = regsearch.ParetoSearch(  # doctest: +SKIP
+        ...     tuner.hypermodel,
+        ...     objective=regsearch.Objective("val_accuracy", size="macs",
+        ...                                   max_trimmed_macs=20_000),
+        ...     max_trials=8, warm_start_from=tuner, directory="runs",
+        ...     project_name="front_budget")
     """
 
     def __init__(
@@ -69,6 +83,7 @@ class ParetoSearch(ReportsFailures, LightBuild, keras_tuner.Tuner):
         max_consecutive_failed_trials: int = 3,
         start_from_defaults: bool = False,
         initial_trials: Sequence[Mapping[str, Any]] = (),
+        warm_start_from: keras_tuner.Tuner | str | os.PathLike[str] | None = None,
         **kwargs: Any,
     ) -> None:
         self.seed = seed
@@ -84,5 +99,6 @@ class ParetoSearch(ReportsFailures, LightBuild, keras_tuner.Tuner):
             max_consecutive_failed_trials=max_consecutive_failed_trials,
             start_from_defaults=start_from_defaults,
             initial_trials=initial_trials,
+            warm_start_from=warm_start_from,
         )
         super().__init__(oracle, hypermodel, **kwargs)

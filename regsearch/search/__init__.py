@@ -14,6 +14,7 @@ from regsearch.search._grow import GrowRegularizers
 from regsearch.search._hypermodel import RegSearchHyperModel
 from regsearch.search._hypervolume import hypervolume
 from regsearch.search._hypervolume import hypervolume_history as hypervolume_history
+from regsearch.search._objective import BUDGET_COLUMNS as BUDGET_COLUMNS
 from regsearch.search._objective import SCORE as SCORE
 from regsearch.search._objective import SIZE_PARTS as SIZE_PARTS
 from regsearch.search._objective import Objective

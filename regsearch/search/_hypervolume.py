@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import keras_tuner
 
-from regsearch.search._results import _check_tuner, _rows, front_points, objective_keys
+from regsearch.search._results import _check_tuner, _rows, front_points, objective_keys, usable
 
 # How far past the worst finished trial the default reference point lies.
 REFERENCE_MARGIN = 0.1
@@ -44,12 +44,15 @@ def _signed_points(
     tuner: keras_tuner.Tuner, objectives: Sequence[str]
 ) -> tuple[list[tuple[float, ...]], list[str], list[float]]:
     """The finished trials as minimized points (maximized metrics negated), in end order,
-    their trial ids, and each objective's sign."""
+    their trial ids, and each objective's sign. A trial over a size budget is a point at
+    infinity: it adds nothing (and is left out of the default reference)."""
     rows = [row for row in _rows(tuner) if row["status"] == "COMPLETED"]
     keys = objective_keys(objectives, rows)
     order = {trial_id: i for i, trial_id in enumerate(tuner.oracle.end_order)}
     rows.sort(key=lambda row: order.get(row["trial_id"], len(order)))
-    points = [front_points(row, keys) for row in rows]
+    points = [
+        front_points(row, keys) if usable(row) else tuple(math.inf for _ in keys) for row in rows
+    ]
     return points, [row["trial_id"] for row in rows], [sign for _, sign in keys]
 
 
@@ -81,7 +84,8 @@ def hypervolume(
 
     The volume of objective space that the front dominates, bounded by a
     reference point: larger is better, and it grows with every trial that
-    moves the front. It compares searches of the same problem only when they
+    moves the front. Trials over a size budget of the ``regsearch.Objective``
+    count for nothing. It compares searches of the same problem only when they
     use the same reference point.
 
     Args:

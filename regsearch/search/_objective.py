@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,10 +27,25 @@ _TRADEOFFS = ("sum", "product")
 _MIN_RATIO = 1e-6
 
 
+# Each hard size budget of an Objective and the log entry it limits.
+BUDGET_COLUMNS = {
+    "max_params": "untrimmed_params",
+    "max_macs": "untrimmed_macs",
+    "max_trimmed_params": "trimmed_params",
+    "max_trimmed_macs": "trimmed_macs",
+}
+# What an epoch over a budget adds to its score, per unit of (1 + relative excess): far
+# above any score a trial within budget reaches, so keras-tuner never ranks it first.
+OVER_BUDGET_PENALTY = 1e12
+# The epoch log entry with the largest relative excess over the budgets (<= 0: within).
+BUDGET_EXCESS = "budget_excess"
+
 # Objective parts regsearch logs; smaller is better for each.
 SIZE_PARTS = (
     "trimmed_params",
     "trimmed_macs",
+    "untrimmed_params",
+    "untrimmed_macs",
     "latency_ms",
     "file_bytes",
     "size_ratio",
@@ -40,12 +56,33 @@ SIZE_PARTS = (
 def infer_direction(metric: str) -> str | None:
     """``"min"`` or ``"max"`` for a logged metric name, or ``None`` when unknown."""
     base = metric.removeprefix("val_")
-    if metric == SCORE or base in SIZE_PARTS:
+    if metric in (SCORE, BUDGET_EXCESS) or base in SIZE_PARTS:
         return "min"
     if base in {"data_loss", "loss"} or base.endswith(("_loss", "_error")):
         return "min"
     direction = infer_metric_direction(metric)
     return None if direction is None else str(direction)
+
+
+_BUDGETED = frozenset(BUDGET_COLUMNS.values())
+
+
+def _check_budget(name: str, value: Any) -> float | None:
+    """A size budget: ``None`` or a finite number > 0."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"Argument `{name}` must be a positive number (a size limit) or None; "
+            f"received {value!r} of type {type(value).__name__}."
+        )
+    number = float(value)
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError(
+            f"Argument `{name}` must be a finite number > 0 (a size limit) or None for no "
+            f"limit; received {value!r}."
+        )
+    return int(number) if number.is_integer() else number
 
 
 class Objective(keras_tuner.Objective):
@@ -113,6 +150,28 @@ class Objective(keras_tuner.Objective):
     latencies are wall-clock times, so run the search on a machine that is
     otherwise quiet.
 
+    **Hard size budgets.** ``max_params`` and ``max_macs`` limit the parameters and
+    multiply-accumulates of the model each trial builds (after a ``SearchSpace``
+    width or kernel size, before trimming: logged as ``untrimmed_params`` and
+    ``untrimmed_macs``); ``max_trimmed_params`` and ``max_trimmed_macs`` limit the
+    model ``regsearch.trim`` returns (``trimmed_params``, ``trimmed_macs``). A
+    budget never stops a search or fails a trial:
+
+    - every epoch logs ``budget_excess``, the largest relative excess
+      ``size / limit - 1`` over the budgets (``<= 0``: within every budget);
+    - an epoch over a budget scores ``score + 1e12 * (1 + budget_excess)``, so
+      keras-tuner's tuners (``RandomSearch``, ``BayesianOptimization``,
+      ``Hyperband``) rank it below every epoch within budget: a trial's best
+      epoch (its checkpoint, its metrics) is one within budget when it has one,
+      and a trial over budget is never ``get_best_trials``' first while a trial
+      within budget exists;
+    - ``regsearch.ParetoSearch`` tells its Optuna sampler each budget as a
+      constraint (feasible when ``<= 0``), next to ``max_active_outputs``'s;
+    - ``regsearch.results`` marks each trial ``feasible`` (and ``over_budget``
+      names the limits it exceeds); ``select``, ``best_model`` (without a
+      ``trial_id``), ``pareto_front`` and ``hypervolume`` leave over-budget
+      trials out.
+
     Args:
         metric: The validation metric to score, as it appears in the logs.
         direction: ``"min"`` or ``"max"`` for ``metric``; inferred for losses and
@@ -125,6 +184,13 @@ class Objective(keras_tuner.Objective):
         sparsity_weight: Weight of the excess of active outputs.
         tradeoff: ``"sum"`` (weighted sum, in the metric's units) or
             ``"product"`` (scale-free, relative changes).
+        max_params: The most parameters a trial's model may have, untrimmed
+            (``None``: no limit).
+        max_macs: The most multiply-accumulates per sample a trial's model may
+            have, untrimmed (``None``: no limit).
+        max_trimmed_params: The most parameters a trial's trimmed model may have.
+        max_trimmed_macs: The most multiply-accumulates per sample a trial's
+            trimmed model may have.
 
     Examples:
         >>> import regsearch
@@ -134,6 +200,11 @@ class Objective(keras_tuner.Objective):
         >>> scale_free = regsearch.Objective("val_loss", size_weight=0.5, tradeoff="product")
         >>> round(scale_free.score({"val_data_loss": 0.2}, size_ratio=0.25), 6)
         0.1
+        >>> budget = regsearch.Objective("val_accuracy", max_trimmed_params=5_000)
+        >>> budget.budget_excess({"trimmed_params": 6_000})
+        {'max_trimmed_params': 0.2}
+        >>> budget.score({"val_accuracy": 0.9, "trimmed_params": 4_000})
+        -0.9
     """
 
     def __init__(
@@ -146,6 +217,10 @@ class Objective(keras_tuner.Objective):
         max_active_outputs: float | None = None,
         sparsity_weight: float = 1.0,
         tradeoff: str = "sum",
+        max_params: float | None = None,
+        max_macs: float | None = None,
+        max_trimmed_params: float | None = None,
+        max_trimmed_macs: float | None = None,
     ) -> None:
         super().__init__(SCORE, "min")
         if not isinstance(metric, str) or not metric:
@@ -172,6 +247,10 @@ class Objective(keras_tuner.Objective):
         )
         self.sparsity_weight = check_float("sparsity_weight", sparsity_weight)
         self.tradeoff = check_choice("tradeoff", tradeoff, _TRADEOFFS)
+        self.max_params = _check_budget("max_params", max_params)
+        self.max_macs = _check_budget("max_macs", max_macs)
+        self.max_trimmed_params = _check_budget("max_trimmed_params", max_trimmed_params)
+        self.max_trimmed_macs = _check_budget("max_trimmed_macs", max_trimmed_macs)
 
     @property
     def logged_metric(self) -> str:
@@ -190,6 +269,33 @@ class Objective(keras_tuner.Objective):
         return SIZE_COLUMNS[self.size]
 
     @property
+    def budgets(self) -> dict[str, float]:
+        """The hard size budgets that are set: ``{"max_params": limit, ...}``."""
+        limits = {name: getattr(self, name) for name in BUDGET_COLUMNS}
+        return {name: limit for name, limit in limits.items() if limit is not None}
+
+    def budget_excess(self, sizes: Mapping[str, Any]) -> dict[str, float]:
+        """The relative excess ``size / limit - 1`` over each budget that is set.
+
+        A value ``<= 0`` is within that budget. ``sizes`` holds logged entries
+        (``untrimmed_params``, ``trimmed_macs``, ...); a budgeted size missing from
+        it (or not a finite number) counts as over budget (``inf``).
+        """
+        excess = {}
+        for name, limit in self.budgets.items():
+            value = sizes.get(BUDGET_COLUMNS[name])
+            try:
+                size = float(value)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                size = math.nan
+            excess[name] = size / limit - 1.0 if math.isfinite(size) else math.inf
+        return excess
+
+    def over_budget(self, sizes: Mapping[str, Any]) -> list[str]:
+        """The names of the budgets ``sizes`` exceeds (empty: within every budget)."""
+        return [name for name, excess in self.budget_excess(sizes).items() if excess > 0]
+
+    @property
     def measures_deployment(self) -> bool:
         """Whether the size is measured on the trimmed model's LiteRT file."""
         return self.size in DEPLOYED_SIZES
@@ -202,7 +308,12 @@ class Objective(keras_tuner.Objective):
         active_outputs: float | None = None,
         n_outputs: int = 1,
     ) -> float:
-        """Compute the score from the epoch logs and the measured parts."""
+        """Compute the score from the epoch logs and the measured parts.
+
+        With size budgets, the sizes are read from ``logs`` (a budgeted size that
+        is not there is not checked): over a budget, the score gains
+        ``1e12 * (1 + the largest relative excess)``.
+        """
         name = self.logged_metric if self.logged_metric in logs else self.metric
         value = float(logs[name])
         excess = 0.0
@@ -213,6 +324,10 @@ class Objective(keras_tuner.Objective):
             total += self.size_weight * size_ratio + self.sparsity_weight * excess
         else:
             total = self._product(value, size_ratio, 1.0 + self.sparsity_weight * excess)
+        over = self.budget_excess({k: v for k, v in logs.items() if k in _BUDGETED})
+        over = {name: value for name, value in over.items() if math.isfinite(value)}
+        if over and max(over.values()) > 0:
+            total += OVER_BUDGET_PENALTY * (1.0 + max(over.values()))
         return total if math.isfinite(total) else math.inf
 
     def _product(self, value: float, size_ratio: float, sparsity_factor: float) -> float:
@@ -235,6 +350,7 @@ class Objective(keras_tuner.Objective):
             "max_active_outputs": self.max_active_outputs,
             "sparsity_weight": self.sparsity_weight,
             "tradeoff": self.tradeoff,
+            **{name: getattr(self, name) for name in BUDGET_COLUMNS},
         }
 
     @classmethod

@@ -9,6 +9,7 @@ from typing import Any, TextIO
 
 import keras
 
+from regsearch.search._objective import BUDGET_EXCESS
 from regsearch.search._score import collapse_of
 
 
@@ -16,7 +17,9 @@ class TrialProgress(keras.callbacks.Callback):
     """Print one line per finished trial: its metric and trimmed size at its best epoch.
 
     A trial whose penalties emptied a layer ends its line with
-    ``collapsed: layer 'conv1' emptied at epoch 2``.
+    ``collapsed: layer 'conv1' emptied at epoch 2``; a trial whose best epoch is
+    over a size budget of the ``regsearch.Objective`` (``max_params`` and the
+    like) with ``over budget by 23%`` (its ``budget_excess``).
 
     Pass it to ``tuner.search(callbacks=[...])``. keras-tuner copies callbacks for
     every trial; the copies share one counter, so the lines are numbered.
@@ -75,6 +78,9 @@ class TrialProgress(keras.callbacks.Callback):
             size = best.get(self.size, math.nan)
             size_text = f"{int(size):,}" if math.isfinite(size) else "?"
             line = f"{head} {self.metric} {value:.4f}  {self.size} {size_text}"
+        excess = math.nan if best is None else best.get(BUDGET_EXCESS, math.nan)
+        if excess > 0:
+            line = f"{line}  over budget by {excess:.0%}"
         collapse = collapse_of(self.model)
         if collapse is not None:
             line = f"{line}  collapsed: {collapse}"

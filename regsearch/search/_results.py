@@ -15,7 +15,13 @@ from keras_tuner.engine.trial import Trial
 from regsearch._validation import check_bool, check_float, did_you_mean
 from regsearch.search._failures import failure_reason
 from regsearch.search._hypermodel import COLLAPSED_EPOCH, RegSearchHyperModel
-from regsearch.search._objective import SIZE_COLUMNS, SIZE_PARTS, Objective, infer_direction
+from regsearch.search._objective import (
+    BUDGET_COLUMNS,
+    SIZE_COLUMNS,
+    SIZE_PARTS,
+    Objective,
+    infer_direction,
+)
 from regsearch.search._score import Collapse
 from regsearch.trimming import EmptiedLayerError, TrimReport, trim
 
@@ -37,7 +43,9 @@ def _check_tuner(tuner: Any) -> keras_tuner.Tuner:
 
 
 # The last columns of every table, in this order.
-_TAIL = (COLLAPSED_EPOCH, "collapsed_layer", "message")
+_TAIL = ("feasible", "over_budget", COLLAPSED_EPOCH, "collapsed_layer", "message")
+# The statuses of trials that finished (with metrics at a best epoch).
+_FINISHED = ("COMPLETED", COLLAPSED)
 
 
 def collapse(trial: Trial) -> Collapse | None:
@@ -48,7 +56,29 @@ def collapse(trial: Trial) -> Collapse | None:
     return recorded or Collapse("?", int(trial.metrics.get_last_value(COLLAPSED_EPOCH)))
 
 
+def _budgets(tuner: keras_tuner.Tuner) -> Objective | None:
+    """The tuner's ``regsearch.Objective`` when it sets a size budget, else ``None``."""
+    objective = tuner.oracle.objective
+    return objective if isinstance(objective, Objective) and objective.budgets else None
+
+
+def _mark_budget(row: dict[str, Any], objective: Objective | None) -> None:
+    """Set ``row``'s ``feasible`` and ``over_budget`` (from its best epoch's sizes)."""
+    if row["status"] not in _FINISHED:
+        row["feasible"], row["over_budget"] = None, None
+        return
+    over = [] if objective is None else objective.over_budget(row)
+    row["feasible"] = not over
+    row["over_budget"] = ", ".join(over) if over else None
+
+
+def usable(row: dict[str, Any]) -> bool:
+    """Whether a results row may be selected: it completed (not collapsed), within budget."""
+    return row["status"] == "COMPLETED" and row.get("feasible") is not False
+
+
 def _rows(tuner: keras_tuner.Tuner) -> list[dict[str, Any]]:
+    objective = _budgets(tuner)
     rows = []
     for trial_id, trial in sorted(tuner.oracle.trials.items()):
         collapsed = collapse(trial)
@@ -58,6 +88,7 @@ def _rows(tuner: keras_tuner.Tuner) -> list[dict[str, Any]]:
         for name, history in trial.metrics.metrics.items():
             value = history.get_last_value()
             row[name] = None if value is None else float(value)
+        _mark_budget(row, objective)
         row["collapsed_layer"] = None if collapsed is None else collapsed.layer
         row["message"] = failure_reason(trial.message)
         rows.append(row)
@@ -79,21 +110,31 @@ def results(tuner: keras_tuner.Tuner, *, include_collapsed: bool = True) -> pd.D
     unable to trim it, and ``select``, ``best_model`` and ``pareto_front`` leave
     it out.
 
+    ``feasible`` says whether the trial's best epoch is within every size budget
+    of the ``regsearch.Objective`` (``max_params``, ``max_macs``,
+    ``max_trimmed_params``, ``max_trimmed_macs``; always ``True`` without
+    budgets; ``<NA>`` for a trial that did not finish), and ``over_budget`` names
+    the budgets it exceeds (``"max_trimmed_params"``, or several joined by
+    ``", "``). ``select``, ``best_model`` (unless given that ``trial_id``),
+    ``pareto_front`` and ``hypervolume`` leave over-budget trials out.
+
     Args:
         tuner: A keras-tuner tuner whose hypermodel is a ``RegSearchHyperModel``.
         include_collapsed: Keep the rows of collapsed trials; ``False`` leaves them
             out (e.g. before loading every trial's trimmed model).
 
     Returns:
-        A ``pandas.DataFrame``: columns in first-seen order, then
-        ``collapsed_epoch`` and ``collapsed_layer`` (missing, ``NaN``, unless the
-        trial collapsed) and ``message`` (why a trial failed or
-        collapsed); a metric a trial did not log is ``NaN``.
+        A ``pandas.DataFrame``: columns in first-seen order, then ``feasible``
+        (pandas' nullable ``boolean``) and ``over_budget``, ``collapsed_epoch`` and
+        ``collapsed_layer`` (missing, ``NaN``, unless the trial collapsed) and
+        ``message`` (why a trial failed or collapsed); a metric a trial did not
+        log is ``NaN``.
 
     Examples:
         >>> table = regsearch.results(tuner)  # doctest: +SKIP
         >>> table.sort_values("score").head()  # doctest: +SKIP
         >>> usable = regsearch.results(tuner, include_collapsed=False)  # doctest: +SKIP
+        >>> within_budget = table[table["feasible"]]  # doctest: +SKIP
     """
     include_collapsed = check_bool("include_collapsed", include_collapsed)
     rows = _rows(_check_tuner(tuner))
@@ -107,17 +148,22 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     columns: list[str] = []
     for row in rows:
         columns.extend(key for key in row if key not in columns and key not in _TAIL)
-    return pd.DataFrame(rows, columns=[*(columns or ["trial_id", "status"]), *_TAIL])
+    frame = pd.DataFrame(rows, columns=[*(columns or ["trial_id", "status"]), *_TAIL])
+    frame["feasible"] = frame["feasible"].astype("boolean")
+    return frame
 
 
 def format_table(table: pd.DataFrame) -> str:
     """A results table as aligned text (4 significant digits, ``-`` for missing).
 
-    The collapse columns are left out when no trial collapsed.
+    The collapse columns are left out when no trial collapsed, the budget columns
+    when no trial is over budget.
     """
     if table.empty:
         return "(no trials)"
-    unused = [c for c in _TAIL[:2] if c in table and table[c].isna().all()]
+    unused = [c for c in _TAIL[1:4] if c in table and table[c].isna().all()]
+    if "feasible" in table and not table["feasible"].eq(False).any():
+        unused.append("feasible")
     table = table.drop(columns=unused)
     return str(table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"))
 
@@ -185,10 +231,11 @@ def pareto_front(
 
     Returns:
         The front's rows of ``results`` (a ``pandas.DataFrame``), sorted by
-        the first objective.
+        the first objective. Collapsed trials and trials over a size budget of
+        the ``regsearch.Objective`` are left out.
     """
     tuner = _check_tuner(tuner)
-    rows = [row for row in _rows(tuner) if row["status"] == "COMPLETED"]
+    rows = [row for row in _rows(tuner) if usable(row)]
     keys = objective_keys(objectives, rows)
 
     def point(row: dict[str, Any]) -> tuple[float, ...]:
@@ -232,7 +279,10 @@ def best_model(
     The best trial is the one with the lowest ``score``; with ``tolerance`` it is
     the one ``select`` picks (the smallest model whose metric is within
     ``tolerance`` of the best), with the same ``metric``, ``size`` and
-    ``relative``. Neither is ever a collapsed trial (see ``results``).
+    ``relative``. Neither is ever a collapsed trial nor a trial over a size budget
+    of the ``regsearch.Objective`` (see ``results``). A trial asked for by
+    ``trial_id`` is loaded as asked, even one over budget: ``results`` says which
+    are (its ``feasible`` column).
 
     Args:
         tuner: The tuner of a regsearch search.
@@ -250,8 +300,9 @@ def best_model(
         A compiled Keras model.
 
     Raises:
-        RuntimeError: when no trial finished, or every finished trial collapsed; the
-            message quotes why.
+        RuntimeError: when no trial finished, every finished trial collapsed, or
+            every finished trial is over a size budget (the message names the
+            budget and the smallest size reached); the message quotes why.
         ValueError: for a ``trial_id`` that did not finish, or that collapsed at
             its best epoch with ``trimmed=True`` (it cannot be trimmed: the error
             names the emptied layer and its epoch).
@@ -287,17 +338,35 @@ def best_model(
 
 
 def best_trial(tuner: keras_tuner.Tuner) -> Trial:
-    """The finished, not collapsed trial with the best objective (``best_model``'s trial).
+    """The finished trial with the best objective that neither collapsed nor is over a
+    size budget (``best_model``'s trial).
 
     Raises:
-        RuntimeError: when no trial finished, or every finished trial collapsed.
+        RuntimeError: when no trial finished, every finished trial collapsed, or
+            every finished trial is over budget.
     """
     # keras-tuner pads the best trials with unfinished ones when too few finished.
     ranked = tuner.oracle.get_best_trials(len(tuner.oracle.trials))
-    best = [t for t in ranked if t.status == "COMPLETED" and collapse(t) is None]
+    objective = _budgets(tuner)
+    best = [
+        t
+        for t in ranked
+        if t.status == "COMPLETED"
+        and collapse(t) is None
+        and (objective is None or not objective.over_budget(_sizes(t)))
+    ]
     if not best:
         raise _no_finished_trial(tuner)
     return best[0]
+
+
+def _sizes(trial: Trial) -> dict[str, float]:
+    """The sizes ``trial`` logged at its best epoch, by log entry."""
+    return {
+        name: float(history.get_last_value())
+        for name, history in trial.metrics.metrics.items()
+        if name in SIZE_PARTS and history.get_last_value() is not None
+    }
 
 
 def _finished_trial(tuner: keras_tuner.Tuner, trial_id: str) -> Trial:
@@ -316,7 +385,12 @@ def _finished_trial(tuner: keras_tuner.Tuner, trial_id: str) -> Trial:
 
 
 def _no_finished_trial(tuner: keras_tuner.Tuner) -> RuntimeError:
-    """The error ``best_model`` and ``select`` raise when no trial finished uncollapsed."""
+    """The error ``best_model`` and ``select`` raise when no trial is usable: none
+    finished, every finished one collapsed, or every other one is over budget."""
+    objective = _budgets(tuner)
+    over = [row for row in _rows(tuner) if row["status"] == "COMPLETED" and not row["feasible"]]
+    if objective is not None and over:
+        return _over_budget_error(objective, over)
     trials = tuner.oracle.trials
     collapsed = {t.trial_id: c for t in trials.values() if (c := collapse(t)) is not None}
     if collapsed:
@@ -334,6 +408,31 @@ def _no_finished_trial(tuner: keras_tuner.Tuner) -> RuntimeError:
         f"No trial of this search finished ({len(trials)} trials). "
         + (f"Reasons: {'; '.join(reasons)}" if reasons else "")
     )
+
+
+def _over_budget_error(objective: Objective, rows: list[dict[str, Any]]) -> RuntimeError:
+    """Every finished trial (``rows``) is over a budget: name each and the smallest size."""
+    parts = []
+    for name, limit in objective.budgets.items():
+        column = BUDGET_COLUMNS[name]
+        reached = sorted((row[column], row["trial_id"]) for row in rows if _finite(row.get(column)))
+        smallest = (
+            f"the smallest {column} reached is {reached[0][0]:,.0f}, by trial {reached[0][1]!r}"
+            if reached
+            else f"no trial logged {column}"
+        )
+        parts.append(f"{name}={limit:,} ({smallest})")
+    return RuntimeError(
+        f"No finished trial of this search is within its size budget: all "
+        f"{len(rows)} are over it. {'; '.join(parts)}. Raise the budget "
+        f"(regsearch.Objective({', '.join(objective.budgets)}=...)), search stronger "
+        f"penalties or narrower widths (SearchSpace(strength=..., width=...)), or load "
+        f"an over-budget trial as it is with best_model(tuner, trial_id=...)."
+    )
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def _select_columns(
@@ -372,7 +471,8 @@ def select(
     """The id of the smallest finished trial whose metric is within ``tolerance`` of the best.
 
     "The best" is the best ``metric`` over the finished trials (each trial at its
-    best epoch, as in ``results``; collapsed trials are left out). Among the
+    best epoch, as in ``results``; collapsed trials and trials over a size budget
+    of the ``regsearch.Objective`` are left out). Among the
     trials whose metric is within ``tolerance`` of it, the one with the smallest
     trimmed size wins; ties go to the better metric, so the trial is on the
     (metric, size) Pareto front.
@@ -407,8 +507,9 @@ def select(
         The trial id, for ``best_model`` (``trial_id=``) or ``tuner.oracle.trials``.
 
     Raises:
-        RuntimeError: when no trial finished, or every finished trial collapsed; the
-            message quotes why.
+        RuntimeError: when no trial finished, every finished trial collapsed, or
+            every finished trial is over a size budget (the message names the
+            budget and the smallest size reached); the message quotes why.
         LookupError: when ``reference`` is given and no trial is within ``tolerance``
             of it.
 
@@ -419,7 +520,7 @@ def select(
     tuner = _check_tuner(tuner)
     tolerance = check_float("tolerance", tolerance)
     metric, size_key = _select_columns(tuner, metric, size)
-    rows = [row for row in _rows(tuner) if row["status"] == "COMPLETED"]
+    rows = [row for row in _rows(tuner) if usable(row)]
     if not rows:
         raise _no_finished_trial(tuner)
     key = metric_column(metric, rows)

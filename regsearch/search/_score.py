@@ -13,7 +13,7 @@ import keras
 from keras_tuner.errors import FailedTrialError
 
 from regsearch.deploy import DeploymentCost, deployment_cost
-from regsearch.search._objective import Objective
+from regsearch.search._objective import BUDGET_EXCESS, Objective
 from regsearch.trimming import EmptiedLayerError, TrimmedSize, snap_to_zero, trim, trimmed_size
 
 # What identifies a trimmed architecture: per layer, its kernel, filters and parameters.
@@ -67,6 +67,11 @@ def architecture(size: TrimmedSize) -> Architecture:
 
 class ScoreCallback(keras.callbacks.Callback):
     """Write ``score``, ``trimmed_params``, ``trimmed_macs``, ``size_ratio`` into logs.
+
+    It also writes ``untrimmed_params`` and ``untrimmed_macs``, the size of the
+    model as it trains (before trimming), and, when the objective sets a size
+    budget (``Objective(max_params=...)`` and the like), ``budget_excess``: the
+    largest relative excess over the budgets (``<= 0``: within every budget).
 
     With ``Objective(size="latency")`` or ``size="file_bytes"`` it also writes
     ``latency_ms`` and ``file_bytes``: the ``regsearch.deployment_cost`` of the
@@ -131,6 +136,7 @@ class ScoreCallback(keras.callbacks.Callback):
         self._snapped_this_epoch = False
         self._epoch = 0
         self._before = (0, 0)  # the (params, MACs) size_ratio divides by; set at train begin
+        self._untrimmed: tuple[int, int] | None = None  # the model's own, from its last epoch
 
     def _snap(self) -> None:
         snap_to_zero(self.model, self.trim_threshold, relative=self.relative)
@@ -176,6 +182,8 @@ class ScoreCallback(keras.callbacks.Callback):
             self._snap()
         size_ratio = self._log_sizes(logs)
         logs["size_ratio"] = float(size_ratio)
+        if self.objective.budgets:
+            logs[BUDGET_EXCESS] = max(self.objective.budget_excess(logs).values())
         active = None
         if self.objective.measures_outputs:
             key = "val_active_outputs" if "val_active_outputs" in logs else "active_outputs"
@@ -201,6 +209,7 @@ class ScoreCallback(keras.callbacks.Callback):
         try:
             size = trimmed_size(self.model, self.trim_threshold, relative=self.relative)
             params, macs = size.params, size.macs
+            self._untrimmed = (size.params_before, size.macs_before)
         except ValueError as error:
             # Every filter of some layer counts as zero: the model computes a constant
             # there and trim() refuses it. Such a trial keeps its (poor) metric and
@@ -209,8 +218,11 @@ class ScoreCallback(keras.callbacks.Callback):
                 _COLLAPSES[self.model] = Collapse(error.layer, self._epoch + 1)
                 self.model.stop_training = True
             params, macs = self._before
+        untrimmed_params, untrimmed_macs = self._untrimmed or (self.model.count_params(), macs)
         logs["trimmed_params"] = float(params)
         logs["trimmed_macs"] = float(macs)
+        logs["untrimmed_params"] = float(untrimmed_params)
+        logs["untrimmed_macs"] = float(untrimmed_macs)
         if self.objective.measures_deployment:
             return self._deployment_ratio(size, logs)
         before = self._before[0] if self.objective.size == "params" else self._before[1]
