@@ -123,6 +123,8 @@ def test_tables_of_a_search_without_trials_are_empty_dataframes(tmp_path):
     assert table.empty and list(table.columns) == [
         "trial_id",
         "status",
+        "feasible",
+        "over_budget",
         "collapsed_epoch",
         "collapsed_layer",
         "message",
