@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import difflib
 import importlib.util
 import math
 import os
-import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import keras_tuner
 import optuna
 
-from regsearch._compat.keras_tuner import oracle_file, project_trials, retry_queue
+from regsearch._compat.keras_tuner import oracle_file, retry_queue
 from regsearch._validation import check_bool
-from regsearch.oracles._distributions import active_params, suggest_values
+from regsearch.oracles._distributions import suggest_values
 from regsearch.oracles._samplers import (
     CONSTRAINT_ATTR,
     SAMPLERS,
     make_sampler,
 )
+from regsearch.oracles._warm_start import WARM_START_ATTR as WARM_START_ATTR
+from regsearch.oracles._warm_start import EarlierSearch
 from regsearch.search import BUDGET_COLUMNS, Objective
 
 _hp = keras_tuner.engine.hyperparameters
@@ -31,8 +31,6 @@ STUDY_NAME = "regsearch"
 # User attributes of each Optuna trial: its keras-tuner trial, and how keras-tuner ended it.
 TRIAL_ATTR = "keras_tuner_trial_id"
 STATUS_ATTR = "keras_tuner_status"
-# The user attribute of a trial seeded from an earlier search: "<its project dir>:<trial id>".
-WARM_START_ATTR = "warm_start_trial"
 _RUNNING = keras_tuner.engine.trial.TrialStatus.RUNNING
 _COMPLETED = keras_tuner.engine.trial.TrialStatus.COMPLETED
 _ENDED = (_COMPLETED, keras_tuner.engine.trial.TrialStatus.FAILED)
@@ -55,77 +53,6 @@ def _metric(trial: keras_tuner.engine.trial.Trial, name: str) -> float | None:
         return None
     value = trial.metrics.get_last_value(name)
     return float(value) if value is not None and math.isfinite(float(value)) else None
-
-
-@dataclasses.dataclass(frozen=True)
-class _EarlierSearch:
-    """What ``warm_start_from`` read: the earlier search's directory, space, finished trials."""
-
-    project_dir: str
-    space: keras_tuner.HyperParameters
-    trials: tuple[keras_tuner.engine.trial.Trial, ...]
-
-
-def _earlier_search(source: Any) -> _EarlierSearch | None:
-    """Read the earlier search ``warm_start_from`` names (nothing is written)."""
-    if source is None:
-        return None
-    if isinstance(source, keras_tuner.Tuner):
-        project_dir = str(source.project_dir)
-        space, trials = source.oracle.hyperparameters, dict(source.oracle.trials)
-    elif isinstance(source, (str, os.PathLike)):
-        project_dir = os.fspath(source)
-        if not os.path.isdir(project_dir):
-            raise ValueError(
-                f"Argument `warm_start_from`: no directory {project_dir!r}. Pass the "
-                f"earlier search's tuner, or its project directory "
-                f"(os.path.join(directory, project_name))."
-            )
-        try:
-            space, trials = project_trials(project_dir)
-        except FileNotFoundError:
-            raise ValueError(
-                f"Argument `warm_start_from`: {project_dir!r} is not a keras-tuner project "
-                f"directory (it has no oracle.json). Pass os.path.join(directory, "
-                f"project_name) of the earlier search, or its tuner."
-            ) from None
-    else:
-        raise TypeError(
-            f"Argument `warm_start_from` must be an earlier search's keras-tuner tuner or "
-            f"its project directory (a path), or None; received {source!r} of type "
-            f"{type(source).__name__}."
-        )
-    finished = tuple(t for _, t in sorted(trials.items()) if t.status == _COMPLETED)
-    if not finished:
-        raise ValueError(
-            f"Argument `warm_start_from`: the search in {project_dir!r} has no finished "
-            f"trial to learn from ({len(trials)} trials)."
-        )
-    return _EarlierSearch(project_dir, space, finished)
-
-
-def _definition(hp: Any) -> tuple[str, dict[str, Any]]:
-    """What makes a hyperparameter the same in two spaces: its type and config, not its
-    default."""
-    config = {k: v for k, v in hp.get_config().items() if k != "default"}
-    return type(hp).__name__, config
-
-
-def _space_difference(
-    earlier: keras_tuner.HyperParameters, space: keras_tuner.HyperParameters
-) -> str | None:
-    """How ``space`` differs from the ``earlier`` one, naming the hyperparameter, or ``None``."""
-    before = {hp.name: hp for hp in earlier.space}
-    now = {hp.name: hp for hp in space.space}
-    for name in [*now, *(name for name in before if name not in now)]:
-        if name not in before:
-            return f"hyperparameter {name!r} is in this search's space, not in the earlier one"
-        if name not in now:
-            return f"hyperparameter {name!r} is in the earlier space, not in this search's"
-        old, new = _definition(before[name]), _definition(now[name])
-        if old != new:
-            return f"hyperparameter {name!r} was {old[0]}({old[1]}), is now {new[0]}({new[1]})"
-    return None
 
 
 def _check_sampler(sampler: Any) -> str | optuna.samplers.BaseSampler:
@@ -307,7 +234,7 @@ class ParetoOracle(keras_tuner.Oracle):
         self.sampler = _check_sampler(sampler)
         self.start_from_defaults = check_bool("start_from_defaults", start_from_defaults)
         self.initial_trials = _check_initial_trials(initial_trials)
-        self._earlier = _earlier_search(warm_start_from)
+        self._earlier = EarlierSearch.read(warm_start_from)
         self.warm_start_from = None if self._earlier is None else self._earlier.project_dir
         # keras-tuner draws a seed when none is given; Optuna gets the user's.
         self.sampler_seed = seed
@@ -392,55 +319,11 @@ class ParetoOracle(keras_tuner.Oracle):
 
     def _add_earlier_trials(self, study: optuna.Study) -> None:
         """Seed ``study`` with the finished trials of ``warm_start_from``'s search."""
-        earlier = self._earlier
-        if earlier is None:
-            return
-        own = os.path.dirname(oracle_file(self))
-        if os.path.realpath(own) == os.path.realpath(earlier.project_dir):
-            raise ValueError(
-                f"Argument `warm_start_from` is this search's own project directory "
-                f"{own!r}; to go on with a search, create its tuner with overwrite=False. "
-                f"Seed a new project (another project_name) from an earlier one."
+        if self._earlier is not None:
+            own = os.path.dirname(oracle_file(self))
+            study.add_trials(
+                self._earlier.frozen_trials(self.hyperparameters, self.observation, own)
             )
-        difference = _space_difference(earlier.space, self.hyperparameters)
-        if difference is not None:
-            raise ValueError(
-                f"Argument `warm_start_from`: the earlier search in {earlier.project_dir!r} "
-                f"searched another space: {difference}. Seed only from a search of the "
-                f"same space (same SearchSpace and model)."
-            )
-        frozen, skipped = [], []
-        for trial in earlier.trials:
-            observed = self.observation(trial)
-            if isinstance(observed, str):
-                skipped.append(observed)
-                continue
-            values, constraints = observed
-            params, distributions = active_params(
-                self.hyperparameters, trial.hyperparameters.values
-            )
-            frozen.append(
-                optuna.trial.create_trial(
-                    values=values,
-                    params=params,
-                    distributions=distributions,
-                    user_attrs={WARM_START_ATTR: f"{earlier.project_dir}:{trial.trial_id}"},
-                    constraints=constraints,
-                )
-            )
-        if not frozen:
-            raise ValueError(
-                f"Argument `warm_start_from`: none of the {len(earlier.trials)} finished "
-                f"trials in {earlier.project_dir!r} logged this objective's parts "
-                f"({skipped[0]}); seed from a search that logged them."
-            )
-        if skipped:
-            warnings.warn(
-                f"warm_start_from: {len(skipped)} of the {len(earlier.trials)} finished "
-                f"trials in {earlier.project_dir!r} were left out ({skipped[0]}).",
-                stacklevel=2,
-            )
-        study.add_trials(frozen)
 
     def part_values(self, trial: keras_tuner.engine.trial.Trial) -> list[float] | str:
         """The trial's objective parts, or why they cannot be read (missing or not finite)."""
