@@ -201,8 +201,8 @@ class Objective(keras_tuner.Objective):
         >>> round(scale_free.score({"val_data_loss": 0.2}, size_ratio=0.25), 6)
         0.1
         >>> budget = regsearch.Objective("val_accuracy", max_trimmed_params=5_000)
-        >>> budget.budget_excess({"trimmed_params": 6_000})
-        {'max_trimmed_params': 0.2}
+        >>> budget.budget_excess({"trimmed_params": 7_500})
+        {'max_trimmed_params': 0.5}
         >>> budget.score({"val_accuracy": 0.9, "trimmed_params": 4_000})
         -0.9
     """

@@ -111,6 +111,9 @@ def test_results_mark_the_over_budget_trial_and_nothing_selects_it(budget_search
     assert model.count_params() == PARAMS[1.0]
     text = regsearch.search.format_table(table)
     assert "over_budget" in text and "max_params" in text
+    fig = regsearch.plot_pareto(tuner, ("val_loss", "trimmed_params"))
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "over budget" in labels
 
 
 def test_the_progress_line_marks_the_over_budget_trial(budget_search):
