@@ -91,6 +91,7 @@ def test_promoted_trials_continue_the_front_from_their_penalized_weights(tmp_pat
     # keras-tuner's bracket: 3 configurations for 1 epoch, the best continues to 3.
     assert parent.hyperparameters.values["tuner/epochs"] == values["tuner/initial_epoch"] == 1
     assert values["tuner/epochs"] == 3
+
     def space(v):
         return {k: x for k, x in v.items() if not k.startswith("tuner/")}
 
