@@ -20,7 +20,7 @@ def _data():
     return x, y
 
 
-def _hypermodel(**kwargs):
+def _hypermodel(kernel=("none", "l1", "l2"), **kwargs):
     model = keras.Sequential(
         [
             keras.Input((6,)),
@@ -30,7 +30,7 @@ def _hypermodel(**kwargs):
     )
     return regsearch.RegSearchHyperModel(
         model,
-        regsearch.SearchSpace(kernel=["none", "l1", "l2"]),
+        regsearch.SearchSpace(kernel=list(kernel)),
         compile={
             "optimizer": "adam",
             "loss": "sparse_categorical_crossentropy",
@@ -55,7 +55,12 @@ class _Starts(SavePenalizedWeights):
         return trial.trial_id
 
     def on_train_begin(self, logs=None):
-        self.seen[self._trial_id()] = {"weights": self.model.get_weights(), "epochs": []}
+        penalties = sum(getattr(v, "regularizer", None) is not None for v in self.model.weights)
+        self.seen[self._trial_id()] = {
+            "weights": self.model.get_weights(),
+            "epochs": [],
+            "penalties": penalties,  # at the start: 0 while a penalty warmup holds them off
+        }
 
     def on_epoch_end(self, epoch, logs=None):
         self.seen[self._trial_id()]["epochs"].append(epoch)
@@ -64,7 +69,7 @@ class _Starts(SavePenalizedWeights):
 def test_promoted_trials_continue_the_front_from_their_penalized_weights(tmp_path):
     keras.utils.set_random_seed(0)
     tuner = regsearch.ParetoHyperband(
-        _hypermodel(finetune_epochs=1),
+        _hypermodel(kernel=("l1", "l2"), finetune_epochs=1),
         objective=regsearch.Objective("val_accuracy", size="params"),
         max_epochs=3,
         factor=3,
@@ -118,6 +123,10 @@ def test_promoted_trials_continue_the_front_from_their_penalized_weights(tmp_pat
     assert any(not np.array_equal(a, b) for a, b in zip(start, tuned))
     assert seen[child.trial_id]["epochs"] == [1, 2]
     assert seen[parent.trial_id]["epochs"] == [0]
+    # A continuation has left the plateau: no penalty warmup, its penalties on at once.
+    assert seen[parent.trial_id]["penalties"] == 0
+    penalties = sum(getattr(v, "regularizer", None) is not None for v in saved.weights)
+    assert seen[child.trial_id]["penalties"] == penalties > 0
     # The results API reads it like any search: every trial, at its own epochs.
     table = regsearch.results(tuner)
     assert sorted(table["tuner/epochs"]) == [1, 1, 1, 3, 3, 3]
