@@ -232,7 +232,9 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             metrics and size are those of its fine-tuned model, which
             ``regsearch.best_model`` loads. A trial that collapses (below) while
             penalized is not fine-tuned; keras-tuner sees its collapsed epoch.
-            ``0`` (default) fine-tunes nothing.
+            A ``regsearch.search.SavePenalizedWeights`` among the callbacks sees the
+            penalized epochs only (``ParetoHyperband`` continues promoted trials from
+            what it saves). ``0`` (default) fine-tunes nothing.
         finetune_learning_rate: The fine-tune epochs train at this multiple of the
             optimizer's learning rate (a learning-rate schedule is left as it is).
             Which factor is better depends on the task (figures in
