@@ -5,16 +5,20 @@ budget on the same data split:
 
 - ``ParetoSearch`` (Optuna's multi-objective TPE on validation accuracy and trimmed MACs),
 - ``BayesianOptimization`` on the weighted score (``Objective(size_weight=0.3)``),
-- ``RandomSearch``.
+- ``RandomSearch``;
+- ``ParetoHyperband`` (multi-fidelity: keras-tuner's Hyperband brackets up to
+  ``--epochs`` epochs, factor 3, promoting by non-dominated sorting; issue 20).
 
 The hypervolume of each search's front uses one fixed reference point: accuracy 0
 and 1.1x the untrimmed model's MACs (so that an untrimmed trial still counts).
 Targets: ParetoSearch's median hypervolume >= 1.1x the better of the other two
 medians; per-trial time (wall and oracle) <= 1.05x BayesianOptimization's; no
 waste (issue 20): no collapsed trial (one whose penalties emptied a layer) trains
-past the epoch where it collapsed.
+past the epoch where it collapsed; multi-fidelity (issue 20): ParetoHyperband's
+hypervolume >= ParetoSearch's in <= 0.5x its wall time (the whole search).
 
     nice -n 5 python benchmarks/bench_pareto.py [--trials 16] [--epochs 10] [--seeds 3]
+        [--tuners pareto,bayesian,random,hyperband]
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from tasks import TASKS, digits
 import regsearch
 
 OBJECTIVES = ("val_accuracy", "trimmed_macs")
-TUNERS = ("pareto", "bayesian", "random")
+TUNERS = ("pareto", "bayesian", "random", "hyperband")
 
 
 def _hypermodel() -> regsearch.RegSearchHyperModel:
@@ -54,7 +58,7 @@ def _hypermodel() -> regsearch.RegSearchHyperModel:
     )
 
 
-def _tuner(name: str, trials: int, seed: int, directory: str) -> keras_tuner.Tuner:
+def _tuner(name: str, trials: int, epochs: int, seed: int, directory: str) -> keras_tuner.Tuner:
     objective = regsearch.Objective("val_accuracy", size="macs", size_weight=0.3)
     common: dict[str, Any] = {
         "objective": objective,
@@ -65,6 +69,9 @@ def _tuner(name: str, trials: int, seed: int, directory: str) -> keras_tuner.Tun
     }
     if name == "pareto":
         return regsearch.ParetoSearch(_hypermodel(), sampler="tpe", **common)
+    if name == "hyperband":  # its budget is its brackets: max_epochs = --epochs, factor 3
+        del common["max_trials"]
+        return regsearch.ParetoHyperband(_hypermodel(), max_epochs=epochs, factor=3, **common)
     if name == "bayesian":
         return keras_tuner.BayesianOptimization(
             _hypermodel(), num_initial_points=min(4, trials), **common
@@ -121,7 +128,7 @@ def _collapses(tuner: keras_tuner.Tuner, counts: list[int]) -> tuple[int, int]:
 def _run(name: str, args: argparse.Namespace, seed: int, data: tuple, root: str) -> dict:
     x_train, y_train, x_val, y_val = data
     keras.utils.set_random_seed(seed)
-    tuner = _tuner(name, args.trials, seed, root)
+    tuner = _tuner(name, args.trials, args.epochs, seed, root)
     spent = _timed_oracle(tuner.oracle)
     counts: list[int] = []
     start = time.perf_counter()
@@ -139,6 +146,8 @@ def _run(name: str, args: argparse.Namespace, seed: int, data: tuple, root: str)
     macs = regsearch.trimmed_size(TASKS["digits"].model(), 0.0).macs_before
     return {
         "hypervolume": regsearch.hypervolume(tuner, OBJECTIVES, reference=(0.0, 1.1 * macs)),
+        "wall": wall,
+        "trials": trials,
         "wall_per_trial": wall / trials,
         "oracle_per_trial": sum(spent) / trials,
         "reference_macs": macs,
@@ -151,35 +160,7 @@ def _summary(values: list[float]) -> str:
     return f"median {statistics.median(values):.4g} (range {min(values):.4g} .. {max(values):.4g})"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=16)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--seeds", type=int, default=3)
-    args = parser.parse_args()
-    runs: dict[str, list[dict]] = {name: [] for name in TUNERS}
-    with tempfile.TemporaryDirectory() as root:
-        for seed in range(args.seeds):
-            data = digits(seed)[:4]
-            for name in TUNERS:
-                result = _run(name, args, seed, data, os.path.join(root, f"s{seed}"))
-                runs[name].append(result)
-                print(
-                    f"seed {seed} {name:9s} hypervolume {result['hypervolume']:.1f} "
-                    f"wall/trial {result['wall_per_trial']:.2f} s "
-                    f"oracle/trial {result['oracle_per_trial'] * 1000:.0f} ms "
-                    f"collapsed {result['collapsed']}",
-                    flush=True,
-                )
-    print(
-        f"\n{args.trials} trials x {args.epochs} epochs, {args.seeds} seeds; reference point "
-        f"(accuracy 0, 1.1 x {runs['pareto'][0]['reference_macs']} MACs)"
-    )
-    medians = {}
-    for name in TUNERS:
-        volumes = [r["hypervolume"] for r in runs[name]]
-        medians[name] = statistics.median(volumes)
-        print(f"{name:9s} hypervolume {_summary(volumes)}")
+def _compare_with_keras_tuner(runs: dict[str, list[dict]], medians: dict[str, float]) -> None:
     ratio = medians["pareto"] / max(medians["bayesian"], medians["random"], 1e-12)
     print(f"ParetoSearch / best other (median hypervolume): {ratio:.3f} (target >= 1.1)")
     for key in ("wall_per_trial", "oracle_per_trial"):
@@ -189,6 +170,56 @@ def main() -> int:
             f"{key}: pareto {pareto:.4f} s, bayesian {bayes:.4f} s, ratio {pareto / bayes:.3f} "
             f"(target <= 1.05)"
         )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--tuners", default=",".join(TUNERS), help="comma-separated arms")
+    args = parser.parse_args()
+    tuners = [name.strip() for name in args.tuners.split(",") if name.strip()]
+    unknown = sorted(set(tuners) - set(TUNERS))
+    if unknown:
+        parser.error(f"--tuners: unknown {unknown}; choose from {list(TUNERS)}")
+    runs: dict[str, list[dict]] = {name: [] for name in tuners}
+    with tempfile.TemporaryDirectory() as root:
+        for seed in range(args.seeds):
+            data = digits(seed)[:4]
+            for name in tuners:
+                result = _run(name, args, seed, data, os.path.join(root, f"s{seed}"))
+                runs[name].append(result)
+                print(
+                    f"seed {seed} {name:9s} hypervolume {result['hypervolume']:.1f} "
+                    f"wall {result['wall']:.1f} s ({result['trials']} trials, "
+                    f"{result['wall_per_trial']:.2f} s each) "
+                    f"oracle/trial {result['oracle_per_trial'] * 1000:.0f} ms "
+                    f"collapsed {result['collapsed']}",
+                    flush=True,
+                )
+    first = next(iter(runs.values()))[0]
+    print(
+        f"\n{args.trials} trials x {args.epochs} epochs, {args.seeds} seeds; reference point "
+        f"(accuracy 0, 1.1 x {first['reference_macs']} MACs)"
+    )
+    medians = {}
+    for name in tuners:
+        volumes = [r["hypervolume"] for r in runs[name]]
+        medians[name] = statistics.median(volumes)
+        print(f"{name:9s} hypervolume {_summary(volumes)}")
+    if "hyperband" in runs and "pareto" in runs:
+        volume = medians["hyperband"] / max(medians["pareto"], 1e-12)
+        wall = statistics.median(r["wall"] for r in runs["hyperband"]) / statistics.median(
+            r["wall"] for r in runs["pareto"]
+        )
+        met = "met" if volume >= 1.0 and wall <= 0.5 else "missed"
+        print(
+            f"ParetoHyperband / ParetoSearch: hypervolume {volume:.3f} (target >= 1), "
+            f"wall {wall:.3f} (target <= 0.5): {met}"
+        )
+    if {"pareto", "bayesian", "random"} <= set(runs):
+        _compare_with_keras_tuner(runs, medians)
     collapsed = sum(r["collapsed"] for rs in runs.values() for r in rs)
     past = sum(r["trained_past_collapse"] for rs in runs.values() for r in rs)
     print(

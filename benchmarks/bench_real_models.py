@@ -218,24 +218,33 @@ def _trial_epochs(args: argparse.Namespace) -> tuple[int, int]:
 def shrink(data: tuple, args: argparse.Namespace, seed: int, directory: str, base) -> dict:
     x_train, y_train, x_val, y_val, x_test, y_test = data
     epochs, finetune = _trial_epochs(args)
-    _, tuner = regsearch.shrink(
-        base, x_train, y_train, validation_data=(x_val, y_val), max_trials=args.trials,
-        epochs=epochs, finetune_epochs=finetune, batch_size=BATCH_SIZE, directory=directory,
-        seed=seed, verbose=0, strength=tuple(args.strength), learning_rate=args.learning_rate,
-        **({"width": args.widths} if args.widths else {}),
+    trials = _shrink_trials(args)
+    small, tuner = regsearch.shrink(
+        base, x_train, y_train, validation_data=(x_val, y_val), max_trials=trials,
+        rounds=args.rounds, epochs=epochs, finetune_epochs=finetune, batch_size=BATCH_SIZE,
+        directory=directory, seed=seed, verbose=0, strength=tuple(args.strength),
+        learning_rate=args.learning_rate, **({"width": args.widths} if args.widths else {}),
     )  # fmt: skip
 
     def load(trial: Any) -> keras.Model:
         return regsearch.best_model(tuner, trial_id=trial.trial_id)
 
+    # the last round's trials, and the model shrink returned (chosen in an earlier round
+    # when the last found nothing smaller)
     points = trial_points(tuner, load, x_test, y_test)
-    return {"points": points, "epochs": args.trials * (epochs + finetune)}
+    points.append((accuracy(small, x_test, y_test), float(macs(small))))
+    return {"points": points, "epochs": trials * (epochs + finetune)}
+
+
+def _shrink_trials(args: argparse.Namespace) -> int:
+    """``shrink``'s trials: by default as many epochs in all as a from-scratch search."""
+    return args.shrink_trials or args.trials * args.epochs // sum(_trial_epochs(args))
 
 
 def l1(data: tuple, args: argparse.Namespace, seed: int, directory: str, base) -> dict:
     x_train, y_train, _, _, x_test, y_test = data
     free = [g.name for g in regsearch.trimming.channel_groups(base) if not g.blocked]
-    total = sum(_trial_epochs(args))
+    total = sum(_trial_epochs(args)) * args.rounds  # what shrink's chosen model had
     points = []
     for factor in L1_RATIOS:
         keras.utils.set_random_seed(seed)
@@ -325,6 +334,14 @@ def main() -> None:
     parser.add_argument(
         "--strength", nargs=2, type=float, default=[0.03, 3.0],
         help="regsearch's relative strength range (shrink's default: 0.03 3.0)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--rounds", type=int, default=3,
+        help="shrink's rounds (each from the model the one before chose)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--shrink-trials", type=int, default=None,
+        help="shrink's trials over all rounds (default: the from-scratch epochs in all)",
     )  # fmt: skip
     parser.add_argument(
         "--learning-rate", type=float, default=0.3,

@@ -38,7 +38,12 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; imports_test checks it aga
     from regsearch.distributed import run_distributed
     from regsearch.editing import apply
     from regsearch.layers import CrossLayer
-    from regsearch.oracles import ParetoOracle, ParetoSearch
+    from regsearch.oracles import (
+        ParetoHyperband,
+        ParetoHyperbandOracle,
+        ParetoOracle,
+        ParetoSearch,
+    )
     from regsearch.plotting import plot_hypervolume, plot_pareto
     from regsearch.search import (
         Objective,
@@ -78,6 +83,8 @@ _SOURCES = {
     "CrossLayer": "regsearch.layers",
     "DeploymentCost": "regsearch.deploy",
     "Objective": "regsearch.search",
+    "ParetoHyperband": "regsearch.oracles",
+    "ParetoHyperbandOracle": "regsearch.oracles",
     "ParetoOracle": "regsearch.oracles",
     "ParetoSearch": "regsearch.oracles",
     "RegSearchClassifier": "regsearch.sklearn",
@@ -107,6 +114,8 @@ __all__ = [
     "CrossLayer",
     "DeploymentCost",
     "Objective",
+    "ParetoHyperband",
+    "ParetoHyperbandOracle",
     "ParetoOracle",
     "ParetoSearch",
     "RegSearchClassifier",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -135,6 +136,7 @@ def shrink(
     relative: bool = False,
     metric: str | None = None,
     max_trials: int = 12,
+    rounds: int = 1,
     epochs: int = 3,
     finetune_epochs: int = 3,
     width: Sequence[float] = WIDTHS,
@@ -161,6 +163,12 @@ def shrink(
     own (measured on ``validation_data`` first) is trimmed and returned. When none
     is, ``model`` itself comes back (a copy) and a line says so.
 
+    With ``rounds > 1`` the ``max_trials`` are split into rounds, as in iterative
+    pruning: each round searches again from the model the round before chose (its
+    trained weights, trimmed), so cuts compound and every round fine-tunes what
+    the last one left. The tolerance is always measured from ``model``'s own
+    metric. The search stops early when a round finds nothing smaller within it.
+
     Args:
         model: A trained, built Sequential or functional model. It is not changed.
         x: Training inputs (arrays), as for ``model.fit``.
@@ -171,7 +179,9 @@ def shrink(
         relative: Read ``tolerance`` as a fraction of ``model``'s metric.
         metric: The validation metric, e.g. ``"val_accuracy"``; by default the
             model's first compiled metric, else ``"val_loss"``.
-        max_trials: Trials of the search.
+        max_trials: Trials of the search, over all rounds.
+        rounds: Searches in a row, each from the model the one before chose (at
+            most ``max_trials // 2``, so that every round tries a cut).
         epochs: Penalized epochs per trial.
         finetune_epochs: Epochs per trial without the penalties.
         width: Width factors searched per coupled channel group.
@@ -182,14 +192,16 @@ def shrink(
             at 1, a layer's penalty equals the model's data loss when its trial starts.
         compile: ``model.compile`` arguments; by default the model's own.
         batch_size: Batch size for training and evaluation.
-        directory: The tuner's directory; a new temporary one by default.
+        directory: The tuner's directory (project ``shrink``, then ``shrink_2``, ...
+            per round); a new temporary one by default.
         seed: Seed of the sampler and of Keras.
         verbose: ``1``: print one line per trial and the result; ``0``: silent
             (``model.fit``'s convention; ``True``/``False`` work too).
 
     Returns:
         ``(small_model, tuner)``: the trimmed model (stock Keras layers, compiled),
-        and the tuner, for ``regsearch.results(tuner)`` and the Pareto front.
+        and the tuner of the last round, for ``regsearch.results(tuner)`` and the
+        Pareto front.
 
     Raises:
         TypeError, ValueError: for a subclassed or unbuilt model, a model with nothing
@@ -207,75 +219,152 @@ def shrink(
     )
     check_int("epochs", epochs, minimum=1)
     max_trials = check_int("max_trials", max_trials, minimum=1)
+    rounds = _check_rounds(rounds, max_trials)
     learning_rate = check_float("learning_rate", learning_rate, exclusive_minimum=True)
+    seed = check_int("seed", seed, minimum=0)
     kwargs = _compile_kwargs(model, compile)
-    space = SearchSpace.for_size(
-        strength=strength,
-        width=list(width),
-        kernel_size=_kernel_sizes(model) or None,
-        relative_strength=True,
-    )
-    hypermodel = RegSearchHyperModel(
-        model,
-        space,
-        compile=_scaled_optimizer(kwargs, learning_rate),
-        initial_weights="model",
-        finetune_epochs=finetune_epochs,
-    )
     base = _evaluate(model, kwargs, validation_data, batch_size)
     metric = _pick_metric(metric, base)
-    keras.utils.set_random_seed(check_int("seed", seed, minimum=0))
-    tuner = ParetoSearch(
-        hypermodel,
-        objective=Objective(metric, size="macs", tradeoff="product", size_weight=0.1),
-        max_trials=max_trials,
-        seed=seed,
-        start_from_defaults=True,
-        initial_trials=_uniform_widths(space, model, max_trials),
-        directory=directory or tempfile.mkdtemp(prefix="regsearch-shrink-"),
-        project_name="shrink",
-        overwrite=True,
-    )
-    callbacks = [TrialProgress(metric, total=max_trials)] if verbose else []
-    tuner.search(
-        x,
-        y,
+    search = _RoundSearch(
+        x=x,
+        y=y,
         validation_data=validation_data,
+        metric=metric,
         epochs=epochs,
+        finetune_epochs=finetune_epochs,
+        compile=kwargs,
+        learning_rate=learning_rate,
+        space=SearchSpace.for_size(
+            strength=strength,
+            width=list(width),
+            kernel_size=_kernel_sizes(model) or None,
+            relative_strength=True,
+        ),
         batch_size=batch_size,
-        verbose=0,
-        callbacks=callbacks,
+        directory=directory or tempfile.mkdtemp(prefix="regsearch-shrink-"),
+        verbose=verbose,
     )
-    return _choose(model, tuner, kwargs, base[metric], tolerance, relative, verbose), tuner
+    choice = _Choice(base[metric], tolerance, relative, verbose)
+    current, tuner = model, None
+    for index, trials in enumerate(_split(max_trials, rounds), start=1):
+        tuner = search.run(current, trials=trials, index=index, seed=seed + index - 1)
+        chosen = choice.pick(current, tuner, index, rounds)
+        if chosen is None:
+            break
+        current = chosen
+    assert tuner is not None  # at least one round ran
+    return (_copy(model, kwargs) if current is model else current), tuner
 
 
-def _choose(
-    model: keras.Model,
-    tuner: keras_tuner.Tuner,
-    compile: dict[str, Any],
-    reference: float,
-    tolerance: float,
-    relative: bool,
-    verbose: bool,
-) -> keras.Model:
-    """The smallest trial within ``tolerance`` of ``reference``, trimmed; else ``model``."""
-    metric = tuner.oracle.objective.metric
-    try:
-        trial_id = select(
-            tuner, tolerance, metric=metric, size="macs", relative=relative, reference=reference
+def _check_rounds(rounds: int, max_trials: int) -> int:
+    rounds = check_int("rounds", rounds, minimum=1)
+    if rounds > 1 and max_trials < 2 * rounds:
+        raise ValueError(
+            f"Argument `rounds` must be at most max_trials // 2 = {max_trials // 2} (every "
+            f"round needs a trial that cuts something); received rounds={rounds} with "
+            f"max_trials={max_trials}. Pass more trials or fewer rounds."
         )
-    except LookupError as error:
-        if verbose:
-            print(f"regsearch.shrink: {error} Returning the model as given.", flush=True)
-        return _copy(model, compile)
-    if verbose:
+    return rounds
+
+
+def _split(max_trials: int, rounds: int) -> list[int]:
+    """``max_trials`` in ``rounds`` near-equal parts, the larger ones first."""
+    share, extra = divmod(max_trials, rounds)
+    return [share + (1 if index < extra else 0) for index in range(rounds)]
+
+
+@dataclasses.dataclass(frozen=True)
+class _RoundSearch:
+    """One round of ``shrink``: a ``ParetoSearch`` from one model's trained weights."""
+
+    space: SearchSpace
+    compile: dict[str, Any]
+    learning_rate: float
+    metric: str
+    x: Any
+    y: Any
+    validation_data: tuple[Any, Any]
+    epochs: int
+    finetune_epochs: int
+    batch_size: int | None
+    directory: str
+    verbose: bool
+
+    def run(self, model: keras.Model, *, trials: int, index: int, seed: int) -> keras_tuner.Tuner:
+        hypermodel = RegSearchHyperModel(
+            model,
+            self.space,
+            compile=_scaled_optimizer(self.compile, self.learning_rate),
+            initial_weights="model",
+            finetune_epochs=self.finetune_epochs,
+        )
+        first = index == 1  # later rounds start from a model already within tolerance
+        keras.utils.set_random_seed(seed)
+        tuner = ParetoSearch(
+            hypermodel,
+            objective=Objective(self.metric, size="macs", tradeoff="product", size_weight=0.1),
+            max_trials=trials,
+            seed=seed,
+            start_from_defaults=first,
+            initial_trials=_uniform_widths(self.space, model, trials + (0 if first else 3)),
+            directory=self.directory,
+            project_name="shrink" if first else f"shrink_{index}",
+            overwrite=True,
+        )
+        callbacks = [TrialProgress(self.metric, total=trials)] if self.verbose else []
+        tuner.search(
+            self.x,
+            self.y,
+            validation_data=self.validation_data,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            verbose=0,
+            callbacks=callbacks,
+        )
+        return tuner
+
+
+class _Choice:
+    """Picks each round's smallest trial within ``tolerance`` of the given model's metric."""
+
+    def __init__(self, reference: float, tolerance: float, relative: bool, verbose: bool) -> None:
+        self.reference = reference
+        self.tolerance = tolerance
+        self.relative = relative
+        self.verbose = verbose
+
+    def pick(
+        self, current: keras.Model, tuner: keras_tuner.Tuner, index: int, rounds: int
+    ) -> keras.Model | None:
+        """The round's trimmed model, or ``None`` when it found nothing smaller than ``current``."""
+        metric = tuner.oracle.objective.metric
+        prefix = "regsearch.shrink:" if rounds == 1 else f"regsearch.shrink: round {index}:"
+        try:
+            trial_id = select(
+                tuner,
+                self.tolerance,
+                metric=metric,
+                size="macs",
+                relative=self.relative,
+                reference=self.reference,
+            )
+        except LookupError as error:
+            kept = "the model as given" if index == 1 else f"round {index - 1}'s model"
+            self._say(f"{prefix} {error} Returning {kept}.")
+            return None
         row = results(tuner).set_index("trial_id").loc[trial_id]
-        before = trimmed_size(model, 0.0).macs_before
+        before = trimmed_size(current, 0.0).macs_before
         after = int(row["trimmed_macs"])
-        print(
-            f"regsearch.shrink: trial {trial_id}: {metric} {row[metric]:.4f} (yours "
-            f"{reference:.4f}), MACs {after:,} (yours {before:,}: {before / max(after, 1):.1f}x "
-            "fewer)",
-            flush=True,
+        if index > 1 and after >= before:
+            self._say(f"{prefix} nothing smaller within tolerance; stopping.")
+            return None
+        self._say(
+            f"{prefix} trial {trial_id}: {metric} {row[metric]:.4f} (yours "
+            f"{self.reference:.4f}), MACs {after:,} (from {before:,}: "
+            f"{before / max(after, 1):.1f}x fewer)"
         )
-    return best_model(tuner, trial_id=trial_id)
+        return best_model(tuner, trial_id=trial_id)
+
+    def _say(self, line: str) -> None:
+        if self.verbose:
+            print(line, flush=True)

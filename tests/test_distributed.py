@@ -93,13 +93,22 @@ def make_search():
         regsearch.SearchSpace(kernel=["none", "l1", "l2"]),
         compile={"optimizer": "adam", "loss": "mse"},
     )
-    # RS_TUNER=pareto: the same search with regsearch.ParetoSearch (test_pareto_distributed.py).
-    pareto = os.environ.get("RS_TUNER") == "pareto"
-    tuner_class = regsearch.ParetoSearch if pareto else keras_tuner.RandomSearch
+    # RS_TUNER=pareto: the same search with regsearch.ParetoSearch (test_pareto_distributed.py);
+    # RS_TUNER=hyperband: regsearch.ParetoHyperband, max_epochs=RS_EPOCHS
+    # (test_hyperband_distributed.py).
+    kind = os.environ.get("RS_TUNER", "")
+    budget = (
+        {"max_epochs": int(os.environ["RS_EPOCHS"])}
+        if kind == "hyperband"
+        else {"max_trials": int(os.environ["RS_TRIALS"])}
+    )
+    tuner_class = {"pareto": regsearch.ParetoSearch, "hyperband": regsearch.ParetoHyperband}.get(
+        kind, keras_tuner.RandomSearch
+    )
     tuner = tuner_class(
         hypermodel,
         objective=regsearch.Objective("val_loss", size_weight=0.1),
-        max_trials=int(os.environ["RS_TRIALS"]),
+        **budget,
         directory=os.environ["RS_DIR"],
         project_name=PROJECT,
         overwrite=os.environ.get("RS_OVERWRITE", "1") == "1",

@@ -29,10 +29,14 @@ SCRIPT = textwrap.dedent(
     hypermodel = regsearch.RegSearchHyperModel(
         model, regsearch.SearchSpace(kernel=["none", "l1", "l2"]),
         compile={"optimizer": "adam", "loss": "mse"})
-    # argv[4] "pareto": the same search with regsearch.ParetoSearch (test_pareto_resume.py).
-    tuner_class = regsearch.ParetoSearch if sys.argv[4:] == ["pareto"] else keras_tuner.RandomSearch
+    # argv[4] "pareto": the same search with regsearch.ParetoSearch (test_pareto_resume.py);
+    # "hyperband": regsearch.ParetoHyperband, max_epochs=3 (test_hyperband_resume.py).
+    kind = sys.argv[4] if len(sys.argv) > 4 else ""
+    budget = {"max_epochs": 3} if kind == "hyperband" else {"max_trials": 3}
+    tuner_class = {"pareto": regsearch.ParetoSearch, "hyperband": regsearch.ParetoHyperband}.get(
+        kind, keras_tuner.RandomSearch)
     tuner = tuner_class(
-        hypermodel, objective=regsearch.Objective("val_loss", size_weight=0.1), max_trials=3,
+        hypermodel, objective=regsearch.Objective("val_loss", size_weight=0.1), **budget,
         directory=directory, project_name="resume", overwrite=False, seed=1)
 
     class Log(keras.callbacks.Callback):

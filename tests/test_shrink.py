@@ -69,6 +69,32 @@ def test_shrink_returns_a_trimmed_model_within_tolerance_and_leaves_the_model(tm
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
+def test_shrink_in_rounds_searches_again_from_the_model_the_last_round_chose(tmp_path, capsys):
+    keras.utils.set_random_seed(0)
+    x, y = _data(128, 0)
+    model = _residual()
+    model.fit(x, y, epochs=2, batch_size=32, verbose=0)
+
+    small, tuner = regsearch.shrink(
+        model, x, y, validation_data=(x, y), tolerance=1.0, max_trials=4, rounds=2,
+        epochs=1, finetune_epochs=1, directory=str(tmp_path), seed=0,
+    )  # fmt: skip
+
+    out = capsys.readouterr().out
+    assert "regsearch.shrink: round 1:" in out and "regsearch.shrink: round 2:" in out
+    assert tuner.project_dir.endswith("shrink_2") and len(regsearch.results(tuner)) == 2
+    # round 2 starts from round 1's trimmed model, without the model-as-given trial
+    start = tuner.hypermodel.model
+    assert start.get_layer("stem").filters < model.get_layer("stem").filters
+    first = tuner.oracle.trials["0"].hyperparameters.values
+    assert first["stem_width"] == 0.75
+    assert regsearch.trimming.trimmed_size(small, 0.0).macs_before <= (
+        regsearch.trimming.trimmed_size(start, 0.0).macs_before
+    )  # round 2's smallest, or round 1's model when round 2 found nothing smaller
+    assert model.get_layer("stem").filters == 8  # the user's model is untouched
+
+
 def test_shrink_rejects_what_it_cannot_shrink():
     x, y = _data(8, 0)
 
@@ -88,5 +114,7 @@ def test_shrink_rejects_what_it_cannot_shrink():
         regsearch.shrink(_residual(), x, y, validation_data=(x, y), metric="val_auc")
     with pytest.raises(TypeError, match="must be a tuple \\(x_val, y_val\\)"):
         regsearch.shrink(_residual(), x, y, validation_data=x)
+    with pytest.raises(ValueError, match=r"`rounds` must be at most max_trials // 2 = 2"):
+        regsearch.shrink(_residual(), x, y, validation_data=(x, y), max_trials=4, rounds=3)
     with pytest.raises(ValueError, match="is not compiled and no `compile`"):
         regsearch.shrink(_residual(compiled=False), x, y, validation_data=(x, y))

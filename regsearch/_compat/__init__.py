@@ -38,6 +38,7 @@ PRIVATE_NAMES = frozenset(
         "keras_tuner.src.distribute.utils",
         "keras_tuner.src.engine.conditions",
         "keras_tuner.src.protos",
+        "_brackets",
         "_build_hypermodel",
         "_get_oracle_fname",
         "_oracle",

@@ -1,10 +1,13 @@
-"""Private keras-tuner engine names: the oracle's retry queue and files, the build step."""
+"""Private keras-tuner engine names: the oracle's retry queue and files, the build step,
+Hyperband's brackets and its checkpoint load, a project directory's saved trials."""
 
 from __future__ import annotations
 
 import glob
 import json
 import os
+import warnings
+from typing import Any
 
 import keras
 import keras_tuner
@@ -50,6 +53,52 @@ class LightBuild:
                 "Expected the model-building function, or HyperModel.build() to return "
                 f"a valid Keras Model instance. Received: {model} of type {type(model)}."
             )
+        return model
+
+
+def hyperband_brackets(oracle: keras_tuner.oracles.HyperbandOracle) -> list[dict[str, Any]]:
+    """The Hyperband oracle's open brackets (the list itself, to edit in place).
+
+    Each is ``{"bracket_num": int, "rounds": [[{"past_id": ..., "id": ...}, ...], ...]}``:
+    round ``r`` lists its trials and the trial of round ``r - 1`` each continues.
+    ``HyperbandOracle.populate_space`` picks whom to promote inline (by ``score``)
+    with no hook, so ``regsearch.ParetoHyperbandOracle`` edits the pick it made here.
+    """
+    brackets = getattr(oracle, "_brackets", None)
+    if not isinstance(brackets, list):
+        raise RuntimeError(
+            f"keras-tuner {keras_tuner.__version__}'s HyperbandOracle has no `_brackets` list; "
+            "regsearch.ParetoHyperbandOracle was checked against keras-tuner 1.4.8 "
+            "(pyproject.toml pins keras-tuner>=1.4.8,<1.5)."
+        )
+    return brackets
+
+
+class ContinueFromWeights:
+    """A ``keras_tuner.Hyperband`` mixin: a promoted trial starts from weights the tuner names.
+
+    ``Hyperband._build_hypermodel`` (private, no public hook) loads a promoted
+    trial's parent from the parent's best-epoch checkpoint. A tuner with this mixin
+    defines ``continuation_weights(parent_trial_id) -> str | None``: a weights file
+    to load instead (``None``: keras-tuner's checkpoint). The hypermodel must
+    return built models (``RegSearchHyperModel`` does). Put it before
+    ``keras_tuner.Hyperband`` in the bases.
+    """
+
+    def continuation_weights(self, trial_id: str) -> str | None:
+        raise NotImplementedError
+
+    def _build_hypermodel(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        parent = hp.values.get("tuner/trial_id")
+        path = None if parent is None else self.continuation_weights(str(parent))
+        if path is None:
+            return super()._build_hypermodel(hp)  # type: ignore[misc]
+        # keras_tuner.Tuner's build, without Hyperband's checkpoint load.
+        model: keras.Model = keras_tuner.Tuner._build_hypermodel(self, hp)  # type: ignore[arg-type]
+        with warnings.catch_warnings():
+            # The file carries the parent's optimizer slots; the new trial's start afresh.
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            model.load_weights(path)
         return model
 
 

@@ -90,3 +90,24 @@ def test_a_budget_size_a_trial_did_not_log_fails_it_with_a_message(tmp_path):
     oracle.score_trial(trial)
     assert np.isnan(trial.score)
     assert "max_macs needs 'untrimmed_macs'" in trial.message
+
+
+def test_pareto_hyperband_promotes_trials_within_budget_first():
+    import keras_tuner
+
+    objective = regsearch.Objective("val_accuracy", size="macs", max_trimmed_macs=100)
+    oracle = regsearch.ParetoHyperbandOracle(objective, max_epochs=3)
+
+    def trial(trial_id, accuracy, macs):
+        finished = keras_tuner.engine.trial.Trial(
+            keras_tuner.HyperParameters(), trial_id=trial_id, status="COMPLETED"
+        )
+        finished.metrics.update("val_accuracy", accuracy)
+        finished.metrics.update("trimmed_macs", macs)
+        return finished
+
+    # "0" and "2" dominate the others but are over budget ("2" the least)
+    trials = [trial("0", 0.99, 300), trial("1", 0.6, 90), trial("2", 0.98, 150)]
+    trials.append(trial("3", 0.7, 50))
+    order = [t.trial_id for t in oracle.promotion_order(trials)]
+    assert sorted(order[:2]) == ["1", "3"] and order[2:] == ["2", "0"]

@@ -6,11 +6,13 @@ Also importable from here, but not in ``__all__``: the search's own parts
 other packages (plotting, the command, sklearn, oracles, distributed).
 """
 
+from regsearch.search._continuation import SavePenalizedWeights
 from regsearch.search._data_loss import DataLoss as DataLoss
 from regsearch.search._exact_zeros import ExactZeros
 from regsearch.search._failures import ReportsFailures as ReportsFailures
 from regsearch.search._finetune import HoldZeros
 from regsearch.search._grow import GrowRegularizers
+from regsearch.search._hypermodel import COLLAPSED_EPOCH as COLLAPSED_EPOCH
 from regsearch.search._hypermodel import RegSearchHyperModel
 from regsearch.search._hypervolume import hypervolume
 from regsearch.search._hypervolume import hypervolume_history as hypervolume_history
@@ -36,6 +38,7 @@ __all__ = [
     "Objective",
     "PenaltyWarmup",
     "RegSearchHyperModel",
+    "SavePenalizedWeights",
     "SearchSpace",
     "TrialProgress",
     "best_model",

@@ -24,6 +24,7 @@ from regsearch.search._calibrate import (
     data_loss,
     first_samples,
 )
+from regsearch.search._continuation import SavePenalizedWeights
 from regsearch.search._data_loss import DataLoss
 from regsearch.search._exact_zeros import ExactZeros
 from regsearch.search._failures import report_failures
@@ -231,7 +232,9 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             metrics and size are those of its fine-tuned model, which
             ``regsearch.best_model`` loads. A trial that collapses (below) while
             penalized is not fine-tuned; keras-tuner sees its collapsed epoch.
-            ``0`` (default) fine-tunes nothing.
+            A ``regsearch.search.SavePenalizedWeights`` among the callbacks sees the
+            penalized epochs only (``ParetoHyperband`` continues promoted trials from
+            what it saves). ``0`` (default) fine-tunes nothing.
         finetune_learning_rate: The fine-tune epochs train at this multiple of the
             optimizer's learning rate (a learning-rate schedule is left as it is).
             Which factor is better depends on the task (figures in
@@ -250,7 +253,9 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             where nothing opposes a penalty, which then empties whole layers;
             how long depends on the task. ``None`` (default): on when trials start
             from fresh weights, off with ``initial_weights="model"`` (a trained
-            model has no plateau to leave).
+            model has no plateau to leave). Whatever the setting, a ``fit`` from
+            ``initial_epoch > 0`` continues a trained trial (Hyperband's promoted
+            trials) and starts with the penalties on.
         name: Optional HyperModel name.
         tunable: Whether the hyperparameters this HyperModel declares are tuned.
 
@@ -392,6 +397,9 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
 
     def fit(self, hp: keras_tuner.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any):
         callbacks = list(kwargs.pop("callbacks", None) or [])
+        # Saved when the penalized training ends, before any fine-tune (multi-fidelity).
+        phase_end = [c for c in callbacks if isinstance(c, SavePenalizedWeights)]
+        callbacks = [c for c in callbacks if not isinstance(c, SavePenalizedWeights)]
         objective = self.objective_for(callbacks)
         tuner = _find_on_callbacks(callbacks, "tuner", keras_tuner.Tuner)
         if tuner is not None:
@@ -408,17 +416,20 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
         self._check_metric_is_logged(compiled, model, objective, validating)
         calibrate = self._calibration(model, compiled, args, kwargs)
         warmup = None
-        if self.warms_up:
+        # A fit from initial_epoch > 0 continues a trained trial (Hyperband): no plateau.
+        if self.warms_up and not kwargs.get("initial_epoch"):
             warmup = PenaltyWarmup(on_start=calibrate)
         elif calibrate is not None:
             calibrate(model)
         if objective.measures_deployment:
             self._measure_base(model)
         if self.finetune_epochs:
-            history = self._fit_then_finetune(model, objective, callbacks, warmup, args, kwargs)
+            history = self._fit_then_finetune(
+                model, objective, callbacks, warmup, args, kwargs, phase_end=phase_end
+            )
         else:
             own = self._own_callbacks(model, objective, penalized=True, warmup=warmup)
-            history = model.fit(*args, callbacks=[*own, *callbacks], **kwargs)
+            history = model.fit(*args, callbacks=[*own, *callbacks, *phase_end], **kwargs)
         return _record_collapse(model, history, callbacks)
 
     @property
@@ -526,17 +537,22 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
         warmup: PenaltyWarmup | None,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
+        *,
+        phase_end: list[SavePenalizedWeights],
     ) -> keras.callbacks.History:
         """Train with the penalties; fix the zeros; fine-tune without the penalties.
 
         Only the fine-tune epochs reach ``callbacks`` (keras-tuner's checkpoint and
         trial reporting among them), so the trial's best epoch is a fine-tuned one.
         A trial that collapses while penalized is not fine-tuned: ``callbacks`` see
-        its collapsed epoch instead.
+        its collapsed epoch instead. ``phase_end`` sees the penalized epochs only.
         """
         arguments = dict(inspect.signature(model.fit).bind(*args, **kwargs).arguments)
         epochs = int(arguments.get("epochs", 1))
-        penalized = self._own_callbacks(model, objective, penalized=True, warmup=warmup)
+        penalized = [
+            *self._own_callbacks(model, objective, penalized=True, warmup=warmup),
+            *phase_end,
+        ]
         history = model.fit(**{**arguments, "callbacks": penalized})
         if collapse_of(model) is not None:
             return _report_last_epoch(model, history, callbacks)

@@ -1,0 +1,159 @@
+"""ParetoHyperband / ParetoHyperbandOracle: real keras-tuner Hyperband searches on a tiny model."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+import regsearch
+from regsearch.search import SavePenalizedWeights
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 6)).astype("float32")
+    y = (x[:, 0] + x[:, 1] > 0).astype("int32")
+    return x, y
+
+
+def _hypermodel(kernel=("none", "l1", "l2"), **kwargs):
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(4, activation="relu", name="hidden"),
+            keras.layers.Dense(2, activation="softmax", name="out"),
+        ]
+    )
+    return regsearch.RegSearchHyperModel(
+        model,
+        regsearch.SearchSpace(kernel=list(kernel)),
+        compile={
+            "optimizer": "adam",
+            "loss": "sparse_categorical_crossentropy",
+            "metrics": ["accuracy"],
+        },
+        **kwargs,
+    )
+
+
+class _Starts(SavePenalizedWeights):
+    """Records, per trial, the weights and epochs of the penalized fit (shared by copies)."""
+
+    def __init__(self, filepath, tuner, seen):
+        super().__init__(filepath)
+        self.tuner, self.seen = tuner, seen
+
+    def __deepcopy__(self, memo):
+        return _Starts(self.filepath, self.tuner, self.seen)
+
+    def _trial_id(self):
+        (trial,) = self.tuner.oracle.ongoing_trials.values()
+        return trial.trial_id
+
+    def on_train_begin(self, logs=None):
+        penalties = sum(getattr(v, "regularizer", None) is not None for v in self.model.weights)
+        self.seen[self._trial_id()] = {
+            "weights": self.model.get_weights(),
+            "epochs": [],
+            "penalties": penalties,  # at the start: 0 while a penalty warmup holds them off
+        }
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seen[self._trial_id()]["epochs"].append(epoch)
+
+
+def test_promoted_trials_continue_the_front_from_their_penalized_weights(tmp_path):
+    keras.utils.set_random_seed(0)
+    tuner = regsearch.ParetoHyperband(
+        _hypermodel(kernel=("l1", "l2"), finetune_epochs=1),
+        objective=regsearch.Objective("val_accuracy", size="params"),
+        max_epochs=3,
+        factor=3,
+        seed=1,
+        directory=str(tmp_path),
+        project_name="fidelity",
+    )
+    seen: dict = {}
+    x, y = _data()
+    tuner.search(
+        x,
+        y,
+        validation_split=0.25,
+        verbose=0,
+        callbacks=[_Starts(str(tmp_path / "spare.weights.h5"), tuner, seen)],
+    )
+    trials = tuner.oracle.trials
+    assert len(trials) == 6 and all(t.status == "COMPLETED" for t in trials.values())
+    promoted = [t for t in trials.values() if "tuner/trial_id" in t.hyperparameters.values]
+    assert len(promoted) == 1
+    (child,) = promoted
+    values = child.hyperparameters.values
+    parent = trials[values["tuner/trial_id"]]
+    # keras-tuner's bracket: 3 configurations for 1 epoch, the best continues to 3.
+    assert parent.hyperparameters.values["tuner/epochs"] == values["tuner/initial_epoch"] == 1
+    assert values["tuner/epochs"] == 3
+
+    def space(v):
+        return {k: x for k, x in v.items() if not k.startswith("tuner/")}
+
+    assert space(values) == space(parent.hyperparameters.values)
+    # Promoted by non-dominated sorting of (val_accuracy, trimmed_params).
+    first_round = [
+        t
+        for t in trials.values()
+        if t.hyperparameters.values["tuner/round"] == 0
+        and t.hyperparameters.values["tuner/epochs"] == 1
+    ]
+    assert len(first_round) == 3
+    assert tuner.oracle.promotion_order(first_round)[0].trial_id == parent.trial_id
+    # It starts from the parent's last penalized epoch, not its fine-tuned checkpoint,
+    # and trains penalized epochs 1 and 2 only (then its fine-tune epoch).
+    start = seen[child.trial_id]["weights"]
+    saved = tuner.hypermodel.build(parent.hyperparameters)
+    with warnings.catch_warnings():  # the file's optimizer slots
+        warnings.simplefilter("ignore", UserWarning)
+        saved.load_weights(tuner.penalized_weights_path(parent.trial_id))
+        tuned = tuner.load_model(parent).get_weights()
+    for a, b in zip(start, saved.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(start, tuned))
+    assert seen[child.trial_id]["epochs"] == [1, 2]
+    assert seen[parent.trial_id]["epochs"] == [0]
+    # A continuation has left the plateau: no penalty warmup, its penalties on at once.
+    assert seen[parent.trial_id]["penalties"] == 0
+    penalties = sum(getattr(v, "regularizer", None) is not None for v in saved.weights)
+    assert seen[child.trial_id]["penalties"] == penalties > 0
+    # The results API reads it like any search: every trial, at its own epochs.
+    table = regsearch.results(tuner)
+    assert sorted(table["tuner/epochs"]) == [1, 1, 1, 3, 3, 3]
+    front = regsearch.pareto_front(tuner)
+    assert set(front["trial_id"]) <= set(table["trial_id"])
+    chosen = regsearch.select(tuner, 0.1)
+    small = regsearch.best_model(tuner, trial_id=chosen)
+    assert small.predict(x[:2], verbose=0).shape == (2, 2)
+
+
+def test_hyperband_oracle_validates_and_round_trips_its_config():
+    oracle = regsearch.ParetoHyperbandOracle(
+        regsearch.Objective("val_accuracy", size="macs"), 9, 3, tie_break="epsilon_net", seed=2
+    )
+    again = regsearch.ParetoHyperbandOracle.from_config(copy.deepcopy(oracle.get_config()))
+    assert again.get_config() == oracle.get_config()
+    assert again.objective_parts == [("val_accuracy", "max"), ("trimmed_macs", "min")]
+    bad = {
+        "max_epochs": (0, ValueError),
+        "factor": (1, ValueError),
+        "hyperband_iterations": (0, ValueError),
+        "tie_break": ("crowded", ValueError),
+    }
+    for name, (value, error) in bad.items():
+        with pytest.raises(error, match=name):
+            regsearch.ParetoHyperbandOracle(regsearch.Objective(), **{name: value})
+    with pytest.raises(TypeError, match="factor"):
+        regsearch.ParetoHyperband(_hypermodel(), max_epochs=3, factor=2.5)
+    with pytest.raises(TypeError, match="objective"):
+        regsearch.ParetoHyperband(_hypermodel(), objective="val_loss", max_epochs=3)
