@@ -153,7 +153,8 @@ def trim(
 
     Channel counts rounded to a multiple of 4: 3 live filters of 8 keep 4.
 
-    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8)])
+    >>> model = keras.Sequential(
+    ...     [keras.Input((4,)), keras.layers.Dense(8), keras.layers.Dense(2)])
     >>> kernel = np.zeros((4, 8), "float32")
     >>> kernel[:, :3] = 1.0
     >>> model.layers[0].set_weights([kernel, np.zeros(8, "float32")])
