@@ -376,7 +376,7 @@ def _litert(chosen: dict[str, Any], base: BaseModel, data: tuple[Any, ...]) -> s
     except (RuntimeError, ImportError) as error:  # another backend, or no LiteRT runtime
         return f"LiteRT: not measured ({error})\n"
     return (
-        f"LiteRT ({runtime}; batch 1, 1 thread; latency: median, microseconds):\n"
+        f"LiteRT ({runtime}; batch 1, 1 thread; latency: fastest sample, microseconds):\n"
         f"             float bytes  latency int8 bytes  latency int8 test accuracy\n"
         f"base model   {base_row}\nchosen model {chosen_row}\n"
     )

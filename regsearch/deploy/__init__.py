@@ -2,7 +2,7 @@
 
 ``export`` writes a model (trimmed or not) as a LiteRT ``.tflite`` file, float or
 quantized (``"float16"``, ``"dynamic"``, ``"int8"``); ``deployment_cost`` converts it
-the same way and measures the file's size and its median latency in the LiteRT
+the same way and measures the file's size and its latency in the LiteRT
 interpreter (XNNPack on CPU); ``predict`` runs a file on data (to check an export,
 or to score a quantized model). ``regsearch.Objective(size="latency")`` and
 ``size="file_bytes"`` score a search's trials by it.

@@ -68,8 +68,37 @@ def load(content: bytes, *, runtime: Runtime, threads: int, batch_size: int) -> 
     return interpreter
 
 
+def _quantized(detail: dict[str, Any]) -> tuple[float, int] | None:
+    """``(scale, zero_point)`` of an integer tensor quantized per tensor, else ``None``."""
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    if not np.issubdtype(detail["dtype"], np.integer) or not scale:
+        return None
+    return float(scale), int(zero_point)
+
+
 def feed(interpreter: Any, inputs: Sequence[np.ndarray]) -> None:
-    """Set the interpreter's inputs to ``inputs``, given in the model's input order."""
+    """Set the interpreter's inputs to ``inputs``, given in the model's input order.
+
+    Float data for a quantized integer input (a file exported with
+    ``io_dtype="int8"``) is quantized with the input's scale and zero point.
+    """
     details = sorted(interpreter.get_input_details(), key=lambda d: d["index"])
     for detail, value in zip(details, inputs):
+        value = np.asarray(value)
+        quantization = _quantized(detail)
+        if quantization is not None and np.issubdtype(value.dtype, np.floating):
+            scale, zero_point = quantization
+            info = np.iinfo(detail["dtype"])
+            value = np.clip(np.round(value / scale) + zero_point, info.min, info.max)
         interpreter.set_tensor(detail["index"], np.asarray(value, dtype=detail["dtype"]))
+
+
+def output(interpreter: Any, index: int = 0) -> np.ndarray:
+    """Output ``index`` of the last run, dequantized to float32 if it is quantized."""
+    detail = interpreter.get_output_details()[index]
+    value = interpreter.get_tensor(detail["index"])
+    quantization = _quantized(detail)
+    if quantization is None:
+        return value
+    scale, zero_point = quantization
+    return ((value.astype("float32") - zero_point) * scale).astype("float32")

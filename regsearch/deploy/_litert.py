@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import io
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -13,12 +14,15 @@ from typing import TYPE_CHECKING, Any
 import keras
 import numpy as np
 
-from regsearch._validation import check_choice, check_int, check_model
+from regsearch._validation import check_bool, check_choice, check_int, check_model
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
 QUANTIZE = ("float16", "dynamic", "int8")
+# The types a file's inputs and outputs can have: float32 always; int8 for an
+# "int8" file whose caller quantizes its inputs and dequantizes its outputs itself.
+IO_DTYPES = ("float32", "int8")
 # Calibration samples int8 reads from `representative_data` (the converter's guide
 # suggests a few hundred); more only slow the conversion down.
 _CALIBRATION_SAMPLES = 200
@@ -29,6 +33,42 @@ def check_quantize(quantize: object) -> str | None:
     if quantize is None:
         return None
     return check_choice("quantize", quantize, QUANTIZE)
+
+
+def check_io_dtype(io_dtype: object, quantize: str | None) -> str:
+    """``io_dtype`` if it is one of ``IO_DTYPES`` and fits ``quantize``, else an error."""
+    io_dtype = check_choice("io_dtype", io_dtype, IO_DTYPES)
+    if io_dtype == "int8" and quantize != "int8":
+        raise ValueError(
+            f"Argument `io_dtype`: int8 inputs and outputs need a fully quantized file "
+            f"(quantize='int8', with representative_data); received io_dtype='int8' with "
+            f"quantize={quantize!r}. Pass quantize='int8', or keep io_dtype='float32'."
+        )
+    return io_dtype
+
+
+def _flatbuffer_utils() -> Any:
+    """LiteRT's flatbuffer tools (its public ``tools`` module; TensorFlow's copy as a fallback).
+
+    TensorFlow is there whenever a file is converted, so the fallback always imports.
+    """
+    try:
+        return importlib.import_module("ai_edge_litert.tools.flatbuffer_utils")
+    except ImportError:
+        return importlib.import_module("tensorflow.lite.tools.flatbuffer_utils")
+
+
+def without_strings(content: bytes) -> bytes:
+    """``content`` without tensor names, subgraph names and signatures.
+
+    What LiteRT's ``flatbuffer_utils.strip_strings`` removes; the operators, weights
+    and metadata are untouched, and the interpreter finds the inputs and outputs by
+    index (``get_input_details``) as before.
+    """
+    tools = _flatbuffer_utils()
+    model = tools.convert_bytearray_to_object(bytearray(content))
+    tools.strip_strings(model)
+    return bytes(tools.convert_object_to_bytearray(model))
 
 
 def _check_backend() -> None:
@@ -89,7 +129,12 @@ def _representative(arrays: list[np.ndarray]) -> Callable[[], Iterator[list[np.n
     return samples
 
 
-def _configure(converter: Any, quantize: str | None, calibration: list[np.ndarray] | None) -> None:
+def _configure(
+    converter: Any,
+    quantize: str | None,
+    calibration: list[np.ndarray] | None,
+    io_dtype: str = "float32",
+) -> None:
     # The converter is TensorFlow's: there is no LiteRT converter in Keras's own API
     # (Keras's `model.export(format="litert")` drives this same converter).
     import tensorflow as tf
@@ -103,6 +148,9 @@ def _configure(converter: Any, quantize: str | None, calibration: list[np.ndarra
     if calibration is not None:  # int8: weights and activations
         converter.representative_dataset = _representative(calibration)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if io_dtype == "int8":  # no QUANTIZE / DEQUANTIZE operators at the ends
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
 
 
 def litert_bytes(
@@ -111,10 +159,14 @@ def litert_bytes(
     quantize: str | None = None,
     representative_data: ArrayLike | Sequence[ArrayLike] | None = None,
     batch_size: int | None = None,
+    io_dtype: str = "float32",
+    strip: bool = False,
 ) -> bytes:
     """The LiteRT flatbuffer of ``model`` (the arguments are those of ``export``)."""
     model = check_model("model", model)
     quantize = check_quantize(quantize)
+    io_dtype = check_io_dtype(io_dtype, quantize)
+    strip = check_bool("strip_strings", strip)
     if batch_size is not None:
         batch_size = check_int("batch_size", batch_size, minimum=1)
     if quantize == "int8" and representative_data is None:
@@ -137,8 +189,9 @@ def litert_bytes(
     with tempfile.TemporaryDirectory() as saved_model, contextlib.redirect_stdout(io.StringIO()):
         archive.write_out(saved_model, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
-        _configure(converter, quantize, calibration)
-        return bytes(converter.convert())
+        _configure(converter, quantize, calibration, io_dtype)
+        content = bytes(converter.convert())
+    return without_strings(content) if strip else content
 
 
 def export(
@@ -148,15 +201,24 @@ def export(
     quantize: str | None = None,
     representative_data: ArrayLike | Sequence[ArrayLike] | None = None,
     batch_size: int | None = None,
+    io_dtype: str = "float32",
+    strip_strings: bool = False,
 ) -> Path:
     """Write ``model`` as a LiteRT (``.tflite``) file, trimmed or not.
 
     The file holds the inference graph (``training=False``: dropout off, batch
     normalization folded) and runs on any LiteRT runtime: only LiteRT's builtin
-    operators are used, no TensorFlow (Flex) ones. Inputs and outputs stay
-    float32 for every ``quantize`` (an int8 file quantizes its inputs and
-    dequantizes its outputs itself), so the file is fed what the model is fed.
-    ``model`` is not changed.
+    operators are used, no TensorFlow (Flex) ones. By default inputs and outputs
+    stay float32 for every ``quantize`` (an int8 file quantizes its inputs and
+    dequantizes its outputs itself), so the file is fed what the model is fed;
+    ``io_dtype="int8"`` leaves that to the caller. ``model`` is not changed.
+
+    For the smallest file: ``quantize="int8"``, a fixed ``batch_size`` (a
+    ``Flatten`` then needs no run-time shape operators), ``io_dtype="int8"`` and
+    ``strip_strings=True``. What stays beyond the weights -- the description of
+    each operator and tensor, the quantization scales, the metadata LiteRT reads
+    (``min_runtime_version``) -- does not shrink with quantization, so a model of a
+    few thousand weights gains less than 4x from int8 (``benchmarks/README.md``).
 
     The conversion is TensorFlow's LiteRT converter reading the model's
     inference function (through ``keras.export.ExportArchive``, as Keras's own
@@ -175,13 +237,27 @@ def export(
             Use samples of the data the model will see, e.g. ``x_train[:200]``.
         batch_size: A fixed batch size for the file's inputs; ``None`` keeps the
             batch axis free (the runtime can resize it).
+        io_dtype: ``"float32"`` (default) or ``"int8"`` (only with
+            ``quantize="int8"``): the type of the file's inputs and outputs. With
+            ``"int8"`` the caller quantizes inputs and dequantizes outputs with the
+            scale and zero point of each (the interpreter's ``get_input_details()``
+            ``["quantization"]``), as ``regsearch.deploy.predict`` does; the file
+            has no QUANTIZE and DEQUANTIZE operators, which an integer-only
+            microcontroller pipeline wants.
+        strip_strings: Remove the tensor names, subgraph names and signatures
+            (LiteRT's ``flatbuffer_utils.strip_strings``), about 1 KB for a small
+            model. Runtimes still find inputs and outputs by index
+            (``get_input_details()``), but the file has no signature for
+            ``get_signature_runner``.
 
     Returns:
         ``path``, as a ``pathlib.Path``.
 
     Raises:
-        ValueError: for an unknown ``quantize``, ``"int8"`` without
-            ``representative_data``, or a path not ending with ``.tflite``.
+        ValueError: for an unknown ``quantize`` or ``io_dtype``, ``"int8"``
+            without ``representative_data``, ``io_dtype="int8"`` without
+            ``quantize="int8"``, or a path not ending with ``.tflite``.
+        TypeError: for a ``strip_strings`` that is not a bool.
         RuntimeError: on a Keras backend other than TensorFlow.
 
     Examples:
@@ -198,7 +274,12 @@ def export(
             f"Try {str(path.with_suffix('.tflite'))!r}."
         )
     content = litert_bytes(
-        model, quantize=quantize, representative_data=representative_data, batch_size=batch_size
+        model,
+        quantize=quantize,
+        representative_data=representative_data,
+        batch_size=batch_size,
+        io_dtype=io_dtype,
+        strip=strip_strings,
     )
     path.write_bytes(content)
     return path

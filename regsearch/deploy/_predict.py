@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from regsearch._validation import check_int
-from regsearch.deploy._interpreter import feed, find_runtime, load
+from regsearch.deploy._interpreter import feed, find_runtime, load, output
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -36,7 +36,9 @@ def predict(
         threads: Interpreter threads.
 
     Returns:
-        The file's output for every sample, stacked along the first axis.
+        The file's output for every sample, stacked along the first axis. A file
+        with int8 inputs and outputs (``export(..., io_dtype="int8")``) is fed
+        ``x`` quantized and its outputs come back dequantized, as float32.
 
     Examples:
         >>> import keras, numpy as np, regsearch, tempfile, pathlib
@@ -61,5 +63,5 @@ def predict(
         interpreter = interpreters[size]
         feed(interpreter, batch)
         interpreter.invoke()
-        outputs.append(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]))
+        outputs.append(output(interpreter))
     return np.concatenate(outputs)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import regsearch
+from regsearch.deploy._interpreter import find_runtime
 
 ON_TENSORFLOW = keras.backend.backend() == "tensorflow"
 needs_tensorflow = pytest.mark.skipif(
@@ -104,6 +105,32 @@ def test_a_multi_input_model_takes_its_inputs_in_order(tmp_path: Path) -> None:
     np.testing.assert_allclose(litert_predict(path, [xa[:2], xb[:2]]), expected, atol=0.1)
 
 
+@needs_tensorflow
+def test_int8_inputs_and_outputs_and_stripped_strings_make_a_smaller_file(tmp_path: Path) -> None:
+    model = small_conv()
+    x = images(32)
+    expected = keras.ops.convert_to_numpy(model(x[:4]))
+    scale = np.abs(expected).max()
+    options = {"quantize": "int8", "representative_data": x, "batch_size": 4}
+    plain = regsearch.export(model, tmp_path / "plain.tflite", **options)
+    int8_io = regsearch.export(model, tmp_path / "io.tflite", io_dtype="int8", **options)
+    stripped = regsearch.export(
+        model, tmp_path / "strip.tflite", io_dtype="int8", strip_strings=True, **options
+    )
+    sizes = [path.stat().st_size for path in (plain, int8_io, stripped)]
+    assert sizes[0] > sizes[1] > sizes[2]
+    runtime = find_runtime()  # the file's own input and output types
+    interpreter = runtime.interpreter(model_path=str(int8_io))
+    assert interpreter.get_input_details()[0]["dtype"] == np.int8
+    assert interpreter.get_output_details()[0]["dtype"] == np.int8
+    # predict quantizes the float inputs and dequantizes the outputs: all three agree
+    outputs = [litert_predict(path, [x[:4]]) for path in (plain, int8_io, stripped)]
+    for got in outputs:
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got / scale, expected / scale, atol=0.1)
+    np.testing.assert_allclose(outputs[1], outputs[2], atol=1e-6)
+
+
 @pytest.mark.slow
 @needs_tensorflow
 def test_a_trimmed_keras_applications_model_exports_exactly(tmp_path: Path) -> None:
@@ -130,12 +157,23 @@ def test_a_trimmed_keras_applications_model_exports_exactly(tmp_path: Path) -> N
         ({"quantize": "int8"}, r"quantize='int8' needs `representative_data`"),
         ({"quantize": "int8", "representative_data": np.zeros((4, 5))}, r"\(5,\).*\(12, 12, 1\)"),
         ({"batch_size": 0}, r"`batch_size` must be >= 1"),
+        ({"io_dtype": "int16"}, r"`io_dtype`.*'int16'.*\['float32', 'int8'\]"),
+        ({"io_dtype": "int8"}, r"io_dtype='int8' with quantize=None. Pass quantize='int8'"),
+        (
+            {"io_dtype": "int8", "quantize": "dynamic"},
+            r"fully quantized file.*quantize='dynamic'",
+        ),
     ],
 )
 def test_bad_arguments_get_clear_errors(tmp_path: Path, kwargs: dict, message: str) -> None:
     # Checked before anything is converted: the same errors on every backend.
     with pytest.raises(ValueError, match=message):
         regsearch.export(small_conv(), tmp_path / "model.tflite", **kwargs)
+
+
+def test_strip_strings_must_be_a_bool(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match=r"`strip_strings` must be a bool.*received 'yes'"):
+        regsearch.export(small_conv(), tmp_path / "model.tflite", strip_strings="yes")
 
 
 def test_the_path_must_be_a_tflite_file(tmp_path: Path) -> None:

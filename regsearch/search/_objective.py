@@ -137,7 +137,7 @@ class Objective(keras_tuner.Objective):
 
     ``size="latency"`` and ``size="file_bytes"`` convert the trimmed model to LiteRT
     (float32, batch 1) and measure it with ``regsearch.deployment_cost`` (one
-    thread): its median latency (``latency_ms``) or its file size
+    thread): its latency (``latency_ms``, the fastest of its timed samples) or its file size
     (``file_bytes``), divided by those of the untrimmed model the trial was built
     from (measured once per search). Both are logged. A conversion takes a second or
     more, so a trimmed architecture is measured once, at the first epoch

@@ -12,7 +12,7 @@ import keras_tuner
 import pandas as pd
 from keras_tuner.engine.trial import Trial
 
-from regsearch._validation import check_bool, check_float, did_you_mean
+from regsearch._validation import check_bool, check_float, check_int, did_you_mean
 from regsearch.search._failures import failure_reason
 from regsearch.search._hypermodel import COLLAPSED_EPOCH, RegSearchHyperModel
 from regsearch.search._objective import (
@@ -273,6 +273,7 @@ def best_model(
     metric: str | None = None,
     size: str | None = None,
     relative: bool = False,
+    round_to: int | None = None,
 ) -> keras.Model:
     """Load the best trial's model at its best epoch, trimmed by default.
 
@@ -295,6 +296,10 @@ def best_model(
         metric: See ``select`` (only with ``tolerance``).
         size: See ``select`` (only with ``tolerance``).
         relative: See ``select`` (only with ``tolerance``).
+        round_to: With ``trimmed=True``: round the trimmed layers' channel counts
+            up to multiples of it, as ``regsearch.trim(..., round_to=...)`` does
+            (e.g. 4 or 8 for XNNPack). The search itself measured sizes without
+            rounding.
 
     Returns:
         A compiled Keras model.
@@ -309,6 +314,7 @@ def best_model(
     """
     tuner = _check_tuner(tuner)
     hypermodel = _regsearch_hypermodel(tuner)
+    round_to = _check_round_to(round_to, trimmed)
     if tolerance is not None:
         if trial_id is not None:
             raise ValueError(
@@ -324,7 +330,7 @@ def best_model(
     if not trimmed:
         return model
     try:
-        return trim_compiled(hypermodel, model)[0]
+        return trim_compiled(hypermodel, model, round_to=round_to)[0]
     except EmptiedLayerError as error:
         collapsed = collapse(trial)
         if collapsed is None:
@@ -556,8 +562,21 @@ def select(
     return min(within)[2]
 
 
+def _check_round_to(round_to: object, trimmed: object) -> int | None:
+    """``best_model``'s ``round_to``: an int >= 1 or ``None``, and only with ``trimmed``."""
+    if round_to is None:
+        return None
+    if not trimmed:
+        raise ValueError(
+            f"Argument `round_to` rounds the channel counts of the trimmed model; "
+            f"received round_to={round_to!r} with trimmed=False. Pass trimmed=True, "
+            f"or drop round_to."
+        )
+    return check_int("round_to", round_to, minimum=1)
+
+
 def trim_compiled(
-    hypermodel: RegSearchHyperModel, model: keras.Model
+    hypermodel: RegSearchHyperModel, model: keras.Model, *, round_to: int | None = None
 ) -> tuple[keras.Model, TrimReport]:
     """``regsearch.trim`` with the search's threshold, compiled as the search compiled.
 
@@ -565,7 +584,7 @@ def trim_compiled(
         ``(trimmed_model, TrimReport)``.
     """
     trimmed_model, report = trim(
-        model, hypermodel.trim_threshold, relative=hypermodel.relative_threshold
+        model, hypermodel.trim_threshold, relative=hypermodel.relative_threshold, round_to=round_to
     )
     trimmed_model.compile(**hypermodel._compile_kwargs(model))
     return trimmed_model, report

@@ -91,6 +91,39 @@ def test_best_model_of_a_picked_trial(finished_tuner):
         regsearch.best_model(finished_tuner, trial_id="nope")
 
 
+def test_best_model_rounds_the_trimmed_channel_counts_when_asked(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(8, name="hidden"), keras.layers.Dense(1)]
+    )
+    kernel, bias = model.get_layer("hidden").get_weights()
+    kernel[:, 3:] = 0.0  # five dead units; a learning rate of 0 keeps them so
+    model.get_layer("hidden").set_weights([kernel, bias])
+    hypermodel = regsearch.RegSearchHyperModel(
+        model,
+        regsearch.SearchSpace(kernel=["none"]),
+        compile={"optimizer": keras.optimizers.SGD(0.0), "loss": "mse"},
+        initial_weights="model",
+    )
+    tuner = keras_tuner.RandomSearch(
+        hypermodel,
+        objective=regsearch.Objective("val_loss"),
+        max_trials=1,
+        directory=str(tmp_path),
+    )
+    x = np.random.default_rng(1).normal(size=(32, 6)).astype("float32")
+    tuner.search(x, x[:, :1], validation_split=0.25, epochs=1, verbose=0)
+    plain = regsearch.best_model(tuner)
+    rounded = regsearch.best_model(tuner, round_to=4)
+    assert plain.get_layer("hidden").units == 3
+    assert rounded.get_layer("hidden").units == 4
+    np.testing.assert_allclose(
+        rounded.predict(x, verbose=0), plain.predict(x, verbose=0), atol=1e-5
+    )
+    with pytest.raises(ValueError, match=r"round_to=4 with trimmed=False"):
+        regsearch.best_model(tuner, trimmed=False, round_to=4)
+
+
 def test_results_rejects_non_tuners():
     with pytest.raises(TypeError, match="keras_tuner Tuner"):
         regsearch.results("runs/")

@@ -26,6 +26,8 @@ Outline:
    is rewritten so that the outputs keep their shape and values.
 5. Coupled groups (``._coupling``): the layers whose channels merges tie together,
    named in each member's entry.
+6. With ``round_to`` (``._rounding``), step 3 runs again keeping, per producer, the
+   largest removable channels that bring its count to a multiple of ``round_to``.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from regsearch.trimming._kinds import (
     why_kernel_not_understood,
 )
 from regsearch.trimming._records import LayerTrim, TrimmedSize
+from regsearch.trimming._rounding import Rounder, check_round_to
 from regsearch.trimming._sizes import Facts, layer_entry
 
 
@@ -102,14 +105,27 @@ def snapped_variables(layer: keras.layers.Layer) -> tuple[keras.Variable, ...]:
     return tuple(layer.weights[:count])
 
 
-def analyze(model: keras.Model, threshold: float = 1e-3, *, relative: bool = False) -> TrimmedSize:
+def analyze(
+    model: keras.Model,
+    threshold: float = 1e-3,
+    *,
+    relative: bool = False,
+    round_to: int | None = None,
+) -> TrimmedSize:
     """Run the whole analysis; see the module docstring."""
     threshold = check_threshold(threshold, relative)
+    round_to = check_round_to(round_to)
     graph = model_graph(model)
     kernels = snap_layers(graph, threshold, relative)
     kinds = [classify(node, graph) for node in graph.nodes]
     values = forward_constants(graph, kinds, kernels)
     removable = removable_channels(graph, kinds, values, kernels)
+    rounded: dict[int, np.ndarray] = {}
+    if round_to is not None and round_to > 1:
+        unrounded = removable
+        rounder = Rounder(graph, kinds, round_to)
+        removable = removable_channels(graph, kinds, values, kernels, also_keep=rounder.next_kept)
+        rounded = {key: unrounded[key] & ~removable[key] for key in rounder.producers}
     facts = Facts(
         kernels=kernels,
         values=values,
@@ -117,6 +133,8 @@ def analyze(model: keras.Model, threshold: float = 1e-3, *, relative: bool = Fal
         folds=fold_constants(graph, kinds, kernels, values, removable),
         groups=coupled_groups(graph, kinds),
         explain=explainer(graph, kinds, kernels, values, removable),
+        rounded=rounded,
+        round_to=round_to,
     )
 
     entries: list[LayerTrim] = []
@@ -141,4 +159,5 @@ def analyze(model: keras.Model, threshold: float = 1e-3, *, relative: bool = Fal
         threshold=threshold,
         relative=relative,
         graph=graph,
+        round_to=round_to,
     )

@@ -299,6 +299,8 @@ def removable_channels(
     kinds: Kinds,
     values: dict[int, np.ndarray],
     kernels: dict[int, tuple[np.ndarray, ...]],
+    *,
+    also_keep: Callable[[Removable], dict[int, set[int]]] | None = None,
 ) -> Removable:
     """Which channels of every tensor can be removed exactly.
 
@@ -308,6 +310,10 @@ def removable_channels(
     outputs lose it too.
     Removing output channels of a layer can leave more of its kernel rows zero, so
     this repeats until nothing changes.
+
+    ``also_keep`` (``round_to``, see ``._rounding``), given the converged result,
+    names more channels to keep (``{id(tensor): channels}``); the analysis then runs
+    again with them kept, until it names none.
     """
     forced: dict[int, set[int]] = {}
     out_removed: dict[int, np.ndarray] = {}
@@ -334,6 +340,12 @@ def removable_channels(
             if kind in PRODUCER_KINDS
         }
         if all(k in out_removed and np.array_equal(v, out_removed[k]) for k, v in current.items()):
-            return removable
+            extra = also_keep(removable) if also_keep is not None else {}
+            if not extra:
+                return removable
+            for key, channels in extra.items():
+                forced.setdefault(key, set()).update(channels)
+            out_removed.clear()
+            continue
         out_removed.clear()
         out_removed.update(current)

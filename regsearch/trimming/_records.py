@@ -110,6 +110,7 @@ class TrimmedSize:
         layers: one ``LayerTrim`` per layer, in execution order.
         threshold: the threshold used.
         relative: whether the threshold was relative to each layer's largest weight.
+        round_to: the multiple channel counts were rounded up to, or ``None``.
     """
 
     params: int
@@ -120,6 +121,7 @@ class TrimmedSize:
     threshold: float
     relative: bool
     graph: ModelGraph = field(repr=False, compare=False)
+    round_to: int | None = None
 
     @property
     def skipped(self) -> dict[str, str]:

@@ -40,6 +40,7 @@ class TrimReport:
             ``sample``, or ``None`` when no sample was given.
         threshold: the threshold used.
         relative: whether the threshold was relative to each layer's largest weight.
+        round_to: the multiple channel counts were rounded up to, or ``None``.
 
     Examples:
 
@@ -58,6 +59,7 @@ class TrimReport:
     max_abs_error: float | None
     threshold: float
     relative: bool
+    round_to: int | None = None
 
     @property
     def skipped(self) -> dict[str, str]:
@@ -97,7 +99,8 @@ class TrimReport:
                 lines.append("  ".join("-" * w for w in widths))
         mode = "x largest |w| per layer" if self.relative else ""
         lines.append("")
-        lines.append(f"threshold: {self.threshold:g}{mode}")
+        rounding = f"; channels rounded up to multiples of {self.round_to}" if self.round_to else ""
+        lines.append(f"threshold: {self.threshold:g}{mode}{rounding}")
         lines.append(
             f"params: {self.params_before:,} -> {self.params_after:,} "
             f"({_ratio(self.params_before, self.params_after)})"

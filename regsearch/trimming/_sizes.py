@@ -38,6 +38,9 @@ class Facts:
         folds: constants folded into biases and batch-norm means.
         groups: the coupled channel group of each member's output tensor.
         explain: what keeps given channels of a tensor (``._explain``).
+        rounded: per producer output tensor, the channels kept only to round its count
+            up to a multiple of ``round_to`` (``._rounding``).
+        round_to: that multiple, or ``None``.
     """
 
     kernels: dict[int, tuple[np.ndarray, ...]]
@@ -46,6 +49,8 @@ class Facts:
     folds: Folds
     groups: dict[int, Group]
     explain: Explain
+    rounded: dict[int, np.ndarray] = field(default_factory=dict)
+    round_to: int | None = None
 
 
 def output_positions(shape: Sequence[int | None], rank: int, last: bool) -> int:
@@ -187,9 +192,14 @@ def _kept_channels(node: GraphNode, kind: LayerKind, facts: Facts, threshold: fl
             "`threshold`, or remove the layer from the model.",
             layer=layer.name,
         )
-    kept_dead = dead & ~out_removed
+    rounded = facts.rounded.get(id(out_t), np.zeros(len(dead), bool))
+    kept_dead = dead & ~out_removed & ~rounded
     if kept_dead.any():
         kept.notes.append(_dead_note(layer, kept_dead, out_t, facts))
+    if rounded.any():
+        kept.notes.append(
+            f"{int(rounded.sum())} channel(s) kept to round to a multiple of {facts.round_to}"
+        )
     kept.unused = tuple(int(c) for c in np.flatnonzero(out_removed & ~dead))
     return kept
 

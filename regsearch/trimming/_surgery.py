@@ -9,6 +9,7 @@ trim does not understand are rebuilt from their config with their weights unchan
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import keras
@@ -161,7 +162,21 @@ def build(size: TrimmedSize) -> keras.Model:
     The graph is replayed by ``regsearch.editing.rebuild``, the one mechanism
     that edits models: each layer is replaced by its trimmed copy, padding and
     cropping layers go before it, and the trimmed weights are set afterwards.
+
+    Python's global random state is left as it was: the new layers draw their
+    initializers' seeds from it (Keras's ``make_default_seed``), and a search that
+    trims at every epoch end would otherwise initialize its next trials
+    differently from one that does not (``Objective(size="latency")`` against
+    ``size="macs"`` with the same seed).
     """
+    state = random.getstate()
+    try:
+        return _build(size)
+    finally:
+        random.setstate(state)
+
+
+def _build(size: TrimmedSize) -> keras.Model:
     rebuilt: dict[int, _Rebuilt] = {}
     entries = iter(size.layers)
     for node in size.graph.nodes:

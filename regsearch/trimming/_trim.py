@@ -14,13 +14,17 @@ from regsearch.trimming._surgery import build
 
 
 def trimmed_size(
-    model: keras.Model, threshold: float = 1e-3, *, relative: bool = False
+    model: keras.Model,
+    threshold: float = 1e-3,
+    *,
+    relative: bool = False,
+    round_to: int | None = None,
 ) -> TrimmedSize:
     """Size of ``model`` after trimming, computed from its weights alone.
 
     Runs the analysis of ``trim`` without building a model, so it is cheap enough
     to call at every epoch end. ``result.params`` always equals
-    ``trim(model, threshold, relative=relative)[0].count_params()``.
+    ``trim(model, threshold, relative=relative, round_to=round_to)[0].count_params()``.
 
     Args:
         model: a built Sequential or functional Keras model. It is not changed.
@@ -28,6 +32,7 @@ def trimmed_size(
         relative: if True, a weight counts as zero when ``|w| <= threshold x`` the
             largest ``|w|`` of its layer's kernel (of each kernel of a ``SeparableConv``,
             or of a BatchNormalization's gamma).
+        round_to: as in ``trim``: channel counts rounded up to a multiple of it.
 
     Returns:
         A ``TrimmedSize`` with ``params``, ``macs`` (after trimming),
@@ -48,7 +53,7 @@ def trimmed_size(
     >>> size.layers[0].kernel_after, size.params_before, size.params
     ((3,), 24, 16)
     """
-    return analyze(model, threshold, relative=relative)
+    return analyze(model, threshold, relative=relative, round_to=round_to)
 
 
 def snap_to_zero(model: keras.Model, threshold: float = 1e-3, *, relative: bool = False) -> int:
@@ -100,6 +105,7 @@ def trim(
     *,
     relative: bool = False,
     sample: object = None,
+    round_to: int | None = None,
 ) -> tuple[keras.Model, TrimReport]:
     """Build a smaller model that computes what ``model`` computes.
 
@@ -116,14 +122,23 @@ def trim(
             layer's kernel (or BatchNormalization gamma).
         sample: optional model input; if given, ``report.max_abs_error`` is the
             largest absolute difference between the two models' outputs on it.
+        round_to: if given, every ``Conv``/``SeparableConv``/``Dense`` layer that
+            loses output channels keeps a multiple of ``round_to`` of them (at most
+            all it had), as some runtimes prefer (e.g. 4 or 8 for XNNPack on CPUs):
+            the channels closest to being kept (largest kernel norm over the coupled
+            group) stay, with their weights, so the outputs are unchanged; a
+            coupled group (a residual stream) is rounded as one. ``None`` or 1:
+            no rounding.
 
     Returns:
         ``(trimmed_model, report)``: a Sequential model for a Sequential input, a
         functional one otherwise; and a ``TrimReport``.
 
     Raises:
-        ValueError: for a negative threshold, an unbuilt model, or when trimming would
-            remove every output channel of a layer (use a lower threshold).
+        ValueError: for a negative threshold, an unbuilt model, a ``round_to`` below
+            1, or when trimming would remove every output channel of a layer (use a
+            lower threshold).
+        TypeError: for a ``round_to`` that is not an integer.
 
     Examples:
 
@@ -135,8 +150,20 @@ def trim(
     >>> small, report = regsearch.trim(model, sample=np.ones((2, 16, 1)))
     >>> small.count_params(), report.max_abs_error < 1e-5
     (16, True)
+
+    Channel counts rounded to a multiple of 4: 3 live filters of 8 keep 4.
+
+    >>> model = keras.Sequential(
+    ...     [keras.Input((4,)), keras.layers.Dense(8), keras.layers.Dense(2)])
+    >>> kernel = np.zeros((4, 8), "float32")
+    >>> kernel[:, :3] = 1.0
+    >>> model.layers[0].set_weights([kernel, np.zeros(8, "float32")])
+    >>> regsearch.trim(model)[0].layers[0].units
+    3
+    >>> regsearch.trim(model, round_to=4)[0].layers[0].units
+    4
     """
-    size = analyze(model, threshold, relative=relative)
+    size = analyze(model, threshold, relative=relative, round_to=round_to)
     trimmed = build(size)
     error = None if sample is None else _max_abs_error(model, trimmed, sample)
     report = TrimReport(
@@ -148,6 +175,7 @@ def trim(
         max_abs_error=error,
         threshold=size.threshold,
         relative=size.relative,
+        round_to=size.round_to,
     )
     return trimmed, report
 
