@@ -12,9 +12,13 @@ on the held-out test split (never seen by any search):
 - ``scratch``: regsearch's ``ParetoSearch`` over ``SearchSpace.for_size`` (a
   StructuredSparsity strength per layer, relative to the data loss, a width per
   coupled channel group, kernel sizes {1, 3}), every trial from fresh weights for
-  ``--epochs`` epochs (the last ``--epochs // 3`` without the penalties);
+  ``--epochs`` epochs (the last ``--epochs // 3`` without the penalties); as
+  recommended, its first trial is the model as given and the next two cut every
+  group to 1/2 and 1/4;
 - ``shrink``: ``regsearch.shrink`` from the trained base, every trial a fine-tune of
-  a third of the epochs (half with the penalties, half without);
+  a third of the epochs (half with the penalties, half without), and three times as
+  many trials (``--shrink-trials``), so that it trains as many epochs in all as the
+  from-scratch searches; ``--rounds`` splits them into rounds;
 - ``l1``: L1-norm filter pruning as a pruning user does it (Li et al., ICLR 2017; the
   channels of each coupled group ranked by their norm over the group, as
   ``regsearch.trimming.narrow`` does) at fixed ratios {3/4, 1/2, 1/4, 1/8} of every
@@ -190,12 +194,16 @@ def scratch(data: tuple, args: argparse.Namespace, seed: int, directory: str) ->
         relative_strength=True,
         strength=args.strength,
     )
+    model = resnet()
     hypermodel = regsearch.RegSearchHyperModel(
-        resnet(), space, compile=compile_arguments(), finetune_epochs=finetune
+        model, space, compile=compile_arguments(), finetune_epochs=finetune
     )
+    # the recommended search (docs/pareto.md): the model as given first, then uniform cuts
+    ladder = [space.uniform_width(model, w) for w in (0.5, 0.25) if w in space.width]
     tuner = regsearch.ParetoSearch(
         hypermodel, objective=regsearch.Objective("val_accuracy", size="macs"),
         max_trials=args.trials, seed=seed, directory=directory, project_name="scratch",
+        start_from_defaults=True, initial_trials=ladder,
     )  # fmt: skip
     tuner.search(
         x_train, y_train, validation_data=(x_val, y_val), epochs=args.epochs - finetune,
@@ -336,7 +344,7 @@ def main() -> None:
         help="regsearch's relative strength range (shrink's default: 0.03 3.0)",
     )  # fmt: skip
     parser.add_argument(
-        "--rounds", type=int, default=3,
+        "--rounds", type=int, default=1,
         help="shrink's rounds (each from the model the one before chose)",
     )  # fmt: skip
     parser.add_argument(
@@ -344,7 +352,7 @@ def main() -> None:
         help="shrink's trials over all rounds (default: the from-scratch epochs in all)",
     )  # fmt: skip
     parser.add_argument(
-        "--learning-rate", type=float, default=0.3,
+        "--learning-rate", type=float, default=1.0,
         help="shrink's and l1's fine-tune learning rate, a multiple of the base's",
     )  # fmt: skip
     parser.add_argument(

@@ -26,7 +26,9 @@ BayesianOptimization), the same number of trials and epochs, the same data and s
   ``--strength``, ``--relative-strength`` and ``--kernel`` set ``for_size``'s
   ``strength``, ``relative_strength`` and ``kernel`` (default: ``for_size``'s own);
   ``--tuner pareto`` runs regsearch's spaces as recommended, with ``ParetoSearch``
-  whose first trial is the model as given (``start_from_defaults=True``).
+  whose first trial is the model as given (``start_from_defaults=True``) and, in a
+  space with widths, the next two every layer at 1/2 and 1/4 of its width
+  (``initial_trials``, ``SearchSpace.uniform_width``).
 
 For each method it prints, measured on the held-out test split (never seen by
 either search): the smallest MACs among the trials whose test accuracy is at
@@ -146,13 +148,15 @@ def regsearch_tuner(
         trim_threshold=TRIM_THRESHOLD,
         finetune_epochs=args.finetune_epochs,
     )
-    if args.tuner == "pareto":  # the recommended search: the first trial at the defaults
+    if args.tuner == "pareto":  # the recommended search: the defaults, then uniform cuts
+        cuts = [w for w in (0.5, 0.25) if w in (hypermodel.space.width or ())]
         return regsearch.ParetoSearch(
             hypermodel,
             objective=objective(),
             max_trials=args.trials,
             seed=seed,
             start_from_defaults=True,
+            initial_trials=[hypermodel.space.uniform_width(hypermodel.model, w) for w in cuts],
             directory=directory,
             project_name=method,
         )
