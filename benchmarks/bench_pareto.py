@@ -186,6 +186,19 @@ def _collapses(tuner: keras_tuner.Tuner, counts: list[int]) -> tuple[int, int]:
     return len(collapsed), int(past)
 
 
+def _epochs_trained(tuner: keras_tuner.Tuner, args: argparse.Namespace) -> int:
+    """Epochs the search trained, penalized and fine-tune (a Hyperband trial: its round's)."""
+    finetune = DEMO_FINETUNE_EPOCHS if args.space == "demo" else 0
+    total = 0
+    for row in regsearch.results(tuner).to_dict("records"):
+        start = int(row.get("tuner/initial_epoch") or 0)
+        if row["status"] == "COLLAPSED":
+            total += int(row["collapsed_epoch"]) - start
+        elif row["status"] == "COMPLETED":
+            total += int(row.get("tuner/epochs") or args.epochs) - start + finetune
+    return total
+
+
 def _test_accuracies(tuner: keras_tuner.Tuner, table: Any, data: tuple) -> dict[str, float]:
     """Each finished, uncollapsed trial's test accuracy (its trained model, as checkpointed)."""
     x_test, y_test = data[4:6]
@@ -237,7 +250,7 @@ def _run(name: str, args: argparse.Namespace, seed: int, data: tuple, root: str)
         **_volumes(tuner, data, base_macs),
         "wall": wall,
         "trials": trials,
-        "epochs": sum(counts),
+        "epochs": _epochs_trained(tuner, args),
         "wall_per_trial": wall / trials,
         "oracle_per_trial": sum(spent) / trials,
         "base_macs": base_macs,
@@ -298,7 +311,7 @@ def _compare(runs: dict[str, list[dict]], pick: Any, title: str) -> None:
         "  wall: "
         + ", ".join(
             f"{name} {walls[name]:.0f} s ({pick([r['trials'] for r in rs]):.0f} trials, "
-            f"{pick([r['epochs'] for r in rs]):.0f} epochs seen by callbacks)"
+            f"{pick([r['epochs'] for r in rs]):.0f} epochs trained)"
             for name, rs in runs.items()
         ),
         flush=True,
