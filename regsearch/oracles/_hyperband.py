@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import keras_tuner
 
-from regsearch._compat.keras_tuner import hyperband_brackets, retry_queue
+from regsearch._compat.keras_tuner import hyperband_brackets
 from regsearch._validation import check_int
+from regsearch.oracles._parts import objective_parts, part_values, unqueue_ended
 from regsearch.oracles._ranking import TIE_BREAKS, nondominated_order
 from regsearch.search import BUDGET_COLUMNS, COLLAPSED_EPOCH, Objective
 
 _RUNNING = keras_tuner.engine.trial.TrialStatus.RUNNING
 _COMPLETED = keras_tuner.engine.trial.TrialStatus.COMPLETED
-_ENDED = (_COMPLETED, keras_tuner.engine.trial.TrialStatus.FAILED)
 # What keras-tuner's Hyperband adds to a trial's hyperparameters.
 _TUNER_KEYS = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round")
 
@@ -129,28 +128,17 @@ class ParetoHyperbandOracle(keras_tuner.oracles.HyperbandOracle):
     @property
     def objective_parts(self) -> list[tuple[str, str]]:
         """The parts promotion compares: ``(logged metric, "min" or "max")``, in order."""
-        objective = self.objective
-        parts = [
-            (objective.metric, objective.metric_direction),
-            (objective.size_column, "min"),
-        ]
-        if objective.measures_outputs:
-            parts.append(("active_outputs", "min"))
-        return parts
+        return objective_parts(self.objective)
 
     def _point(self, trial: keras_tuner.engine.trial.Trial) -> tuple[float, ...] | None:
         """The trial's parts to minimize (maximized ones negated); ``None`` ranks it last."""
         if trial.status != _COMPLETED or trial.metrics.exists(COLLAPSED_EPOCH):
             return None
-        point = []
-        for name, direction in self.objective_parts:
-            key = self.objective.logged_metric if name == self.objective.metric else name
-            key = key if trial.metrics.exists(key) else name
-            value = trial.metrics.get_last_value(key) if trial.metrics.exists(key) else None
-            if value is None or not math.isfinite(float(value)):
-                return None
-            point.append(-float(value) if direction == "max" else float(value))
-        return tuple(point)
+        values = part_values(self.objective, trial)
+        if isinstance(values, str):
+            return None
+        parts = self.objective_parts
+        return tuple(-v if direction == "max" else v for v, (_, direction) in zip(values, parts))
 
     def _budget_excess(self, trial: keras_tuner.engine.trial.Trial) -> float:
         """The largest relative excess over the objective's size budgets (``<= 0``: within)."""
@@ -231,12 +219,7 @@ class ParetoHyperbandOracle(keras_tuner.oracles.HyperbandOracle):
         ``oracle.json``, so a kill between the two left it listed as running).
         """
         super().reload()
-        queue = retry_queue(self)
-        for trial_id, trial in self.trials.items():
-            if trial.status in _ENDED and trial_id in queue:
-                queue.remove(trial_id)
-                if trial_id not in self.end_order:
-                    self.end_order.append(trial_id)
+        unqueue_ended(self)
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments."""

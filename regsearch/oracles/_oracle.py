@@ -16,6 +16,7 @@ import optuna
 from regsearch._compat.keras_tuner import oracle_file, retry_queue
 from regsearch._validation import check_bool
 from regsearch.oracles._distributions import suggest_values
+from regsearch.oracles._parts import logged_value, objective_parts, part_values, unqueue_ended
 from regsearch.oracles._samplers import (
     CONSTRAINT_ATTR,
     SAMPLERS,
@@ -45,14 +46,6 @@ def _quiet() -> Iterator[None]:
         yield
     finally:
         optuna.logging.set_verbosity(verbosity)
-
-
-def _metric(trial: keras_tuner.engine.trial.Trial, name: str) -> float | None:
-    """The finite value ``trial`` logged as ``name`` at its best epoch, or ``None``."""
-    if not trial.metrics.exists(name):
-        return None
-    value = trial.metrics.get_last_value(name)
-    return float(value) if value is not None and math.isfinite(float(value)) else None
 
 
 def _check_sampler(sampler: Any) -> str | optuna.samplers.BaseSampler:
@@ -245,14 +238,7 @@ class ParetoOracle(keras_tuner.Oracle):
     @property
     def objective_parts(self) -> list[tuple[str, str]]:
         """The study's objectives: ``(logged metric, "min" or "max")``, in order."""
-        objective = self.objective
-        parts = [
-            (objective.metric, objective.metric_direction),
-            (objective.size_column, "min"),
-        ]
-        if objective.measures_outputs:
-            parts.append(("active_outputs", "min"))
-        return parts
+        return objective_parts(self.objective)
 
     @property
     def study(self) -> optuna.Study:
@@ -327,15 +313,7 @@ class ParetoOracle(keras_tuner.Oracle):
 
     def part_values(self, trial: keras_tuner.engine.trial.Trial) -> list[float] | str:
         """The trial's objective parts, or why they cannot be read (missing or not finite)."""
-        values = []
-        for name, _ in self.objective_parts:
-            key = self.objective.logged_metric if name == self.objective.metric else name
-            key = key if trial.metrics.exists(key) else name
-            value = trial.metrics.get_last_value(key) if trial.metrics.exists(key) else None
-            if value is None or not math.isfinite(float(value)):
-                return f"objective part {name!r} of trial {trial.trial_id} is {value}"
-            values.append(float(value))
-        return values
+        return part_values(self.objective, trial)
 
     def constraints(self, trial: keras_tuner.engine.trial.Trial) -> dict[str, float] | str:
         """The trial's Optuna constraints (feasible when every value is ``<= 0``), or why
@@ -348,11 +326,11 @@ class ParetoOracle(keras_tuner.Oracle):
         objective = self.objective
         constraints = {}
         if objective.measures_outputs:
-            active = _metric(trial, "active_outputs")
+            active = logged_value(trial, "active_outputs")
             if active is None:
                 return f"'active_outputs' of trial {trial.trial_id} is not logged"
             constraints["active_outputs"] = active - float(objective.max_active_outputs or 0.0)
-        sizes = {column: _metric(trial, column) for column in BUDGET_COLUMNS.values()}
+        sizes = {column: logged_value(trial, column) for column in BUDGET_COLUMNS.values()}
         for name, excess in objective.budget_excess(sizes).items():
             if not math.isfinite(excess):
                 column = BUDGET_COLUMNS[name]
@@ -440,13 +418,10 @@ class ParetoOracle(keras_tuner.Oracle):
         """
         super().reload()
         self._resumed = True
+        unqueue_ended(self)
         queue = retry_queue(self)
         for trial_id, trial in self.trials.items():
-            if trial.status in _ENDED and trial_id in queue:
-                queue.remove(trial_id)
-                if trial_id not in self.end_order:
-                    self.end_order.append(trial_id)
-            elif trial.status == _RUNNING and trial_id not in queue + self.end_order:
+            if trial.status == _RUNNING and trial_id not in queue + self.end_order:
                 queue.append(trial_id)
 
     def __getstate__(self) -> dict[str, Any]:
