@@ -217,8 +217,8 @@ def export(
     ``Flatten`` then needs no run-time shape operators), ``io_dtype="int8"`` and
     ``strip_strings=True``. What stays beyond the weights -- the description of
     each operator and tensor, the quantization scales, the metadata LiteRT reads
-    (``min_runtime_version``) -- does not shrink with quantization, so a model of a
-    few thousand weights gains less than 4x from int8 (``benchmarks/README.md``).
+    (``min_runtime_version``) -- does not shrink with quantization; the sizes
+    measured for small models are in ``benchmarks/README.md``.
 
     The conversion is TensorFlow's LiteRT converter reading the model's
     inference function (through ``keras.export.ExportArchive``, as Keras's own
@@ -245,10 +245,9 @@ def export(
             has no QUANTIZE and DEQUANTIZE operators, which an integer-only
             microcontroller pipeline wants.
         strip_strings: Remove the tensor names, subgraph names and signatures
-            (LiteRT's ``flatbuffer_utils.strip_strings``), about 1 KB for a small
-            model. Runtimes still find inputs and outputs by index
-            (``get_input_details()``), but the file has no signature for
-            ``get_signature_runner``.
+            (LiteRT's ``flatbuffer_utils.strip_strings``). Runtimes still find
+            inputs and outputs by index (``get_input_details()``), but the file
+            has no signature for ``get_signature_runner``.
 
     Returns:
         ``path``, as a ``pathlib.Path``.
