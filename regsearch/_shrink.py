@@ -53,13 +53,11 @@ def _kernel_sizes(model: keras.Model) -> list[int]:
     return [] if largest <= 3 else sorted({*range(3, largest, 2), largest})
 
 
-def _uniform_widths(
-    space: SearchSpace, model: keras.Model, max_trials: int
-) -> list[dict[str, float]]:
+def _uniform_widths(space: SearchSpace, model: keras.Model, count: int) -> list[dict[str, float]]:
     """Warm-start trials: every group at one width, from the widest cut to the narrowest
-    but one (what a pruning user tries first); with the first trial, a third of them."""
+    but one (what a pruning user tries first), at most ``count`` of them."""
     ladder = sorted((w for w in space.width or () if w < 1.0), reverse=True)[:-1]
-    trials = [space.uniform_width(model, w) for w in ladder[: (max_trials + 2) // 3 - 1]]
+    trials = [space.uniform_width(model, w) for w in ladder[: max(count, 0)]]
     return [values for values in trials if values]
 
 
@@ -308,7 +306,8 @@ class _RoundSearch:
             max_trials=trials,
             seed=seed,
             start_from_defaults=first,
-            initial_trials=_uniform_widths(self.space, model, trials + (0 if first else 3)),
+            # a third of the round's trials, the model as given included
+            initial_trials=_uniform_widths(self.space, model, (trials + 2) // 3 - int(first)),
             directory=self.directory,
             project_name="shrink" if first else f"shrink_{index}",
             overwrite=True,

@@ -8,9 +8,9 @@ import keras_tuner
 
 from regsearch._compat.keras_tuner import hyperband_brackets
 from regsearch._validation import check_int
-from regsearch.oracles._parts import objective_parts, part_values, unqueue_ended
+from regsearch.oracles._parts import logged_sizes, objective_parts, part_values, unqueue_ended
 from regsearch.oracles._ranking import TIE_BREAKS, nondominated_order
-from regsearch.search import BUDGET_COLUMNS, COLLAPSED_EPOCH, Objective
+from regsearch.search import COLLAPSED_EPOCH, Objective
 
 _RUNNING = keras_tuner.engine.trial.TrialStatus.RUNNING
 _COMPLETED = keras_tuner.engine.trial.TrialStatus.COMPLETED
@@ -144,12 +144,7 @@ class ParetoHyperbandOracle(keras_tuner.oracles.HyperbandOracle):
         """The largest relative excess over the objective's size budgets (``<= 0``: within)."""
         if not self.objective.budgets:
             return 0.0
-        sizes = {
-            column: trial.metrics.get_last_value(column)
-            for column in BUDGET_COLUMNS.values()
-            if trial.metrics.exists(column)
-        }
-        return max(self.objective.budget_excess(sizes).values())
+        return max(self.objective.budget_excess(logged_sizes(trial)).values())
 
     def promotion_order(
         self, trials: list[keras_tuner.engine.trial.Trial]

@@ -16,7 +16,13 @@ import optuna
 from regsearch._compat.keras_tuner import oracle_file, retry_queue
 from regsearch._validation import check_bool
 from regsearch.oracles._distributions import suggest_values
-from regsearch.oracles._parts import logged_value, objective_parts, part_values, unqueue_ended
+from regsearch.oracles._parts import (
+    logged_sizes,
+    logged_value,
+    objective_parts,
+    part_values,
+    unqueue_ended,
+)
 from regsearch.oracles._samplers import (
     CONSTRAINT_ATTR,
     SAMPLERS,
@@ -330,8 +336,7 @@ class ParetoOracle(keras_tuner.Oracle):
             if active is None:
                 return f"'active_outputs' of trial {trial.trial_id} is not logged"
             constraints["active_outputs"] = active - float(objective.max_active_outputs or 0.0)
-        sizes = {column: logged_value(trial, column) for column in BUDGET_COLUMNS.values()}
-        for name, excess in objective.budget_excess(sizes).items():
+        for name, excess in objective.budget_excess(logged_sizes(trial)).items():
             if not math.isfinite(excess):
                 column = BUDGET_COLUMNS[name]
                 return f"budget {name} needs {column!r}, which trial {trial.trial_id} did not log"

@@ -7,7 +7,7 @@ import math
 import keras_tuner
 
 from regsearch._compat.keras_tuner import retry_queue
-from regsearch.search import Objective
+from regsearch.search import BUDGET_COLUMNS, Objective
 
 _ENDED = (
     keras_tuner.engine.trial.TrialStatus.COMPLETED,
@@ -32,6 +32,11 @@ def logged_value(trial: keras_tuner.engine.trial.Trial, name: str) -> float | No
         return None
     value = trial.metrics.get_last_value(name)
     return float(value) if value is not None and math.isfinite(float(value)) else None
+
+
+def logged_sizes(trial: keras_tuner.engine.trial.Trial) -> dict[str, float | None]:
+    """The sizes a budget can limit, as ``trial`` logged them at its best epoch."""
+    return {column: logged_value(trial, column) for column in BUDGET_COLUMNS.values()}
 
 
 def part_values(objective: Objective, trial: keras_tuner.engine.trial.Trial) -> list[float] | str:

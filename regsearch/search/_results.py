@@ -353,26 +353,11 @@ def best_trial(tuner: keras_tuner.Tuner) -> Trial:
     """
     # keras-tuner pads the best trials with unfinished ones when too few finished.
     ranked = tuner.oracle.get_best_trials(len(tuner.oracle.trials))
-    objective = _budgets(tuner)
-    best = [
-        t
-        for t in ranked
-        if t.status == "COMPLETED"
-        and collapse(t) is None
-        and (objective is None or not objective.over_budget(_sizes(t)))
-    ]
+    allowed = {row["trial_id"] for row in _rows(tuner) if usable(row)}
+    best = [t for t in ranked if t.trial_id in allowed]
     if not best:
         raise _no_finished_trial(tuner)
     return best[0]
-
-
-def _sizes(trial: Trial) -> dict[str, float]:
-    """The sizes ``trial`` logged at its best epoch, by log entry."""
-    return {
-        name: float(history.get_last_value())
-        for name, history in trial.metrics.metrics.items()
-        if name in SIZE_PARTS and history.get_last_value() is not None
-    }
 
 
 def _finished_trial(tuner: keras_tuner.Tuner, trial_id: str) -> Trial:
