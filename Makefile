@@ -19,9 +19,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/regsearch demo $(ARGS)
 
+# one pytest process per core, at most 4 (each imports TensorFlow and trains small models)
+PARALLEL := -n auto --maxprocesses 4
+
 ## test: set up .venv and run the whole test suite
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/python -m pytest -q $(PARALLEL) $(ARGS)
 
 $(JAX_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[dev,jax]"
@@ -29,7 +32,7 @@ $(JAX_STAMP): $(STAMP)
 
 ## test-jax: the fast tests (not marked slow) and the TF<->JAX .keras test on KERAS_BACKEND=jax
 test-jax: $(JAX_STAMP)
-	KERAS_BACKEND=jax $(BIN)/python -m pytest -q -m "not slow or cross_backend" $(ARGS)
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -q $(PARALLEL) -m "not slow or cross_backend" $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check regsearch tests benchmarks
