@@ -17,7 +17,9 @@ after the other (``--tuners``):
 - ``bayesian``: ``BayesianOptimization`` on the weighted score,
 - ``random``: ``RandomSearch`` on the weighted score,
 - ``hyperband``: ``ParetoHyperband`` (multi-fidelity: keras-tuner's Hyperband
-  brackets up to ``--epochs`` epochs, factor 3, promoting by non-dominated sorting).
+  brackets up to ``--epochs`` epochs, ``--factor`` 3, promoting by non-dominated
+  sorting; with ``--hyperband-finetune last_round``, its default, only the trials
+  trained to ``--epochs`` fine-tune, ``every_round`` fine-tunes every trial).
 
 Two hypervolumes of each search's front, over every finished trial:
 
@@ -44,6 +46,7 @@ each seed ends, so an interrupted run still reports the seeds it finished;
 
     nice -n 10 python benchmarks/bench_pareto.py [--trials 16] [--epochs 10] [--seeds 3]
         [--first-seed 0] [--tuners pareto,bayesian,random,hyperband] [--space demo]
+        [--factor 3] [--hyperband-finetune last_round]
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ import regsearch
 OBJECTIVES = ("val_accuracy", "trimmed_macs")
 TUNERS = ("pareto", "bayesian", "random", "hyperband")
 SPACES = ("demo", "old")
+FINETUNE_MODES = ("last_round", "every_round")  # ParetoHyperband(finetune=...)
 TARGET = 1.2  # issue 20: ParetoSearch's hypervolume / the better other's
 TASK = TASKS["digits"]  # the demo's model (two 5x5 Conv2D of 16 filters), splits, SGD
 # The demo's settings (``regsearch demo``), restated: the bench uses public names only.
@@ -130,9 +134,15 @@ def _tuner(name: str, args: argparse.Namespace, seed: int, directory: str) -> ke
         if args.space == "old":
             return regsearch.ParetoSearch(hypermodel, sampler="tpe", **common)
         return regsearch.ParetoSearch(hypermodel, start_from_defaults=True, **common)
-    if name == "hyperband":  # its budget is its brackets: max_epochs = --epochs, factor 3
+    if name == "hyperband":  # its budget is its brackets: max_epochs = --epochs, --factor
         del common["max_trials"]
-        return regsearch.ParetoHyperband(hypermodel, max_epochs=args.epochs, factor=3, **common)
+        return regsearch.ParetoHyperband(
+            hypermodel,
+            max_epochs=args.epochs,
+            factor=args.factor,
+            finetune=args.hyperband_finetune,
+            **common,
+        )
     if name == "bayesian":
         return keras_tuner.BayesianOptimization(
             hypermodel, num_initial_points=min(4, args.trials), **common
@@ -186,17 +196,22 @@ def _collapses(tuner: keras_tuner.Tuner, counts: list[int]) -> tuple[int, int]:
     return len(collapsed), int(past)
 
 
-def _epochs_trained(tuner: keras_tuner.Tuner, args: argparse.Namespace) -> int:
-    """Epochs the search trained, penalized and fine-tune (a Hyperband trial: its round's)."""
+def _epochs_trained(tuner: keras_tuner.Tuner, args: argparse.Namespace) -> tuple[int, int]:
+    """Epochs the search trained (penalized and fine-tune; a Hyperband trial: its round's),
+    and how many trials fine-tuned."""
     finetune = DEMO_FINETUNE_EPOCHS if args.space == "demo" else 0
-    total = 0
+    total = tuned = 0
     for row in regsearch.results(tuner).to_dict("records"):
         start = int(row.get("tuner/initial_epoch") or 0)
         if row["status"] == "COLLAPSED":
             total += int(row["collapsed_epoch"]) - start
         elif row["status"] == "COMPLETED":
-            total += int(row.get("tuner/epochs") or args.epochs) - start + finetune
-    return total
+            trial = tuner.oracle.trials[row["trial_id"]]
+            tunes = not isinstance(tuner, regsearch.ParetoHyperband) or tuner.fine_tunes(trial)
+            tuned += bool(finetune and tunes)
+            total += int(row.get("tuner/epochs") or args.epochs) - start
+            total += finetune if tunes else 0
+    return total, tuned
 
 
 def _test_accuracies(tuner: keras_tuner.Tuner, table: Any, data: tuple) -> dict[str, float]:
@@ -246,11 +261,13 @@ def _run(name: str, args: argparse.Namespace, seed: int, data: tuple, root: str)
     collapsed, past = _collapses(tuner, counts)
     trials = len(tuner.oracle.trials)
     base_macs = regsearch.trimmed_size(TASK.model(), 0.0).macs_before
+    epochs, tuned = _epochs_trained(tuner, args)
     return {
         **_volumes(tuner, data, base_macs),
         "wall": wall,
         "trials": trials,
-        "epochs": _epochs_trained(tuner, args),
+        "epochs": epochs,
+        "fine_tuned": tuned,
         "wall_per_trial": wall / trials,
         "oracle_per_trial": sum(spent) / trials,
         "base_macs": base_macs,
@@ -336,6 +353,13 @@ def main() -> int:
     parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed, ...")
     parser.add_argument("--tuners", default=",".join(TUNERS), help="comma-separated arms")
     parser.add_argument("--space", default="demo", choices=SPACES)
+    parser.add_argument("--factor", type=int, default=3, help="the hyperband arm's factor")
+    parser.add_argument(
+        "--hyperband-finetune",
+        default="last_round",
+        choices=FINETUNE_MODES,
+        help="which of the hyperband arm's trials fine-tune (ParetoHyperband's finetune)",
+    )
     args = parser.parse_args()
     tuners = [name.strip() for name in args.tuners.split(",") if name.strip()]
     unknown = sorted(set(tuners) - set(TUNERS))
@@ -348,6 +372,12 @@ def main() -> int:
         f"arms {tuners}",
         flush=True,
     )
+    if "hyperband" in tuners:
+        print(
+            f"hyperband: max_epochs {args.epochs}, factor {args.factor}, "
+            f"finetune {args.hyperband_finetune!r}",
+            flush=True,
+        )
     runs: dict[str, list[dict]] = {name: [] for name in tuners}
     with tempfile.TemporaryDirectory() as root:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
@@ -359,7 +389,8 @@ def main() -> int:
                     f"seed {seed} {name:9s} hypervolume issue {result['issue']:.4g} "
                     f"log-val {result['log_val']:.4f} log-test {result['log_test']:.4f} "
                     f"wall {result['wall']:.1f} s ({result['trials']} trials, "
-                    f"{result['wall_per_trial']:.2f} s each) "
+                    f"{result['wall_per_trial']:.2f} s each; {result['epochs']} epochs "
+                    f"trained, {result['fine_tuned']} trials fine-tuned) "
                     f"oracle/trial {result['oracle_per_trial'] * 1000:.0f} ms "
                     f"collapsed {result['collapsed']}",
                     flush=True,

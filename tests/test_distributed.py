@@ -88,15 +88,16 @@ def make_search():
     model = keras.Sequential(
         [keras.Input((6,)), keras.layers.Dense(3, name="hidden"), keras.layers.Dense(1, name="out")]
     )
+    # RS_TUNER=pareto: the same search with regsearch.ParetoSearch (test_pareto_distributed.py);
+    # RS_TUNER=hyperband: regsearch.ParetoHyperband, max_epochs=RS_EPOCHS, 1 fine-tune epoch
+    # in a configuration's last round (test_hyperband_distributed.py).
+    kind = os.environ.get("RS_TUNER", "")
     hypermodel = regsearch.RegSearchHyperModel(
         model,
         regsearch.SearchSpace(kernel=["none", "l1", "l2"]),
         compile={"optimizer": "adam", "loss": "mse"},
+        finetune_epochs=1 if kind == "hyperband" else 0,
     )
-    # RS_TUNER=pareto: the same search with regsearch.ParetoSearch (test_pareto_distributed.py);
-    # RS_TUNER=hyperband: regsearch.ParetoHyperband, max_epochs=RS_EPOCHS
-    # (test_hyperband_distributed.py).
-    kind = os.environ.get("RS_TUNER", "")
     budget = (
         {"max_epochs": int(os.environ["RS_EPOCHS"])}
         if kind == "hyperband"

@@ -8,11 +8,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
 
 import regsearch
 from regsearch.distributed import read_journal
 from tests.test_distributed import TARGET
+
+
+def _layer_weights(path: Path) -> dict[str, np.ndarray]:
+    """The layer variables of a ``.weights.h5`` file (not the optimizer's), by name."""
+    found: dict[str, np.ndarray] = {}
+    with h5py.File(path, "r") as file:
+        file["layers"].visititems(
+            lambda name, item: (
+                found.update({name: item[()]}) if isinstance(item, h5py.Dataset) else None
+            )
+        )
+    return found
 
 
 @pytest.mark.slow
@@ -35,5 +49,17 @@ def test_a_chief_and_two_workers_run_the_brackets_and_continue_promoted_trials(t
     # The parent's worker saved its penalized weights where the child's worker read them.
     project = Path(run.project_dir)
     assert (project / f"trial_{child['tuner/trial_id']}" / "penalized.weights.h5").exists()
+    # Each worker fine-tuned (1 epoch) the trials trained to max_epochs only: the
+    # checkpoint keras-tuner loads is the penalized model for the others.
+    for trial_id, epochs in zip(table["trial_id"], table["tuner/epochs"]):
+        directory = project / f"trial_{trial_id}"
+        checkpoint, penalized = (
+            _layer_weights(directory / name)
+            for name in ("checkpoint.weights.h5", "penalized.weights.h5")
+        )
+        same = checkpoint.keys() == penalized.keys() and all(
+            np.array_equal(checkpoint[k], penalized[k]) for k in checkpoint
+        )
+        assert same == (epochs < 3), (trial_id, epochs)
     # Only the chief holds the oracle's state.
     assert [p.name for p in Path(tmp_path).rglob("oracle.json")] == ["oracle.json"]

@@ -8,11 +8,30 @@ from typing import Any
 import keras_tuner
 
 from regsearch._compat.keras_tuner import ContinueFromWeights, LightBuild
+from regsearch._validation import did_you_mean
 from regsearch.oracles._hyperband import ParetoHyperbandOracle
-from regsearch.search import Objective, ReportsFailures, SavePenalizedWeights
+from regsearch.search import (
+    Objective,
+    RegSearchHyperModel,
+    ReportsFailures,
+    SavePenalizedWeights,
+)
 
 # The file, in a trial's directory, that holds its weights at its last penalized epoch.
 PENALIZED_WEIGHTS = "penalized.weights.h5"
+# When a RegSearchHyperModel(finetune_epochs=k) trial fine-tunes.
+FINETUNE_MODES = ("last_round", "every_round")
+
+
+def _check_finetune(finetune: Any) -> str:
+    if not isinstance(finetune, str) or finetune not in FINETUNE_MODES:
+        raise ValueError(
+            f'Argument `finetune` must be one of {list(FINETUNE_MODES)} ("last_round": '
+            f"only a configuration's trial trained to max_epochs fine-tunes; "
+            f'"every_round": every trial does); received {finetune!r}.'
+            f"{did_you_mean(finetune, FINETUNE_MODES)}"
+        )
+    return finetune
 
 
 class ParetoHyperband(ReportsFailures, ContinueFromWeights, LightBuild, keras_tuner.Hyperband):
@@ -33,19 +52,26 @@ class ParetoHyperband(ReportsFailures, ContinueFromWeights, LightBuild, keras_tu
     the penalties on (no penalty warmup: the model has left its plateau). The
     optimizer state starts afresh, as in keras-tuner's Hyperband.
 
-    **Fine-tuning** (``RegSearchHyperModel(finetune_epochs=k)``). Every trial,
-    in every round, is measured as a full-fidelity trial is: after its penalized
-    epochs it fine-tunes ``k`` epochs (zeros held, penalties off), and those
-    epochs are what keras-tuner checkpoints and what the trial's metrics, its
-    place on the front and ``best_model`` are. A promoted trial does not continue
-    from the fine-tuned weights but from the penalized ones, so no epoch is
-    trained twice and no fine-tune carries over into the next round: a
-    configuration trained to ``max_epochs`` has had exactly what a
-    ``ParetoSearch`` trial with ``epochs=max_epochs`` has (``max_epochs``
-    penalized epochs, then ``k`` fine-tune epochs). The fine-tune is paid once
-    per round a configuration reaches: it costs ``(tuner/epochs -
-    tuner/initial_epoch) + k`` epochs per trial, so with fine-tuning prefer a
-    larger ``factor`` (fewer rounds).
+    **Fine-tuning** (``RegSearchHyperModel(finetune_epochs=k)``). With
+    ``finetune="last_round"`` (default) a configuration fine-tunes once, in its
+    last round: a trial that trains to ``max_epochs`` (its ``tuner/epochs``)
+    fine-tunes ``k`` epochs after its penalized ones (zeros held, penalties off),
+    and those epochs are what keras-tuner checkpoints and what the trial's
+    metrics, its place on the front and ``best_model`` are, as for a
+    full-fidelity trial. A trial of an earlier round is not fine-tuned: it is
+    measured and checkpointed at its penalized epochs, as with
+    ``finetune_epochs=0`` (``best_model(trimmed=True)`` loads and trims that
+    penalized model), so promotion compares penalized models with one another.
+    With ``finetune="every_round"`` every trial of every round fine-tunes and is
+    measured as that fine-tuned model: promotion then compares the models a user
+    would get, but the fine-tune is paid once per round a configuration reaches,
+    ``(tuner/epochs - tuner/initial_epoch) + k`` epochs per trial. Either way a
+    promoted trial continues from its parent's penalized weights, not the
+    fine-tuned ones, so no epoch is trained twice and no fine-tune carries over
+    into the next round: a configuration trained to ``max_epochs`` has had
+    exactly what a ``ParetoSearch`` trial with ``epochs=max_epochs`` has
+    (``max_epochs`` penalized epochs, then ``k`` fine-tune epochs). The wall
+    time of each setting against ``ParetoSearch``: ``benchmarks/README.md``.
 
     **Reading it.** ``regsearch.results`` lists every trial, low-fidelity ones
     included, with its ``tuner/epochs``, ``tuner/round`` and ``tuner/trial_id``
@@ -66,6 +92,10 @@ class ParetoHyperband(ReportsFailures, ContinueFromWeights, LightBuild, keras_tu
         hyperband_iterations: How many times the whole set of brackets runs, >= 1.
         tie_break: How trials on the same front are ranked: ``"crowding"`` or
             ``"epsilon_net"``.
+        finetune: When a ``RegSearchHyperModel`` with ``finetune_epochs`` fine-tunes
+            a trial: ``"last_round"`` (default: only trials trained to
+            ``max_epochs``) or ``"every_round"`` (every trial). Other hypermodels
+            are not affected.
         seed: The random seed.
         hyperparameters: As for keras-tuner's tuners.
         tune_new_entries: As for keras-tuner's tuners.
@@ -93,6 +123,7 @@ class ParetoHyperband(ReportsFailures, ContinueFromWeights, LightBuild, keras_tu
         factor: int = 3,
         hyperband_iterations: int = 1,
         tie_break: str = "crowding",
+        finetune: str = "last_round",
         seed: int | None = None,
         hyperparameters: keras_tuner.HyperParameters | None = None,
         tune_new_entries: bool = True,
@@ -101,6 +132,7 @@ class ParetoHyperband(ReportsFailures, ContinueFromWeights, LightBuild, keras_tu
         max_consecutive_failed_trials: int = 3,
         **kwargs: Any,
     ) -> None:
+        self.finetune = _check_finetune(finetune)
         oracle = ParetoHyperbandOracle(
             objective,
             max_epochs,
@@ -114,6 +146,8 @@ class ParetoHyperband(ReportsFailures, ContinueFromWeights, LightBuild, keras_tu
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
         )
+        # Kept here: a distributed worker's oracle is a client that has no max_epochs.
+        self._max_epochs = oracle.max_epochs
         # keras_tuner.Hyperband.__init__ builds its own oracle: skip to Tuner's.
         keras_tuner.Tuner.__init__(self, oracle, hypermodel, **kwargs)
 
@@ -126,7 +160,20 @@ class ParetoHyperband(ReportsFailures, ContinueFromWeights, LightBuild, keras_tu
         path = self.penalized_weights_path(trial_id)
         return path if os.path.exists(path) else None
 
+    def fine_tunes(self, trial: keras_tuner.engine.trial.Trial) -> bool:
+        """Whether ``trial`` fine-tunes (with a ``RegSearchHyperModel(finetune_epochs=k)``).
+
+        ``True`` for every trial with ``finetune="every_round"``; with
+        ``"last_round"``, for a trial that trains to ``max_epochs`` only.
+        """
+        if self.finetune == "every_round":
+            return True
+        epochs = trial.hyperparameters.values.get("tuner/epochs")
+        return epochs is None or int(epochs) >= self._max_epochs
+
     def run_trial(self, trial: keras_tuner.engine.trial.Trial, *args: Any, **kwargs: Any) -> Any:
         callbacks = list(kwargs.pop("callbacks", None) or [])
         callbacks.append(SavePenalizedWeights(self.penalized_weights_path(trial.trial_id)))
+        if isinstance(self.hypermodel, RegSearchHyperModel):
+            kwargs["finetune"] = self.fine_tunes(trial)
         return super().run_trial(trial, *args, callbacks=callbacks, **kwargs)

@@ -73,6 +73,7 @@ def test_promoted_trials_continue_the_front_from_their_penalized_weights(tmp_pat
         objective=regsearch.Objective("val_accuracy", size="params"),
         max_epochs=3,
         factor=3,
+        finetune="every_round",
         seed=1,
         directory=str(tmp_path),
         project_name="fidelity",
@@ -137,6 +138,82 @@ def test_promoted_trials_continue_the_front_from_their_penalized_weights(tmp_pat
     assert small.predict(x[:2], verbose=0).shape == (2, 2)
 
 
+class _Reported(keras.callbacks.Callback):
+    """Records, per trial, the epochs keras-tuner's callbacks see (shared by copies)."""
+
+    def __init__(self, tuner, seen):
+        super().__init__()
+        self.tuner, self.seen = tuner, seen
+
+    def __deepcopy__(self, memo):
+        return _Reported(self.tuner, self.seen)
+
+    def on_epoch_end(self, epoch, logs=None):
+        (trial,) = self.tuner.oracle.ongoing_trials.values()
+        self.seen.setdefault(trial.trial_id, []).append(epoch)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("finetune", ["last_round", "every_round"])
+def test_trials_fine_tune_in_their_last_round_only_unless_every_round(tmp_path, finetune):
+    keras.utils.set_random_seed(0)
+    tuner = regsearch.ParetoHyperband(
+        _hypermodel(kernel=("l1", "l2"), finetune_epochs=2),
+        objective=regsearch.Objective("val_accuracy", size="params"),
+        max_epochs=3,
+        factor=3,
+        finetune=finetune,
+        seed=1,
+        directory=str(tmp_path),
+        project_name=finetune,
+    )
+    penalized: dict = {}
+    reported: dict = {}
+    x, y = _data()
+    tuner.search(
+        x,
+        y,
+        validation_split=0.25,
+        verbose=0,
+        callbacks=[
+            _Starts(str(tmp_path / "spare.weights.h5"), tuner, penalized),
+            _Reported(tuner, reported),
+        ],
+    )
+    trials = tuner.oracle.trials
+    assert len(trials) == 6 and all(t.status == "COMPLETED" for t in trials.values())
+    lower = []
+    for trial_id, trial in trials.items():
+        values = trial.hyperparameters.values
+        start, end = values["tuner/initial_epoch"], values["tuner/epochs"]
+        # Every trial trains its own round's penalized epochs, continued ones included.
+        assert penalized[trial_id]["epochs"] == list(range(start, end))
+        if end == 3 or finetune == "every_round":
+            # Then 2 fine-tune epochs, the only ones keras-tuner sees.
+            assert tuner.fine_tunes(trial)
+            assert reported[trial_id] == [end, end + 1]
+        else:
+            # No fine-tune: keras-tuner sees the penalized epochs, the epochs trained.
+            assert not tuner.fine_tunes(trial)
+            assert reported[trial_id] == list(range(start, end))
+            lower.append(trial)
+    assert len(lower) == (3 if finetune == "last_round" else 0)
+    for trial in lower:
+        # Its checkpoint is its penalized model, which best_model trims as measured.
+        model = regsearch.best_model(tuner, trimmed=False, trial_id=trial.trial_id)
+        with warnings.catch_warnings():  # the file's optimizer slots
+            warnings.simplefilter("ignore", UserWarning)
+            saved = tuner.hypermodel.build(trial.hyperparameters)
+            saved.load_weights(tuner.penalized_weights_path(trial.trial_id))
+        for a, b in zip(model.get_weights(), saved.get_weights()):
+            np.testing.assert_array_equal(a, b)
+        small = regsearch.best_model(tuner, trimmed=True, trial_id=trial.trial_id)
+        assert small.count_params() == trial.metrics.get_last_value("trimmed_params")
+        np.testing.assert_allclose(
+            small.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6
+        )
+
+
 def test_hyperband_oracle_validates_and_round_trips_its_config():
     oracle = regsearch.ParetoHyperbandOracle(
         regsearch.Objective("val_accuracy", size="macs"), 9, 3, tie_break="epsilon_net", seed=2
@@ -157,3 +234,8 @@ def test_hyperband_oracle_validates_and_round_trips_its_config():
         regsearch.ParetoHyperband(_hypermodel(), max_epochs=3, factor=2.5)
     with pytest.raises(TypeError, match="objective"):
         regsearch.ParetoHyperband(_hypermodel(), objective="val_loss", max_epochs=3)
+    for value in ("last", None, True):
+        with pytest.raises(ValueError, match=r"finetune.*'last_round', 'every_round'"):
+            regsearch.ParetoHyperband(_hypermodel(), max_epochs=3, finetune=value)
+    with pytest.raises(ValueError, match="Did you mean 'every_round'"):
+        regsearch.ParetoHyperband(_hypermodel(), max_epochs=3, finetune="every round")

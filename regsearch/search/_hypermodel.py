@@ -234,7 +234,9 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             penalized is not fine-tuned; keras-tuner sees its collapsed epoch.
             A ``regsearch.search.SavePenalizedWeights`` among the callbacks sees the
             penalized epochs only (``ParetoHyperband`` continues promoted trials from
-            what it saves). ``0`` (default) fine-tunes nothing.
+            what it saves). ``fit(..., finetune=False)`` skips the fine-tune of one
+            trial (``ParetoHyperband`` does so before a configuration's last round).
+            ``0`` (default) fine-tunes nothing.
         finetune_learning_rate: The fine-tune epochs train at this multiple of the
             optimizer's learning rate (a learning-rate schedule is left as it is).
             Which factor is better depends on the task (figures in
@@ -395,7 +397,31 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             return Objective(found.name, direction=found.direction)
         return Objective()
 
-    def fit(self, hp: keras_tuner.HyperParameters, model: keras.Model, *args: Any, **kwargs: Any):
+    def fit(
+        self,
+        hp: keras_tuner.HyperParameters,
+        model: keras.Model,
+        *args: Any,
+        finetune: bool = True,
+        **kwargs: Any,
+    ):
+        """Train a trial's model: its penalized epochs, then (``finetune_epochs``) its fine-tune.
+
+        Args:
+            hp: The trial's hyperparameters.
+            model: The model ``build(hp)`` returned.
+            *args: ``model.fit`` positional arguments.
+            finetune: Whether this fit fine-tunes after its penalized epochs (when
+                ``finetune_epochs > 0``). ``False`` trains the penalized epochs only
+                and reports them to keras-tuner, as ``finetune_epochs=0`` does:
+                ``ParetoHyperband(finetune="last_round")`` passes it for trials that
+                stop before ``max_epochs``.
+            **kwargs: ``model.fit`` keyword arguments (``callbacks`` among them).
+
+        Returns:
+            The ``History`` of the epochs keras-tuner saw.
+        """
+        finetune = check_bool("finetune", finetune)
         callbacks = list(kwargs.pop("callbacks", None) or [])
         # Saved when the penalized training ends, before any fine-tune (multi-fidelity).
         phase_end = [c for c in callbacks if isinstance(c, SavePenalizedWeights)]
@@ -423,7 +449,7 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             calibrate(model)
         if objective.measures_deployment:
             self._measure_base(model)
-        if self.finetune_epochs:
+        if self.finetune_epochs and finetune:
             history = self._fit_then_finetune(
                 model, objective, callbacks, warmup, args, kwargs, phase_end=phase_end
             )
@@ -506,8 +532,14 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
         objective: Objective,
         *,
         penalized: bool,
+        reported: bool = True,
         warmup: PenaltyWarmup | None = None,
     ) -> list[keras.callbacks.Callback]:
+        """The score callback and, while ``penalized``, the callbacks the penalties need.
+
+        ``reported=False``: these epochs are not the ones keras-tuner sees (the
+        penalized epochs before a fine-tune), so no deployment cost is measured.
+        """
         score = ScoreCallback(
             objective,
             trim_threshold=self.trim_threshold,
@@ -518,7 +550,7 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
                 self._deployment_reference(model) if objective.measures_deployment else None
             ),
             # keras-tuner sees only the fine-tune epochs of a fine-tuned trial.
-            measure_deployment=not (penalized and self.finetune_epochs),
+            measure_deployment=reported,
         )
         own: list[keras.callbacks.Callback] = [score]
         if penalized and growing_regularizers(model):
@@ -550,7 +582,7 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
         arguments = dict(inspect.signature(model.fit).bind(*args, **kwargs).arguments)
         epochs = int(arguments.get("epochs", 1))
         penalized = [
-            *self._own_callbacks(model, objective, penalized=True, warmup=warmup),
+            *self._own_callbacks(model, objective, penalized=True, reported=False, warmup=warmup),
             *phase_end,
         ]
         history = model.fit(**{**arguments, "callbacks": penalized})
