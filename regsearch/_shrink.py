@@ -55,8 +55,8 @@ def _kernel_sizes(model: keras.Model) -> list[int]:
 
 def _uniform_widths(space: SearchSpace, model: keras.Model, count: int) -> list[dict[str, float]]:
     """Warm-start trials: every group at one width, from the widest cut to the narrowest
-    (what a pruning user tries first), at most ``count`` of them."""
-    ladder = sorted((w for w in space.width or () if w < 1.0), reverse=True)
+    but one (what a pruning user tries first), at most ``count`` of them."""
+    ladder = sorted((w for w in space.width or () if w < 1.0), reverse=True)[:-1]
     trials = [space.uniform_width(model, w) for w in ladder[: max(count, 0)]]
     return [values for values in trials if values]
 
