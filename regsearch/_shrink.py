@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import tempfile
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -112,6 +114,25 @@ def _evaluate(
     return {f"val_{name}": float(value) for name, value in logs.items()}
 
 
+def _warn_if_noisy(metric: str, value: float, y_val: Any, tolerance: float, relative: bool) -> None:
+    """Warn when an accuracy's sampling error on ``y_val`` exceeds ``tolerance``."""
+    count = len(y_val) if hasattr(y_val, "__len__") else 0
+    if not metric.endswith("accuracy") or not 0.0 <= value <= 1.0 or count == 0:
+        return
+    error = math.sqrt(value * (1.0 - value) / count)
+    allowed = tolerance * value if relative else tolerance
+    if error > allowed:
+        warnings.warn(
+            f"regsearch.shrink: {metric} is measured on {count} validation samples, so its "
+            f"standard error at {value:.3f} is {error:.3f}, more than the {allowed:.3f} the "
+            "tolerance allows: a model within tolerance on this validation data may be "
+            "further from yours on new data. Pass more validation data, or a tolerance of "
+            f"at least {error:.3f}.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def _pick_metric(metric: str | None, base: dict[str, float]) -> str:
     if metric is None:
         others = [name for name in base if name != "val_loss"]
@@ -159,7 +180,10 @@ def shrink(
     cut every group to one width (e.g. 3/4, 1/2, then 1/4), as a pruning user would. Among the
     finished trials, the smallest whose metric is within ``tolerance`` of ``model``'s
     own (measured on ``validation_data`` first) is trimmed and returned. When none
-    is, ``model`` itself comes back (a copy) and a line says so.
+    is, ``model`` itself comes back (a copy) and a line says so. When the metric is
+    an accuracy whose standard error on ``validation_data`` (``sqrt(p (1 - p) / n)``)
+    is larger than ``tolerance``, a ``UserWarning`` says so first: the choice would
+    then follow the noise of the validation split.
 
     With ``rounds > 1`` the ``max_trials`` are split into rounds, as in iterative
     pruning: each round searches again from the model the round before chose (its
@@ -225,6 +249,7 @@ def shrink(
     kwargs = _compile_kwargs(model, compile)
     base = _evaluate(model, kwargs, validation_data, batch_size)
     metric = _pick_metric(metric, base)
+    _warn_if_noisy(metric, base[metric], validation_data[1], tolerance, relative)
     search = _RoundSearch(
         x=x,
         y=y,

@@ -36,7 +36,9 @@ def _residual(compiled=True):
 
 
 @pytest.mark.slow
-def test_shrink_returns_a_trimmed_model_within_tolerance_and_leaves_the_model(tmp_path, capsys):
+def test_shrink_returns_a_trimmed_model_within_tolerance_and_leaves_the_model(
+    tmp_path, capsys, recwarn
+):
     keras.utils.set_random_seed(0)
     x, y = _data(256, 0)
     x_val, y_val = _data(128, 1)
@@ -67,6 +69,19 @@ def test_shrink_returns_a_trimmed_model_within_tolerance_and_leaves_the_model(tm
     )  # a trimmed model: stock layers, no penalties
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
+    # 128 samples measure an accuracy near 0.9 to about 0.03, within the tolerance
+    assert not [w for w in recwarn if "standard error" in str(w.message)]
+
+
+@pytest.mark.slow
+def test_shrink_warns_when_the_validation_data_is_too_small_for_the_tolerance(tmp_path):
+    keras.utils.set_random_seed(0)
+    x, y = _data(64, 0)
+    with pytest.warns(UserWarning, match=r"on 64 validation samples.*tolerance of at least 0\.06"):
+        regsearch.shrink(
+            _residual(), x, y, validation_data=(x, y), tolerance=0.01, max_trials=1,
+            epochs=1, finetune_epochs=0, directory=str(tmp_path), verbose=0,
+        )  # fmt: skip
 
 
 @pytest.mark.slow
