@@ -66,18 +66,23 @@ class _Starts(SavePenalizedWeights):
         self.seen[self._trial_id()]["epochs"].append(epoch)
 
 
-def test_promoted_trials_continue_the_front_from_their_penalized_weights(tmp_path):
-    keras.utils.set_random_seed(0)
-    tuner = regsearch.ParetoHyperband(
-        _hypermodel(kernel=("l1", "l2"), finetune_epochs=1),
+def _fine_tuning_tuner(tmp_path, finetune, *, finetune_epochs):
+    """Brackets of 1 and 3 epochs over l1/l2 penalties, fine-tuning ``finetune_epochs``."""
+    return regsearch.ParetoHyperband(
+        _hypermodel(kernel=("l1", "l2"), finetune_epochs=finetune_epochs),
         objective=regsearch.Objective("val_accuracy", size="params"),
         max_epochs=3,
         factor=3,
-        finetune="every_round",
+        finetune=finetune,
         seed=1,
         directory=str(tmp_path),
-        project_name="fidelity",
+        project_name=finetune,
     )
+
+
+def test_promoted_trials_continue_the_front_from_their_penalized_weights(tmp_path):
+    keras.utils.set_random_seed(0)
+    tuner = _fine_tuning_tuner(tmp_path, "every_round", finetune_epochs=1)
     seen: dict = {}
     x, y = _data()
     tuner.search(
@@ -157,16 +162,7 @@ class _Reported(keras.callbacks.Callback):
 @pytest.mark.parametrize("finetune", ["last_round", "every_round"])
 def test_trials_fine_tune_in_their_last_round_only_unless_every_round(tmp_path, finetune):
     keras.utils.set_random_seed(0)
-    tuner = regsearch.ParetoHyperband(
-        _hypermodel(kernel=("l1", "l2"), finetune_epochs=2),
-        objective=regsearch.Objective("val_accuracy", size="params"),
-        max_epochs=3,
-        factor=3,
-        finetune=finetune,
-        seed=1,
-        directory=str(tmp_path),
-        project_name=finetune,
-    )
+    tuner = _fine_tuning_tuner(tmp_path, finetune, finetune_epochs=2)
     penalized: dict = {}
     reported: dict = {}
     x, y = _data()
