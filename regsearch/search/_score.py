@@ -136,7 +136,8 @@ class ScoreCallback(keras.callbacks.Callback):
         self._snapped_this_epoch = False
         self._epoch = 0
         self._before = (0, 0)  # the (params, MACs) size_ratio divides by; set at train begin
-        self._untrimmed: tuple[int, int] | None = None  # the model's own, from its last epoch
+        # the model's own (params, MACs), measured when training begins and at every epoch
+        self._untrimmed: tuple[int, int] | None = None
 
     def _snap(self) -> None:
         snap_to_zero(self.model, self.trim_threshold, relative=self.relative)
@@ -145,14 +146,17 @@ class ScoreCallback(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._in_fit = True
         _COLLAPSES.pop(self.model, None)
-        if self.reference is not None:
-            self._before = self.reference
-            return
         try:
             size = trimmed_size(self.model, self.trim_threshold, relative=self.relative)
         except ValueError as error:  # e.g. a layer initialized to all zeros
-            raise FailedTrialError(f"The model cannot be measured for trimming: {error}") from error
-        self._before = (size.params_before, size.macs_before)
+            if self.reference is None:
+                raise FailedTrialError(
+                    f"The model cannot be measured for trimming: {error}"
+                ) from error
+            size = None  # its size is the reference's; it collapses at its first epoch
+        if size is not None:
+            self._untrimmed = (size.params_before, size.macs_before)
+        self._before = self.reference or self._untrimmed or (0, 0)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         self._in_fit = False

@@ -53,6 +53,24 @@ def test_a_layer_whose_every_unit_dies_gets_no_size_credit_instead_of_failing():
     assert history.history["trimmed_params"] == [model.count_params()]
 
 
+def test_a_trial_that_collapses_in_its_first_epoch_logs_its_own_untrimmed_size():
+    # a trial of a narrowed trained model: its size ratio divides by the model it came from
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(3, name="hidden", kernel_constraint=lambda w: w * 0.0),
+            keras.layers.Dense(1, name="out"),
+        ]
+    )
+    own = regsearch.trimmed_size(model, 1e-3)
+    model.compile(optimizer="sgd", loss="mse", metrics=[regsearch.search.DataLoss("mse")])
+    callback = ScoreCallback(regsearch.Objective(size_weight=1.0), reference=(1000, 5000))
+    history = model.fit(*_xy(), validation_split=0.25, epochs=1, verbose=0, callbacks=[callback])
+    assert history.history["untrimmed_macs"] == [own.macs_before] != [5000]
+    assert history.history["untrimmed_params"] == [own.params_before]
+    assert history.history["trimmed_macs"] == [5000]  # no size credit for a collapse
+
+
 ON_TENSORFLOW = keras.backend.backend() == "tensorflow"
 
 
