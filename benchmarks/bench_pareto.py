@@ -352,10 +352,7 @@ def _brackets(text: str) -> int | None:
     """``--hyperband-brackets``: ``all`` (``None``) or a positive integer."""
     if text == "all":
         return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'all' or an integer >= 1, got {text!r}")
+    value = int(text) if text.isdigit() else 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected 'all' or an integer >= 1, got {text!r}")
     return value

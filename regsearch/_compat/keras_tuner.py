@@ -100,25 +100,22 @@ class FirstBrackets:
         """The number of brackets keras-tuner's Hyperband runs per iteration."""
         return int(self._get_num_brackets())  # type: ignore[attr-defined]
 
-    def _lowest_bracket(self) -> int:
-        if self.brackets_per_iteration is None:
-            return 0
-        return self.total_brackets() - self.brackets_per_iteration
-
     def _increment_bracket_num(self) -> None:
-        lowest = self._lowest_bracket()
-        if lowest == 0:
+        per_iteration = self.brackets_per_iteration
+        lowest = 0 if per_iteration is None else self.total_brackets() - per_iteration
+        if lowest == 0:  # every bracket: keras-tuner's own schedule
             super()._increment_bracket_num()  # type: ignore[misc]
             return
+        oracle: Any = self  # a HyperbandOracle
         if (
-            self._current_bracket <= lowest  # type: ignore[has-type]
-            and self._current_iteration + 1 >= self.hyperband_iterations  # type: ignore[has-type]
+            oracle._current_bracket <= lowest
+            and oracle._current_iteration + 1 >= oracle.hyperband_iterations
         ):
             raise _BracketsDone
-        self._current_bracket -= 1  # type: ignore[has-type]
-        if self._current_bracket < lowest:
-            self._current_bracket = self.total_brackets() - 1
-            self._current_iteration += 1
+        oracle._current_bracket -= 1
+        if oracle._current_bracket < lowest:
+            oracle._current_bracket = self.total_brackets() - 1
+            oracle._current_iteration += 1
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         try:
