@@ -17,9 +17,11 @@ after the other (``--tuners``):
 - ``bayesian``: ``BayesianOptimization`` on the weighted score,
 - ``random``: ``RandomSearch`` on the weighted score,
 - ``hyperband``: ``ParetoHyperband`` (multi-fidelity: keras-tuner's Hyperband
-  brackets up to ``--epochs`` epochs, ``--factor`` 3, promoting by non-dominated
-  sorting; with ``--hyperband-finetune last_round``, its default, only the trials
-  trained to ``--epochs`` fine-tune, ``every_round`` fine-tunes every trial).
+  brackets up to ``--epochs`` epochs, or ``--hyperband-max-epochs``, ``--factor`` 3,
+  promoting by non-dominated sorting; with ``--hyperband-finetune last_round``, its
+  default, only the trials trained to those max epochs fine-tune, ``every_round``
+  fine-tunes every trial; ``--hyperband-brackets k`` runs only the ``k`` most
+  exploratory brackets, ``all`` by default).
 
 Two hypervolumes of each search's front, over every finished trial:
 
@@ -46,7 +48,8 @@ each seed ends, so an interrupted run still reports the seeds it finished;
 
     nice -n 10 python benchmarks/bench_pareto.py [--trials 16] [--epochs 10] [--seeds 3]
         [--first-seed 0] [--tuners pareto,bayesian,random,hyperband] [--space demo]
-        [--factor 3] [--hyperband-finetune last_round]
+        [--factor 3] [--hyperband-finetune last_round] [--hyperband-brackets all]
+        [--hyperband-max-epochs EPOCHS]
 """
 
 from __future__ import annotations
@@ -138,8 +141,9 @@ def _tuner(name: str, args: argparse.Namespace, seed: int, directory: str) -> ke
         del common["max_trials"]
         return regsearch.ParetoHyperband(
             hypermodel,
-            max_epochs=args.epochs,
+            max_epochs=args.hyperband_max_epochs or args.epochs,
             factor=args.factor,
+            brackets=args.hyperband_brackets,
             finetune=args.hyperband_finetune,
             **common,
         )
@@ -345,6 +349,16 @@ def _per_trial_time(runs: dict[str, list[dict]]) -> None:
         )
 
 
+def _brackets(text: str) -> int | None:
+    """``--hyperband-brackets``: ``all`` (``None``) or a positive integer."""
+    if text == "all":
+        return None
+    value = int(text) if text.isdigit() else 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 'all' or an integer >= 1, got {text!r}")
+    return value
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=16)
@@ -360,6 +374,19 @@ def main() -> int:
         choices=FINETUNE_MODES,
         help="which of the hyperband arm's trials fine-tune (ParetoHyperband's finetune)",
     )
+    parser.add_argument(
+        "--hyperband-max-epochs",
+        type=int,
+        default=None,
+        help="the hyperband arm's max_epochs (default: --epochs)",
+    )
+    parser.add_argument(
+        "--hyperband-brackets",
+        type=_brackets,
+        default=None,
+        help="how many of the hyperband arm's brackets run, from the most exploratory one "
+        "(ParetoHyperband's brackets; 'all', the default, runs every bracket)",
+    )
     args = parser.parse_args()
     tuners = [name.strip() for name in args.tuners.split(",") if name.strip()]
     unknown = sorted(set(tuners) - set(TUNERS))
@@ -374,8 +401,10 @@ def main() -> int:
     )
     if "hyperband" in tuners:
         print(
-            f"hyperband: max_epochs {args.epochs}, factor {args.factor}, "
-            f"finetune {args.hyperband_finetune!r}",
+            f"hyperband: max_epochs {args.hyperband_max_epochs or args.epochs}, "
+            f"factor {args.factor}, "
+            f"finetune {args.hyperband_finetune!r}, brackets "
+            f"{'all' if args.hyperband_brackets is None else args.hyperband_brackets}",
             flush=True,
         )
     runs: dict[str, list[dict]] = {name: [] for name in tuners}

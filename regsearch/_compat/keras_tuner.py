@@ -1,5 +1,6 @@
 """Private keras-tuner engine names: the oracle's retry queue and files, the build step,
-Hyperband's brackets and its checkpoint load, a project directory's saved trials."""
+Hyperband's brackets, their schedule and its checkpoint load, a project directory's saved
+trials."""
 
 from __future__ import annotations
 
@@ -72,6 +73,57 @@ def hyperband_brackets(oracle: keras_tuner.oracles.HyperbandOracle) -> list[dict
             "(pyproject.toml pins keras-tuner>=1.4.8,<1.5)."
         )
     return brackets
+
+
+class _BracketsDone(Exception):
+    """Raised inside ``HyperbandOracle.populate_space``: the last bracket to run has started."""
+
+
+class FirstBrackets:
+    """A ``keras_tuner.oracles.HyperbandOracle`` mixin: run only the most exploratory brackets.
+
+    keras-tuner starts its brackets from the most exploratory one (bracket
+    ``total_brackets() - 1``: the most configurations, the fewest epochs) down to
+    bracket 0 (every configuration trained ``max_epochs``), then starts the next
+    iteration; the order and the decision to stop are inline in the private
+    ``populate_space``, ``_increment_bracket_num`` and ``_get_num_brackets``. An
+    oracle with this mixin sets ``brackets_per_iteration`` (``None``: all) before
+    its first ``populate_space``: each iteration then runs only that many brackets,
+    from the most exploratory one, and the search stops after the last iteration's
+    last of them (``IDLE`` while its trials run, then ``STOPPED``), as keras-tuner
+    does after bracket 0. Put it before the oracle class in the bases.
+    """
+
+    brackets_per_iteration: int | None = None
+
+    def total_brackets(self) -> int:
+        """The number of brackets keras-tuner's Hyperband runs per iteration."""
+        return int(self._get_num_brackets())  # type: ignore[attr-defined]
+
+    def _increment_bracket_num(self) -> None:
+        per_iteration = self.brackets_per_iteration
+        lowest = 0 if per_iteration is None else self.total_brackets() - per_iteration
+        if lowest == 0:  # every bracket: keras-tuner's own schedule
+            super()._increment_bracket_num()  # type: ignore[misc]
+            return
+        oracle: Any = self  # a HyperbandOracle
+        if (
+            oracle._current_bracket <= lowest
+            and oracle._current_iteration + 1 >= oracle.hyperband_iterations
+        ):
+            raise _BracketsDone
+        oracle._current_bracket -= 1
+        if oracle._current_bracket < lowest:
+            oracle._current_bracket = self.total_brackets() - 1
+            oracle._current_iteration += 1
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        try:
+            result: dict[str, Any] = super().populate_space(trial_id)  # type: ignore[misc]
+        except _BracketsDone:
+            ongoing = self.ongoing_trials  # type: ignore[attr-defined]
+            return {"status": "IDLE" if ongoing else "STOPPED"}
+        return result
 
 
 class ContinueFromWeights:

@@ -6,7 +6,7 @@ from typing import Any
 
 import keras_tuner
 
-from regsearch._compat.keras_tuner import hyperband_brackets
+from regsearch._compat.keras_tuner import FirstBrackets, hyperband_brackets
 from regsearch._validation import check_int
 from regsearch.oracles._parts import logged_sizes, objective_parts, part_values, unqueue_ended
 from regsearch.oracles._ranking import TIE_BREAKS, nondominated_order
@@ -38,7 +38,7 @@ def _check_tie_break(tie_break: Any) -> str:
     return str(tie_break)
 
 
-class ParetoHyperbandOracle(keras_tuner.oracles.HyperbandOracle):
+class ParetoHyperbandOracle(FirstBrackets, keras_tuner.oracles.HyperbandOracle):
     """keras-tuner's Hyperband, promoting by non-dominated sorting (MO-ASHA) instead of score.
 
     The brackets, epochs and round sizes are keras-tuner's ``HyperbandOracle``'s:
@@ -65,6 +65,15 @@ class ParetoHyperbandOracle(keras_tuner.oracles.HyperbandOracle):
     keras-tuner's Hyperband and MO-ASHA draw them: a model-based sampler would
     be fit to objective values measured after different numbers of epochs.
 
+    **Brackets.** keras-tuner's Hyperband runs, per iteration, brackets from the
+    most exploratory one (the most configurations, ``ceil(max_epochs / factor **
+    s)`` epochs each in their first round, ``s`` the bracket's number) down to
+    bracket 0, whose configurations all train ``max_epochs`` and which spends the
+    most epochs. ``brackets=k`` runs only the ``k`` most exploratory brackets of
+    each iteration (``brackets=1``: successive halving of the one most exploratory
+    bracket, as ASHA and MO-ASHA usually run); ``None`` runs them all.
+    ``total_brackets()`` is their number.
+
     keras-tuner scores each trial by ``score`` as usual (``get_best_trials``,
     ``regsearch.best_model``); its state (brackets included) is in
     ``oracle.json``, so ``overwrite=False`` resumes a killed search, and in a
@@ -76,6 +85,9 @@ class ParetoHyperbandOracle(keras_tuner.oracles.HyperbandOracle):
             end), >= 1.
         factor: The reduction factor between rounds, >= 2.
         hyperband_iterations: How many times the whole set of brackets runs, >= 1.
+        brackets: How many brackets each iteration runs, from the most exploratory
+            one: ``None`` (default) for all of them, or an integer from 1 to
+            ``total_brackets()``.
         tie_break: ``"crowding"`` or ``"epsilon_net"``.
         seed: The random seed.
         hyperparameters: As for keras-tuner's oracles.
@@ -99,6 +111,7 @@ class ParetoHyperbandOracle(keras_tuner.oracles.HyperbandOracle):
         factor: int = 3,
         hyperband_iterations: int = 1,
         *,
+        brackets: int | None = None,
         tie_break: str = "crowding",
         seed: int | None = None,
         hyperparameters: keras_tuner.HyperParameters | None = None,
@@ -124,6 +137,20 @@ class ParetoHyperbandOracle(keras_tuner.oracles.HyperbandOracle):
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
         )
+        self.brackets_per_iteration = self._check_brackets(brackets)
+
+    def _check_brackets(self, brackets: Any) -> int | None:
+        if brackets is None:
+            return None
+        brackets = check_int("brackets", brackets, minimum=1)
+        total = self.total_brackets()
+        if brackets > total:
+            raise ValueError(
+                f"Argument `brackets` must be None (all) or at most {total}, the brackets "
+                f"Hyperband runs per iteration with max_epochs={self.max_epochs} and "
+                f"factor={self.factor}; received {brackets!r}."
+            )
+        return brackets
 
     @property
     def objective_parts(self) -> list[tuple[str, str]]:
@@ -216,6 +243,18 @@ class ParetoHyperbandOracle(keras_tuner.oracles.HyperbandOracle):
         super().reload()
         unqueue_ended(self)
 
+    def get_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = super().get_state()
+        state["brackets_per_iteration"] = self.brackets_per_iteration
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        # As keras-tuner's max_epochs and factor: the saved schedule wins on resume.
+        self.brackets_per_iteration = state.get(
+            "brackets_per_iteration", self.brackets_per_iteration
+        )
+
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments."""
         return {
@@ -223,6 +262,7 @@ class ParetoHyperbandOracle(keras_tuner.oracles.HyperbandOracle):
             "max_epochs": self.max_epochs,
             "factor": self.factor,
             "hyperband_iterations": self.hyperband_iterations,
+            "brackets": self.brackets_per_iteration,
             "tie_break": self.tie_break,
             "seed": self.seed,
             "allow_new_entries": self.allow_new_entries,

@@ -90,6 +90,10 @@ class ParetoHyperband(ReportsFailures, ContinueFromWeights, LightBuild, keras_tu
         max_epochs: The epochs of the last round, >= 1.
         factor: The reduction factor between rounds, >= 2.
         hyperband_iterations: How many times the whole set of brackets runs, >= 1.
+        brackets: How many of Hyperband's brackets each iteration runs, from the
+            most exploratory one (``None``, default: all; ``1``: successive halving
+            of the most exploratory bracket only, as ASHA runs; see
+            ``ParetoHyperbandOracle``).
         tie_break: How trials on the same front are ranked: ``"crowding"`` or
             ``"epsilon_net"``.
         finetune: When a ``RegSearchHyperModel`` with ``finetune_epochs`` fine-tunes
@@ -122,6 +126,7 @@ class ParetoHyperband(ReportsFailures, ContinueFromWeights, LightBuild, keras_tu
         *,
         factor: int = 3,
         hyperband_iterations: int = 1,
+        brackets: int | None = None,
         tie_break: str = "crowding",
         finetune: str = "last_round",
         seed: int | None = None,
@@ -138,6 +143,7 @@ class ParetoHyperband(ReportsFailures, ContinueFromWeights, LightBuild, keras_tu
             max_epochs,
             factor,
             hyperband_iterations,
+            brackets=brackets,
             tie_break=tie_break,
             seed=seed,
             hyperparameters=hyperparameters,

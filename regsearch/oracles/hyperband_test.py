@@ -210,24 +210,73 @@ def test_trials_fine_tune_in_their_last_round_only_unless_every_round(tmp_path, 
         )
 
 
+def test_brackets_runs_only_the_most_exploratory_brackets_and_resumes_with_them(tmp_path):
+    # max_epochs=3, factor 3: keras-tuner's Hyperband has 2 brackets, bracket 1 (3
+    # configurations for 1 epoch, the best continued to 3) then bracket 0 (2 trained
+    # 3 epochs). brackets=1 runs bracket 1 only: successive halving, 4 trials.
+    keras.utils.set_random_seed(0)
+    common = {
+        "objective": regsearch.Objective("val_accuracy", size="params"),
+        "max_epochs": 3,
+        "seed": 1,
+        "directory": str(tmp_path),
+        "project_name": "asha",
+    }
+    tuner = regsearch.ParetoHyperband(_hypermodel(), brackets=1, **common)
+    assert tuner.oracle.total_brackets() == 2
+    x, y = _data()
+    tuner.search(x, y, validation_split=0.25, verbose=0)
+    trials = tuner.oracle.trials
+    assert len(trials) == 4 and all(t.status == "COMPLETED" for t in trials.values())
+    values = [t.hyperparameters.values for t in trials.values()]
+    assert {v["tuner/bracket"] for v in values} == {1}
+    assert sorted((v["tuner/round"], v["tuner/epochs"]) for v in values) == [
+        (0, 1),
+        (0, 1),
+        (0, 1),
+        (1, 3),
+    ]
+    (child,) = [v for v in values if v["tuner/round"] == 1]
+    assert trials[child["tuner/trial_id"]].hyperparameters.values["tuner/round"] == 0
+    assert sorted(regsearch.results(tuner)["tuner/epochs"]) == [1, 1, 1, 3]
+    # Resumed (overwrite=False), the saved schedule holds: the search is over.
+    again = regsearch.ParetoHyperband(_hypermodel(), overwrite=False, **common)
+    assert again.oracle.brackets_per_iteration == 1
+    again.search(x, y, validation_split=0.25, verbose=0)
+    assert len(again.oracle.trials) == 4
+
+
 def test_hyperband_oracle_validates_and_round_trips_its_config():
     oracle = regsearch.ParetoHyperbandOracle(
-        regsearch.Objective("val_accuracy", size="macs"), 9, 3, tie_break="epsilon_net", seed=2
+        regsearch.Objective("val_accuracy", size="macs"),
+        9,
+        3,
+        brackets=2,
+        tie_break="epsilon_net",
+        seed=2,
     )
     again = regsearch.ParetoHyperbandOracle.from_config(copy.deepcopy(oracle.get_config()))
     assert again.get_config() == oracle.get_config()
+    assert again.brackets_per_iteration == 2 and again.total_brackets() == 3
     assert again.objective_parts == [("val_accuracy", "max"), ("trimmed_macs", "min")]
     bad = {
         "max_epochs": (0, ValueError),
         "factor": (1, ValueError),
         "hyperband_iterations": (0, ValueError),
         "tie_break": ("crowded", ValueError),
+        "brackets": (0, ValueError),
     }
     for name, (value, error) in bad.items():
         with pytest.raises(error, match=name):
             regsearch.ParetoHyperbandOracle(regsearch.Objective(), **{name: value})
     with pytest.raises(TypeError, match="factor"):
         regsearch.ParetoHyperband(_hypermodel(), max_epochs=3, factor=2.5)
+    # max_epochs=9, factor 3: 3 brackets, whose first rounds train 1, 3 and 9 epochs.
+    with pytest.raises(ValueError, match=r"brackets.*at most 3.*max_epochs=9.*received 4"):
+        regsearch.ParetoHyperbandOracle(regsearch.Objective(), 9, 3, brackets=4)
+    for value in (1.0, "1", True):
+        with pytest.raises(TypeError, match="brackets"):
+            regsearch.ParetoHyperband(_hypermodel(), max_epochs=3, brackets=value)
     with pytest.raises(TypeError, match="objective"):
         regsearch.ParetoHyperband(_hypermodel(), objective="val_loss", max_epochs=3)
     for value in ("last", None, True):
