@@ -404,7 +404,7 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
         *args: Any,
         finetune: bool = True,
         **kwargs: Any,
-    ):
+    ) -> keras.callbacks.History:
         """Train a trial's model: its penalized epochs, then (``finetune_epochs``) its fine-tune.
 
         Args:
