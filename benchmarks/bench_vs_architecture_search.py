@@ -340,7 +340,8 @@ def main() -> None:
     parser.add_argument("--task", choices=sorted(TASKS), default="digits")
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1")
+    parser.add_argument("--seeds", type=int, default=3, help="this many seeds")
+    parser.add_argument("--first-seed", type=int, default=0, help="the first seed")
     parser.add_argument(
         "--finetune-epochs",
         type=int,
@@ -376,7 +377,8 @@ def main() -> None:
     )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
-        results = [run_seed(seed, args) for seed in range(args.seeds)]
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
+        results = [run_seed(seed, args) for seed in seeds]
     print("\nmedian over seeds:")
     for method in [m for m in results[0] if m != "base" and not m.endswith("ratio")]:
         medians = {
