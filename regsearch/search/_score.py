@@ -153,8 +153,8 @@ class ScoreCallback(keras.callbacks.Callback):
                 raise FailedTrialError(
                     f"The model cannot be measured for trimming: {error}"
                 ) from error
-            size = None  # its size is the reference's; it collapses at its first epoch
-        if size is not None:
+            # measured against the reference; it collapses at its first epoch
+        else:
             self._untrimmed = (size.params_before, size.macs_before)
         self._before = self.reference or self._untrimmed or (0, 0)
 
