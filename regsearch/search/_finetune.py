@@ -61,7 +61,8 @@ def remove_weight_penalties(model: keras.Model) -> int:
     """Drop the regularizer of every weight of ``model``, so training stops paying it.
 
     Activity regularizers (penalties on outputs) are kept. Keras traces the
-    regularizers into the train function, so it is rebuilt.
+    regularizers into the train and test functions, so both are rebuilt: the
+    validation loss of the epochs that follow is then the data loss too.
 
     Returns:
         How many weights had a regularizer.
@@ -73,6 +74,7 @@ def remove_weight_penalties(model: keras.Model) -> int:
             removed += 1
     if removed:
         model.make_train_function(force=True)
+        model.make_test_function(force=True)
     return removed
 
 

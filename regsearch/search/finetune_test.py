@@ -36,12 +36,16 @@ def test_removing_the_penalties_takes_them_out_of_the_trained_loss():
     keras.utils.set_random_seed(0)
     x, y = _data()
     model = _regularized()
-    logs = model.fit(x, y, epochs=1, batch_size=64, verbose=0).history
+    fit = {"batch_size": 64, "verbose": 0, "validation_data": (x, y)}
+    logs = model.fit(x, y, epochs=1, **fit).history
     assert logs["loss"][0] > 1.05 * logs["data_loss"][0]  # the penalty is paid
+    assert logs["val_loss"][0] > 1.05 * logs["val_data_loss"][0]
     assert remove_weight_penalties(model) == 2
     assert not model.losses
-    logs = model.fit(x, y, epochs=1, batch_size=64, verbose=0).history
+    logs = model.fit(x, y, epochs=1, **fit).history
     np.testing.assert_allclose(logs["loss"][0], logs["data_loss"][0], rtol=1e-4)
+    # the validation loss (a common objective) is the data loss too
+    np.testing.assert_allclose(logs["val_loss"][0], logs["val_data_loss"][0], rtol=1e-4)
 
 
 @pytest.mark.slow
