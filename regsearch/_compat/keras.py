@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -69,3 +71,33 @@ def current_layer_call() -> keras.layers.Layer | None:
         if isinstance(scope.caller, keras.layers.Layer):
             return scope.caller
     return None
+
+
+def scalar_operand_call(node: Any) -> Callable[[Any], Any] | None:
+    """Replay a graph node's operation on a new value of its one symbolic input.
+
+    For an operation applied to one ``KerasTensor`` and Python numbers only (e.g.
+    ``x + 3.0`` or ``x * (1 / 6)`` in a functional model, which Keras records as
+    ``keras.ops`` nodes rather than layers), returns ``f`` with ``f(value)`` equal to
+    the operation applied to ``value`` in place of the tensor; ``None`` for any
+    other node. Keras keeps the recorded arguments in the node's private
+    ``arguments`` (``Function._run_through_graph`` replays them the same way).
+    """
+    arguments = getattr(node, "arguments", None)
+    if arguments is None or len(arguments.keras_tensors) != 1:
+        return None
+    (tensor,) = arguments.keras_tensors
+    constants = [
+        x
+        for x in keras.tree.flatten((arguments.args, arguments.kwargs))
+        if not isinstance(x, keras.KerasTensor)
+    ]
+    if not all(isinstance(x, numbers.Number) and not isinstance(x, bool) for x in constants):
+        return None
+    operation = node.operation
+
+    def call(value: Any) -> Any:
+        args, kwargs = arguments.fill_in({id(tensor): value})
+        return operation(*args, **kwargs)
+
+    return call

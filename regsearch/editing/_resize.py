@@ -52,6 +52,29 @@ def _width_plan(model: keras.Model, width: Mapping[Any, float] | None) -> Resize
                 "would change the model's output shape. Leave output layers out of `width`."
             )
         plan[name] = {key: max(1, round(config[key] * factor))}
+    if plan:
+        plan.update(_channel_reshapes(model))
+    return plan
+
+
+def _channel_reshapes(model: keras.Model) -> ResizePlan:
+    """``Reshape`` layers that keep the channels last, made to follow a width change.
+
+    E.g. a squeeze-and-excitation block's ``Reshape((1, 1, c))`` after a global
+    pooling: with ``-1`` as its last dimension it takes as many channels as come in.
+    """
+    plan: ResizePlan = {}
+    for layer in model.layers:
+        if not isinstance(layer, keras.layers.Reshape):
+            continue
+        try:
+            shape = layer.input.shape
+        except (AttributeError, ValueError):  # shared: each call has its own input
+            continue
+        target = tuple(layer.target_shape)
+        channels = shape[-1] if len(shape) > 1 else None
+        if target and target[-1] == channels and -1 not in target[:-1]:
+            plan[layer.name] = {"target_shape": (*target[:-1], -1)}
     return plan
 
 

@@ -33,6 +33,26 @@ def test_width_scales_filters_and_units_and_the_readers_follow():
     )
 
 
+def test_a_squeeze_excitation_reshape_follows_the_width_of_its_channels():
+    inputs = keras.Input((6, 6, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="swish", name="expand")(inputs)
+    se = keras.layers.GlobalAveragePooling2D()(x)
+    se = keras.layers.Reshape((1, 1, 8), name="se_reshape")(se)
+    se = keras.layers.Conv2D(2, 1, activation="relu", name="se_reduce")(se)
+    se = keras.layers.Conv2D(8, 1, activation="sigmoid", name="se_expand")(se)
+    x = keras.layers.Multiply()([x, se])
+    outputs = keras.layers.Dense(3, name="head")(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inputs, outputs)
+    new = regsearch.apply(model, width={"expand": 0.5, "se_expand": 0.5})
+    assert new.get_layer("se_reshape").output.shape == (None, 1, 1, 4)
+    assert _shapes(new, "se_reduce")[0] == (1, 1, 4, 2)
+    assert new(np.zeros((2, 6, 6, 3), "float32")).shape == (2, 3)
+    assert model.get_layer("se_reshape").target_shape == (1, 1, 8)  # not mutated
+    # without a width change the model keeps its Reshape as it was
+    same = regsearch.apply(model, kernel_size={"expand": 1})
+    assert same.get_layer("se_reshape").target_shape == (1, 1, 8)
+
+
 def test_width_rounds_and_keeps_at_least_one_filter():
     new = regsearch.apply(_cnn(), width={"conv1": 0.01, "conv2": 0.3})
     assert _shapes(new, "conv1")[0][-1] == 1

@@ -212,7 +212,8 @@ class SearchSpace:
             last convolution) share one width, named after the first of them
             (``regsearch.trimming.channel_groups``). Layers whose width the rest
             of the model fixes keep it: model outputs, and layers whose channels
-            reach a ``Reshape``, ``LayerNormalization`` or the model's input.
+            reach a ``Reshape`` that moves the channels, a ``LayerNormalization``
+            or the model's input.
         kernel_size: Optional choices of the largest kernel size per spatial axis
             of the matched convolutions (``regsearch.apply``'s ``kernel_size``);
             a kernel never grows.

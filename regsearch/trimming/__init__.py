@@ -44,12 +44,16 @@ From that alone:
 - **Coupled channels.** Channel ``c`` of every input of an ``Add``, ``Subtract``,
   ``Multiply``, ``Average``, ``Maximum`` or ``Minimum`` is one channel: it goes from
   every layer that makes it (e.g. the stem and each residual block's last
-  convolution) or from none. ``LayerTrim.coupled`` and ``coupled_through`` name the
+  convolution, or a squeeze-and-excitation block's expansion and the excitation
+  convolution whose ``(1, 1, c)`` scales multiply it) or from none. Channels also pass
+  through a ``Reshape`` that keeps them last (``(c,)`` to ``(1, 1, c)``; rebuilt with
+  ``-1`` there) and element-wise ``keras.ops`` on one tensor and numbers (``x + 3.0``). ``LayerTrim.coupled`` and ``coupled_through`` name the
   group, and the report table shows it where channels went or were kept
   (``channel_groups`` lists the groups by producer, as ``narrow`` uses them).
 - Layers trim does not understand (RNNs, custom layers, shared layers) are kept as
   they are, and so are the input channels of layers that mix channels
-  (``LayerNormalization`` over the channel axis, softmax, ``Reshape``, ...); the
+  (``LayerNormalization`` over the channel axis, softmax, a ``Reshape`` that moves
+  the channels, ...); the
   report says why.
 
 ``trimmed_size`` runs the same analysis without building anything (fast enough

@@ -120,7 +120,8 @@ def forward_constants(
         elif kind == LayerKind.ZEROPAD:
             outs = [np.where(ins[0] == 0, 0.0, np.nan)]
         elif kind == LayerKind.ACTIVATION:
-            outs = [_activation_values(layer, ins[0].reshape(1, -1)).reshape(-1)]
+            function = node.replay or layer  # ``x + 3.0`` is replayed with its constant
+            outs = [_activation_values(function, ins[0].reshape(1, -1)).reshape(-1)]
         elif kind == LayerKind.CHANNELWISE:  # BatchNormalization at inference
             outs = [_batch_norm_values(layer, ins[0], kernels.get(id(layer)))]
         elif kind == LayerKind.FLATTEN:

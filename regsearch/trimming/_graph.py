@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 
-from regsearch._compat.keras import functional_graph, nodes_by_depth
+from regsearch._compat.keras import functional_graph, nodes_by_depth, scalar_operand_call
 from regsearch._validation import check_model
 
 
@@ -18,11 +20,14 @@ class GraphNode:
         layer: the layer that was called.
         inputs: the symbolic tensors it was called on (flattened).
         outputs: the symbolic tensors it returned (flattened).
+        replay: for an operation on one tensor and Python numbers (``x + 3.0``),
+            the operation applied to a new value of that tensor; else ``None``.
     """
 
     layer: keras.layers.Layer
     inputs: tuple[keras.KerasTensor, ...]
     outputs: tuple[keras.KerasTensor, ...]
+    replay: Callable[[Any], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,9 @@ def model_graph(model: keras.Model) -> ModelGraph:
                     layer=layer,
                     inputs=tuple(node.input_tensors),
                     outputs=tuple(node.output_tensors),
+                    replay=None
+                    if isinstance(layer, keras.layers.Layer)
+                    else scalar_operand_call(node),
                 )
             )
     return ModelGraph(

@@ -120,7 +120,8 @@ class _Walk:
         if kind == LayerKind.DEPTHWISE and getattr(reader.layer, "depth_multiplier", 1) != 1:
             self.block(key, f"{name} has depth_multiplier > 1")
             return []
-        if kind in _PASS or kind in (LayerKind.MERGE, LayerKind.CONCAT):
+        is_layer = isinstance(reader.layer, keras.layers.Layer)  # not ``x + 3.0``
+        if is_layer and (kind in _PASS or kind in (LayerKind.MERGE, LayerKind.CONCAT)):
             self.members.setdefault(key, {})[name] = offset
         if kind in _PASS:
             passed = passed or ("Flatten" if kind == LayerKind.FLATTEN else "")

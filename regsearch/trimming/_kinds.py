@@ -142,6 +142,40 @@ ELEMENTWISE_ACTIVATIONS = frozenset(
 )
 
 
+# ``keras.ops`` that act on each element alone: applied to one tensor and Python numbers
+# (``x + 3.0``, ``ops.relu6(x)``), a channel stays in place.
+ELEMENTWISE_OPS = frozenset(
+    [
+        "Add",
+        "Subtract",
+        "Multiply",
+        "Divide",
+        "TrueDivide",
+        "Maximum",
+        "Minimum",
+        "Power",
+        "Negative",
+        "Absolute",
+        "Square",
+        "Sqrt",
+        "Exp",
+        "Clip",
+        "Relu",
+        "Relu6",
+        "Sigmoid",
+        "HardSigmoid",
+        "Silu",
+        "HardSilu",
+        "Gelu",
+        "Elu",
+        "Selu",
+        "Softplus",
+        "Softsign",
+        "Tanh",
+    ]
+)
+
+
 def is_stock(layer: keras.layers.Layer) -> bool:
     return type(layer).__module__.startswith("keras.")
 
@@ -223,6 +257,8 @@ def classify(node: GraphNode, graph: ModelGraph) -> tuple[LayerKind, str]:
     layer = node.layer
     cls = type(layer)
     if not isinstance(layer, keras.layers.Layer):  # e.g. ``x + 3.0`` on a KerasTensor
+        if _is_elementwise_operation(node):
+            return LayerKind.ACTIVATION, ""
         return LayerKind.BARRIER, _kept(f"the operation {layer.name!r} is not traced")
     if graph.is_shared(layer):
         return LayerKind.OPAQUE, "kept: called more than once (shared layer)"
@@ -257,8 +293,7 @@ def classify(node: GraphNode, graph: ModelGraph) -> tuple[LayerKind, str]:
             return LayerKind.BARRIER, _barrier_reason(node)
         return LayerKind.ACTIVATION, ""
     if cls in MERGE_OPS:
-        shapes = {shape_of(t)[1:] for t in node.inputs}
-        if len(shapes) == 1:
+        if _broadcasts_positions_only(node):
             return LayerKind.MERGE, ""
         return LayerKind.BARRIER, _barrier_reason(node)
     if cls is L.Concatenate:
@@ -266,7 +301,58 @@ def classify(node: GraphNode, graph: ModelGraph) -> tuple[LayerKind, str]:
         if layer.axis in (-1, rank - 1):
             return LayerKind.CONCAT, ""
         return LayerKind.BARRIER, _barrier_reason(node)
+    if cls is L.Reshape and _keeps_channels_last(node):
+        return LayerKind.IDENTITY, ""
     if is_stock(layer) and not layer.weights:
-        # e.g. Reshape, Permute, Softmax: kept, channels not traced through.
+        # e.g. Permute, Softmax, a Reshape of the channels: kept, channels not traced through.
         return LayerKind.BARRIER, _barrier_reason(node)
     return LayerKind.OPAQUE, f"kept: {cls.__name__} is not a layer trim understands"
+
+
+def _is_elementwise_operation(node: GraphNode) -> bool:
+    """A ``keras.ops`` call on one tensor (and numbers) that maps each element alone."""
+    operation = node.layer
+    return (
+        node.replay is not None
+        and type(operation).__module__.startswith("keras.")
+        and type(operation).__name__ in ELEMENTWISE_OPS
+        and len(node.inputs) == 1
+        and len(node.outputs) == 1
+        and shape_of(node.inputs[0]) == shape_of(node.outputs[0])
+    )
+
+
+def _broadcasts_positions_only(node: GraphNode) -> bool:
+    """Whether a merge's inputs share their channels and differ only by broadcast positions.
+
+    E.g. a squeeze-and-excitation ``Multiply`` of ``(h, w, c)`` features by ``(1, 1, c)``
+    scales: channel ``k`` of the output comes from channel ``k`` of every input.
+    """
+    shapes = [shape_of(t)[1:] for t in node.inputs]
+    if len({len(shape) for shape in shapes}) != 1 or not shapes[0]:
+        return False
+    output = shape_of(node.outputs[0])[1:]
+    if any(shape[-1] != output[-1] for shape in shapes):
+        return False
+    return all(
+        size == full or size == 1
+        for shape in shapes
+        for size, full in zip(shape[:-1], output[:-1], strict=True)
+    )
+
+
+def _keeps_channels_last(node: GraphNode) -> bool:
+    """Whether a ``Reshape`` keeps the channel axis last, with the same channels.
+
+    Row-major data with the channels last keeps every element's channel through such
+    a reshape (``(c,)`` to ``(1, 1, c)``, ``(h, w, c)`` to ``(h * w, c)``). Trim then
+    rebuilds it with ``-1`` as the last dimension, so it allows no other ``-1``.
+    """
+    before, after = shape_of(node.inputs[0]), shape_of(node.outputs[0])
+    target = tuple(node.layer.target_shape)
+    return (
+        len(before) > 1
+        and before[-1] is not None
+        and before[-1] == after[-1]
+        and -1 not in target[:-1]
+    )

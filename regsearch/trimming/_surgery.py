@@ -94,6 +94,9 @@ class _Rebuilt:
                 self.weights = layer.get_weights()
             except Exception:
                 self.main = layer  # reuse it as it is: it is kept unchanged anyway
+        elif kind == LayerKind.IDENTITY and isinstance(layer, L.Reshape):
+            # it keeps the channels last (``classify``): as many as are left
+            self.main = _from_config(layer, target_shape=(*layer.target_shape[:-1], -1))
         else:
             self.main = _from_config(layer)
 

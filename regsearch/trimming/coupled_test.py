@@ -400,10 +400,22 @@ def test_softmax_reading_a_dead_unit_says_why_it_is_kept():
     assert report.params_after == report.params_before
 
 
-def test_operation_on_a_keras_tensor_keeps_its_input_channels():
+def test_elementwise_operation_on_a_keras_tensor_passes_channels_through():
     inputs = keras.Input((8, 2))
     x = Conv1D(3, 3, padding="same", name="c1")(inputs)
     x = L.ReLU()(x + 1.0)  # an operation in the graph, not a layer
+    model = keras.Model(inputs, Dense(2, name="head")(x * 0.5))
+    _damage(model)
+    _zero_filters(model, "c1", [1])  # 0, then relu(0 + 1) * 0.5: a constant for the head
+    trimmed, _ = _check(model)
+    assert trimmed.get_layer("c1").filters == 2
+    assert _in_channels(trimmed.get_layer("head")) == 2
+
+
+def test_other_operation_on_a_keras_tensor_keeps_its_input_channels():
+    inputs = keras.Input((8, 2))
+    x = Conv1D(3, 3, padding="same", name="c1")(inputs)
+    x = L.ReLU()(keras.ops.cumsum(x, axis=-1))  # mixes channels
     model = keras.Model(inputs, Dense(2, name="head")(x))
     _damage(model)
     _zero_filters(model, "c1", [1])
@@ -440,7 +452,8 @@ def test_trimmed_layers_keep_their_configs_and_initializers():
 
 
 # ---------------------------------------------------------------------------------------
-# keras.applications models: ResNet50, DenseNet121, MobileNetV2.
+# keras.applications models: ResNet50, DenseNet121, MobileNetV2 (EfficientNetB0 and
+# MobileNetV3Small with the squeeze-and-excitation blocks below).
 
 _PASS = ("BatchNormalization", "Activation", "ReLU", "Add")
 
@@ -597,6 +610,121 @@ def test_mobilenetv2_residual_stream_and_depthwise_channels_are_trimmed_exactly(
     assert _in_channels(trimmed.get_layer("block_3_project")) == 142
     entry = report.layers[[e.name for e in report.layers].index("block_1_project")]
     assert entry.coupled == ("block_2_project",) and entry.coupled_through == ("block_2_add",)
+
+
+# ---------------------------------------------------------------------------------------
+# Squeeze-and-excitation blocks (EfficientNet, MobileNetV3): a Multiply of (h, w, c)
+# features by (1, 1, c) scales couples the block's channels with the excitation conv's.
+
+
+def _se_block(form: str) -> keras.Model:
+    """Expand, depthwise, squeeze-and-excitation in ``form``, projection, head.
+
+    ``efficientnet``: GlobalAveragePooling2D, Reshape((1, 1, c)), a sigmoid
+    excitation. ``mobilenetv3``: GlobalAveragePooling2D(keepdims=True) and a hard
+    sigmoid written as ``ReLU(6)(x + 3.0) * (1 / 6)`` (operations, not layers).
+    """
+    inputs = keras.Input((8, 8, 3))
+    x = Conv2D(12, 1, use_bias=False, name="expand")(inputs)
+    x = L.Activation("swish")(L.BatchNormalization(name="expand_bn")(x))
+    x = DepthwiseConv2D(3, padding="same", use_bias=False, name="dw")(x)
+    x = L.Activation("swish")(L.BatchNormalization(name="dw_bn")(x))
+    if form == "efficientnet":
+        se = L.Reshape((1, 1, 12), name="se_reshape")(L.GlobalAveragePooling2D()(x))
+    else:
+        se = L.GlobalAveragePooling2D(keepdims=True)(x)
+    se = Conv2D(3, 1, activation="relu", name="se_reduce")(se)
+    if form == "efficientnet":
+        se = Conv2D(12, 1, activation="sigmoid", name="se_expand")(se)
+    else:
+        se = L.ReLU(6.0)(Conv2D(12, 1, name="se_expand")(se) + 3.0) * (1.0 / 6.0)
+    x = L.Multiply(name="se_excite")([x, se])
+    x = Conv2D(6, 1, name="project")(x)
+    out = Dense(4, name="head")(L.GlobalAveragePooling2D()(x))
+    return keras.Model(inputs, out)
+
+
+@pytest.mark.parametrize("form", ["efficientnet", "mobilenetv3"])
+def test_squeeze_excitation_channels_go_with_the_excitation_filter(form):
+    model = _se_block(form)
+    _damage(model)
+    group = regsearch.trimming.channel_groups(model)[0]
+    assert group.producers == ("expand", "se_expand") and not group.blocked
+    assert set(group.readers) == {"se_reduce", "project"}
+    # Channels 2 and 9: 0 out of the expand and depthwise batch norms, a constant
+    # scale out of the dead excitation filter; their product, 0, leaves the projection.
+    _zero_filters(model, "expand", [2, 9])
+    _zero_bn(model, "expand_bn", [2, 9])
+    _zero_bn(model, "dw_bn", [2, 9])
+    _zero_filters(model, "se_expand", [2, 9], bias=0.4)
+    trimmed, report = _check(model)
+    assert trimmed.get_layer("expand").filters == 10
+    assert trimmed.get_layer("dw").get_weights()[0].shape == (3, 3, 10, 1)
+    assert trimmed.get_layer("se_expand").filters == 10
+    assert _in_channels(trimmed.get_layer("se_reduce")) == 10
+    assert _in_channels(trimmed.get_layer("project")) == 10
+    entry = report.layers[[e.name for e in report.layers].index("se_expand")]
+    assert entry.coupled == ("dw",) and entry.coupled_through == ("se_excite",)
+
+
+def test_squeeze_excitation_channel_stays_while_its_excitation_filter_lives():
+    model = _se_block("efficientnet")
+    _damage(model)
+    _zero_filters(model, "expand", [4])
+    _zero_bn(model, "expand_bn", [4])
+    _zero_bn(model, "dw_bn", [4])  # 0 times a live scale
+    trimmed, report = regsearch.trim(model, THRESHOLD)
+    x = np.random.default_rng(1).normal(size=(2, 8, 8, 3)).astype("float32")
+    np.testing.assert_allclose(_predict(trimmed, x), _predict(model, x), atol=1e-5, rtol=1e-5)
+    assert trimmed.get_layer("expand").filters == 12  # se_expand's filter 4 is still used
+    assert trimmed.get_layer("se_expand").filters == 12
+    assert report.params_after == report.params_before
+
+
+def test_a_reshape_that_moves_the_channels_keeps_them():
+    inputs = keras.Input((4, 4, 6))
+    x = Conv2D(6, 1, name="conv")(inputs)
+    x = L.Reshape((16, 6), name="rows")(x)  # the channels stay last: traced through
+    x = L.Reshape((6, 16), name="mixed")(x)  # not: kept with its input channels
+    out = Dense(2, name="head")(L.Flatten()(x))
+    model = keras.Model(inputs, out)
+    _damage(model)
+    _zero_filters(model, "conv", [1])
+    report = regsearch.trim(model, THRESHOLD)[1]
+    entry = report.layers[[e.name for e in report.layers].index("conv")]
+    assert entry.filters_after == entry.filters_before == 6
+    assert "mixed" in entry.note
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "application, block",
+    [
+        ("EfficientNetB0", ("block2a_expand_conv", "block2a_expand_bn", "block2a_bn",
+                            "block2a_se_expand", "block2a_project_conv")),
+        ("MobileNetV3Small", ("expanded_conv_3_expand", "expanded_conv_3_expand_bn",
+                              "expanded_conv_3_depthwise_bn",
+                              "expanded_conv_3_squeeze_excite_conv_1", "expanded_conv_3_project")),
+    ],
+)  # fmt: skip
+def test_squeeze_excitation_blocks_of_applications_are_trimmed_exactly(application, block):
+    model = getattr(keras.applications, application)(
+        weights=None, input_shape=(32, 32, 3), classes=10, classifier_activation=None
+    )
+    # every group can be narrowed but the head's (it reaches the model output)
+    blocked = [g.blocked for g in regsearch.trimming.channel_groups(model) if g.blocked]
+    assert blocked == ["its channels reach a model output"]
+    _damage_application(model)
+    expand, expand_bn, dw_bn, excite, project = block
+    channels = model.get_layer(expand).filters
+    _zero_filters(model, expand, [3, 17])
+    _zero_bn(model, expand_bn, [3, 17])
+    _zero_bn(model, dw_bn, [3, 17])
+    _zero_filters(model, excite, [3, 17], bias=0.4)
+    trimmed, _ = _check(model)
+    for name in (expand, excite):
+        assert trimmed.get_layer(name).filters == channels - 2
+    assert _in_channels(trimmed.get_layer(project)) == channels - 2
 
 
 # ---------------------------------------------------------------------------------------
