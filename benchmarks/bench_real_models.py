@@ -22,7 +22,8 @@ on the held-out test split (never seen by any search):
 - ``l1``: L1-norm filter pruning as a pruning user does it (Li et al., ICLR 2017; the
   channels of each coupled group ranked by their norm over the group, as
   ``regsearch.trimming.narrow`` does) at fixed ratios {3/4, 1/2, 1/4, 1/8} of every
-  group, each fine-tuned for as many epochs as a ``shrink`` trial.
+  group, each fine-tuned for as many epochs as a ``shrink`` trial, with the same
+  learning-rate schedule (``--schedule``).
 
 ``--case mobilenet`` shrinks ``keras.applications.MobileNetV2(weights=None,
 alpha=1.0)`` (BatchNormalization momentum 0.9) on digits upsampled to 32x32x3, and
@@ -231,7 +232,8 @@ def shrink(data: tuple, args: argparse.Namespace, seed: int, directory: str, bas
         base, x_train, y_train, validation_data=(x_val, y_val), max_trials=trials,
         rounds=args.rounds, epochs=epochs, finetune_epochs=finetune, batch_size=BATCH_SIZE,
         directory=directory, seed=seed, verbose=0, strength=tuple(args.strength),
-        learning_rate=args.learning_rate, **({"width": args.widths} if args.widths else {}),
+        learning_rate=args.learning_rate, learning_rate_schedule=args.schedule,
+        **({"width": args.widths} if args.widths else {}),
     )  # fmt: skip
 
     def load(trial: Any) -> keras.Model:
@@ -262,7 +264,11 @@ def l1(data: tuple, args: argparse.Namespace, seed: int, directory: str, base) -
         keras.utils.set_random_seed(seed)
         model = regsearch.trimming.narrow(base, width=dict.fromkeys(free, factor))
         arguments = compile_arguments()
-        arguments["optimizer"] = keras.optimizers.Adam(3e-3 * args.learning_rate)  # as shrink
+        rate = 3e-3 * args.learning_rate  # as shrink fine-tunes
+        if args.schedule == "cosine":
+            steps = math.ceil(len(x_train) / BATCH_SIZE) * total
+            rate = keras.optimizers.schedules.CosineDecay(rate, steps)
+        arguments["optimizer"] = keras.optimizers.Adam(rate)
         model.compile(**arguments)
         model.fit(x_train, y_train, epochs=total, batch_size=BATCH_SIZE, verbose=0)
         points.append((accuracy(model, x_test, y_test), float(macs(model))))
@@ -358,6 +364,10 @@ def main() -> None:
     parser.add_argument(
         "--learning-rate", type=float, default=1.0,
         help="shrink's and l1's fine-tune learning rate, a multiple of the base's",
+    )  # fmt: skip
+    parser.add_argument(
+        "--schedule", choices=("cosine", "constant"), default="cosine",
+        help="shrink's and l1's learning-rate schedule over each fine-tune",
     )  # fmt: skip
     parser.add_argument(
         "--widths", nargs="+", type=float, default=None,

@@ -213,7 +213,7 @@ def run_shrink(
         small, tuner = regsearch.shrink(
             base, x_train, y_train, validation_data=(x_val, y_val), max_trials=3 * args.trials,
             epochs=epochs, finetune_epochs=finetune, batch_size=task.batch_size,
-            directory=directory, seed=seed, verbose=0,
+            directory=directory, seed=seed, verbose=0, learning_rate_schedule=args.schedule,
         )  # fmt: skip
         wall = time.perf_counter() - start
         with warnings.catch_warnings():
@@ -342,6 +342,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seeds", type=int, default=3, help="this many seeds")
     parser.add_argument("--first-seed", type=int, default=0, help="the first seed")
+    parser.add_argument(
+        "--schedule", choices=("cosine", "constant"), default="cosine",
+        help="shrink's learning-rate schedule over each trial (its default: cosine)",
+    )  # fmt: skip
     parser.add_argument(
         "--finetune-epochs",
         type=int,

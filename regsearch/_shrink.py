@@ -12,7 +12,13 @@ from typing import Any
 import keras
 import keras_tuner
 
-from regsearch._validation import check_bool, check_float, check_int, check_model
+from regsearch._validation import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_model,
+)
 from regsearch.oracles import ParetoSearch
 from regsearch.search import (
     Objective,
@@ -89,14 +95,32 @@ def _copy(model: keras.Model, compile: dict[str, Any]) -> keras.Model:
     return copy
 
 
-def _scaled_optimizer(compile: dict[str, Any], factor: float) -> dict[str, Any]:
-    """``compile`` with a new optimizer at ``factor`` x its learning rate (a float rate)."""
+def _trial_optimizer(
+    compile: dict[str, Any], factor: float, decay_steps: int | None
+) -> dict[str, Any]:
+    """``compile`` with a new optimizer at ``factor`` x its learning rate (a float rate).
+
+    With ``decay_steps``, the rate decays from there to 0 along a cosine over that
+    many steps (``keras.optimizers.schedules.CosineDecay``).
+    """
     optimizer = keras.optimizers.get(compile.get("optimizer", "rmsprop"))
     config = keras.optimizers.serialize(optimizer)
     rate = config["config"].get("learning_rate")
     if isinstance(rate, (int, float)):
-        config["config"]["learning_rate"] = float(rate) * factor
+        rate = float(rate) * factor
+        config["config"]["learning_rate"] = keras.optimizers.schedules.serialize(
+            keras.optimizers.schedules.CosineDecay(rate, decay_steps)
+        ) if decay_steps else rate  # fmt: skip
     return {**compile, "optimizer": keras.optimizers.deserialize(config)}
+
+
+def _steps_per_epoch(x: Any, batch_size: int | None) -> int | None:
+    """Batches in one epoch over ``x`` (arrays, or a dict or list of them)."""
+    leaves = keras.tree.flatten(x)
+    shape = getattr(leaves[0], "shape", None) if leaves else None
+    if not shape:
+        return None
+    return max(1, math.ceil(int(shape[0]) / (batch_size or 32)))
 
 
 def _evaluate(
@@ -160,6 +184,7 @@ def shrink(
     finetune_epochs: int = 3,
     width: Sequence[float] = WIDTHS,
     learning_rate: float = 1.0,
+    learning_rate_schedule: str = "cosine",
     strength: tuple[float, float] = (0.03, 3.0),
     compile: Mapping[str, Any] | None = None,
     batch_size: int | None = 32,
@@ -211,6 +236,10 @@ def shrink(
             A narrowed model has to recover what the cut took, so the default keeps
             the rate it was trained at (the figures for 1.0 against 0.3 are in
             ``benchmarks/README.md``).
+        learning_rate_schedule: ``"cosine"``: every trial's rate decays from there
+            to 0 along a cosine over its ``epochs + finetune_epochs``, so what a trial
+            is scored on is a settled fine-tune, not the last steps of a constant
+            rate (the usual way to fine-tune a pruned model); ``"constant"``: it stays.
         strength: (min, max) of the ``StructuredSparsity`` strength per layer,
             relative to the data loss (``SearchSpace(relative_strength=True)``):
             at 1, a layer's penalty equals the model's data loss when its trial starts.
@@ -245,6 +274,10 @@ def shrink(
     max_trials = check_int("max_trials", max_trials, minimum=1)
     rounds = _check_rounds(rounds, max_trials)
     learning_rate = check_float("learning_rate", learning_rate, exclusive_minimum=True)
+    learning_rate_schedule = check_choice(
+        "learning_rate_schedule", learning_rate_schedule, ("cosine", "constant")
+    )
+    steps = _steps_per_epoch(x, batch_size) if learning_rate_schedule == "cosine" else None
     seed = check_int("seed", seed, minimum=0)
     kwargs = _compile_kwargs(model, compile)
     base = _evaluate(model, kwargs, validation_data, batch_size)
@@ -259,6 +292,7 @@ def shrink(
         finetune_epochs=finetune_epochs,
         compile=kwargs,
         learning_rate=learning_rate,
+        decay_steps=steps * (epochs + finetune_epochs) if steps else None,
         space=SearchSpace.for_size(
             strength=strength,
             width=list(width),
@@ -305,6 +339,7 @@ class _RoundSearch:
     space: SearchSpace
     compile: dict[str, Any]
     learning_rate: float
+    decay_steps: int | None
     metric: str
     x: Any
     y: Any
@@ -319,7 +354,7 @@ class _RoundSearch:
         hypermodel = RegSearchHyperModel(
             model,
             self.space,
-            compile=_scaled_optimizer(self.compile, self.learning_rate),
+            compile=_trial_optimizer(self.compile, self.learning_rate, self.decay_steps),
             initial_weights="model",
             finetune_epochs=self.finetune_epochs,
         )

@@ -61,6 +61,12 @@ def test_shrink_returns_a_trimmed_model_within_tolerance_and_leaves_the_model(
     # the warm start: every group at 3/4 of its width, the weakest penalty
     assert second["stem_width"] == second["inner_width"] == 0.75
     assert second["stem_kernel_structured_sparsity_strength"] == 0.03
+    # every trial's rate decays along a cosine from the model's own over its 2 epochs
+    rate = keras.optimizers.serialize(tuner.hypermodel.compile["optimizer"])["config"]
+    schedule = keras.optimizers.schedules.deserialize(rate["learning_rate"])
+    assert isinstance(schedule, keras.optimizers.schedules.CosineDecay)
+    assert schedule.initial_learning_rate == pytest.approx(1e-2)
+    assert schedule.decay_steps == 256 // 32 * 2
     accuracy = small.evaluate(x_val, y_val, verbose=0, return_dict=True)["accuracy"]
     assert accuracy >= base - 0.05 - 1e-6
     assert small.count_params() <= model.count_params()
@@ -133,3 +139,5 @@ def test_shrink_rejects_what_it_cannot_shrink():
         regsearch.shrink(_residual(), x, y, validation_data=(x, y), max_trials=4, rounds=3)
     with pytest.raises(ValueError, match="is not compiled and no `compile`"):
         regsearch.shrink(_residual(compiled=False), x, y, validation_data=(x, y))
+    with pytest.raises(ValueError, match=r"`learning_rate_schedule`.*Did you mean 'cosine'"):
+        regsearch.shrink(_residual(), x, y, validation_data=(x, y), learning_rate_schedule="cos")
