@@ -9,7 +9,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from regsearch.search._exact_zeros import sync_weights
+from regsearch.search._exact_zeros import compiled, sync_weights
 
 # The weights trimming reads: kernels, BatchNormalization scales, and the biases that
 # make a dead filter's constant output (0 keeps it removable).
@@ -32,6 +32,7 @@ class HoldZeros(keras.callbacks.Callback):
     def __init__(self, masks: list[tuple[Any, np.ndarray]]) -> None:
         super().__init__()
         self.masks = masks
+        self._step = compiled(self._hold)
 
     @classmethod
     def from_model(cls, model: keras.Model) -> HoldZeros:
@@ -52,6 +53,10 @@ class HoldZeros(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         sync_weights(self)
+        if self.masks:
+            self._step()
+
+    def _hold(self) -> None:
         for variable, keep in self.masks:
             value = ops.convert_to_tensor(variable)
             variable.assign(ops.where(keep, value, ops.zeros((), variable.dtype)))
