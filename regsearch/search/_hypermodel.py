@@ -33,6 +33,7 @@ from regsearch.search._grow import GrowRegularizers, growing_regularizers
 from regsearch.search._objective import Objective
 from regsearch.search._score import ScoreCallback, collapse_of
 from regsearch.search._space import SearchSpace
+from regsearch.search._switch import PenaltySwitch
 from regsearch.search._warmup import PenaltyWarmup
 from regsearch.trimming import narrow, snap_to_zero, trimmed_size
 
@@ -585,11 +586,20 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             *self._own_callbacks(model, objective, penalized=True, reported=False, warmup=warmup),
             *phase_end,
         ]
+        # Penalties that change during the fit (warmup, growth) retrace the steps anyway.
+        switch = None
+        if PenaltySwitch.available() and warmup is None and not growing_regularizers(model):
+            switch = PenaltySwitch(model)
         history = model.fit(**{**arguments, "callbacks": penalized})
         if collapse_of(model) is not None:
+            if switch is not None:
+                switch.restore()
             return _report_last_epoch(model, history, callbacks)
         snap_to_zero(model, self.trim_threshold, relative=self.relative_threshold)
-        remove_weight_penalties(model)
+        if switch is not None:
+            switch.turn_off()
+        else:
+            remove_weight_penalties(model)
         scale_learning_rate(model.optimizer, self.finetune_learning_rate)
         finetune = [
             *self._own_callbacks(model, objective, penalized=False),

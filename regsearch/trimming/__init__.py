@@ -47,9 +47,10 @@ From that alone:
   convolution, or a squeeze-and-excitation block's expansion and the excitation
   convolution whose ``(1, 1, c)`` scales multiply it) or from none. Channels also pass
   through a ``Reshape`` that keeps them last (``(c,)`` to ``(1, 1, c)``; rebuilt with
-  ``-1`` there) and element-wise ``keras.ops`` on one tensor and numbers (``x + 3.0``). ``LayerTrim.coupled`` and ``coupled_through`` name the
-  group, and the report table shows it where channels went or were kept
-  (``channel_groups`` lists the groups by producer, as ``narrow`` uses them).
+  ``-1`` there) and element-wise ``keras.ops`` on one tensor and numbers
+  (``x + 3.0``). ``LayerTrim.coupled`` and ``coupled_through`` name the group, and the
+  report table shows it where channels went or were kept (``channel_groups`` lists
+  the groups by producer, as ``narrow`` uses them).
 - Layers trim does not understand (RNNs, custom layers, shared layers) are kept as
   they are, and so are the input channels of layers that mix channels
   (``LayerNormalization`` over the channel axis, softmax, a ``Reshape`` that moves
