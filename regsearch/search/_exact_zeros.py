@@ -168,13 +168,13 @@ class ExactZeros(keras.callbacks.Callback):
         key = [(id(p.variable), p.groups, len(p.masks), p.bias is not None) for p in groups]
         if getattr(self, "_key", None) != key:
             self._groups, self._key = groups, key
-            self._step = compiled(self._zero_emptied_groups)
+            self._compiled_update = compiled(self._zero_emptied_groups)
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         sync_weights(self)
         if not hasattr(self, "_groups"):
             self._use(self._penalized())
-        self._step()
+        self._compiled_update()
 
     def _zero_emptied_groups(self) -> None:
         for penalized in self._groups:

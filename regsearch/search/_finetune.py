@@ -32,7 +32,7 @@ class HoldZeros(keras.callbacks.Callback):
     def __init__(self, masks: list[tuple[Any, np.ndarray]]) -> None:
         super().__init__()
         self.masks = masks
-        self._step = compiled(self._hold)
+        self._compiled_update = compiled(self._hold)
 
     @classmethod
     def from_model(cls, model: keras.Model) -> HoldZeros:
@@ -54,7 +54,7 @@ class HoldZeros(keras.callbacks.Callback):
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         sync_weights(self)
         if self.masks:
-            self._step()
+            self._compiled_update()
 
     def _hold(self) -> None:
         for variable, keep in self.masks:
