@@ -108,9 +108,10 @@ def _trial_optimizer(
     rate = config["config"].get("learning_rate")
     if isinstance(rate, (int, float)):
         rate = float(rate) * factor
-        config["config"]["learning_rate"] = keras.optimizers.schedules.serialize(
-            keras.optimizers.schedules.CosineDecay(rate, decay_steps)
-        ) if decay_steps else rate  # fmt: skip
+        if decay_steps:
+            schedule = keras.optimizers.schedules.CosineDecay(rate, decay_steps)
+            rate = keras.optimizers.schedules.serialize(schedule)
+        config["config"]["learning_rate"] = rate
     return {**compile, "optimizer": keras.optimizers.deserialize(config)}
 
 

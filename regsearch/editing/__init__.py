@@ -4,7 +4,8 @@
 ``match_weights`` show which layers and weights a glob pattern reaches. The other
 names, importable from here but not in ``__all__``, are the package's surface for the
 rest of regsearch: ``trimming`` rebuilds through ``rebuild``, ``search`` targets layers
-with ``match_layers`` and resizes through ``resize_plan``.
+with ``match_layers`` and resizes through ``resize_plan``; ``channel_following_target``
+is the one rule for a ``Reshape`` that channels pass through.
 """
 
 from regsearch.editing._apply import apply
@@ -19,6 +20,7 @@ from regsearch.editing._rebuild import clone_layer as clone_layer
 from regsearch.editing._rebuild import copy_weights as copy_weights
 from regsearch.editing._rebuild import rebuild as rebuild
 from regsearch.editing._resize import ResizePlan as ResizePlan
+from regsearch.editing._resize import channel_following_target as channel_following_target
 from regsearch.editing._resize import has_kernel_size as has_kernel_size
 from regsearch.editing._resize import resize_error as resize_error
 from regsearch.editing._resize import resize_plan as resize_plan

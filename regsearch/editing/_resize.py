@@ -57,24 +57,46 @@ def _width_plan(model: keras.Model, width: Mapping[Any, float] | None) -> Resize
     return plan
 
 
+def channel_following_target(
+    target_shape: tuple[int, ...],
+    input_shape: tuple[int | None, ...],
+    output_shape: tuple[int | None, ...],
+) -> tuple[int, ...] | None:
+    """A ``Reshape``'s target rewritten to follow its input's channels, if it keeps them last.
+
+    Row-major data with the channels last keeps every element's channel through a
+    reshape that leaves the last dimension as it was (``(c,)`` to ``(1, 1, c)``,
+    ``(h, w, c)`` to ``(h * w, c)``): with ``-1`` as its last dimension it takes as many
+    channels as come in. ``None`` when the reshape moves the channels, or already has
+    a ``-1`` elsewhere.
+    """
+    target = tuple(target_shape)
+    if (
+        len(input_shape) > 1
+        and input_shape[-1] is not None
+        and input_shape[-1] == output_shape[-1]
+        and -1 not in target[:-1]
+    ):
+        return (*target[:-1], -1)
+    return None
+
+
 def _channel_reshapes(model: keras.Model) -> ResizePlan:
     """``Reshape`` layers that keep the channels last, made to follow a width change.
 
-    E.g. a squeeze-and-excitation block's ``Reshape((1, 1, c))`` after a global
-    pooling: with ``-1`` as its last dimension it takes as many channels as come in.
+    E.g. a squeeze-and-excitation block's ``Reshape((1, 1, c))`` after a global pooling.
     """
     plan: ResizePlan = {}
     for layer in model.layers:
         if not isinstance(layer, keras.layers.Reshape):
             continue
         try:
-            shape = layer.input.shape
-        except (AttributeError, ValueError):  # shared: each call has its own input
+            shapes = tuple(layer.input.shape), tuple(layer.output.shape)
+        except (AttributeError, ValueError):  # shared: each call has its own shapes
             continue
-        target = tuple(layer.target_shape)
-        channels = shape[-1] if len(shape) > 1 else None
-        if target and target[-1] == channels and -1 not in target[:-1]:
-            plan[layer.name] = {"target_shape": (*target[:-1], -1)}
+        target = channel_following_target(layer.target_shape, *shapes)
+        if target is not None:
+            plan[layer.name] = {"target_shape": target}
     return plan
 
 

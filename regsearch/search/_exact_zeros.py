@@ -140,6 +140,7 @@ class ExactZeros(keras.callbacks.Callback):
         super().__init__()
         self.threshold = check_float("threshold", threshold)
         self.relative = bool(relative)
+        self._key: list[Any] | None = None  # the groups the compiled update zeroes
 
     def _penalized(self) -> list[_Penalized]:
         found = []
@@ -166,7 +167,7 @@ class ExactZeros(keras.callbacks.Callback):
     def _use(self, groups: list[_Penalized]) -> None:
         """Zero ``groups`` from now on (one compiled step, rebuilt only when they change)."""
         key = [(id(p.variable), p.groups, len(p.masks), p.bias is not None) for p in groups]
-        if getattr(self, "_key", None) != key:
+        if self._key != key:
             self._groups, self._key = groups, key
             self._compiled_update = compiled(self._zero_emptied_groups)
 

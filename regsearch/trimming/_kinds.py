@@ -8,6 +8,7 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
+from regsearch.editing import channel_following_target
 from regsearch.trimming._graph import GraphNode, ModelGraph
 
 L = keras.layers
@@ -344,15 +345,9 @@ def _broadcasts_positions_only(node: GraphNode) -> bool:
 def _keeps_channels_last(node: GraphNode) -> bool:
     """Whether a ``Reshape`` keeps the channel axis last, with the same channels.
 
-    Row-major data with the channels last keeps every element's channel through such
-    a reshape (``(c,)`` to ``(1, 1, c)``, ``(h, w, c)`` to ``(h * w, c)``). Trim then
-    rebuilds it with ``-1`` as the last dimension, so it allows no other ``-1``.
+    Trim then rebuilds it with ``-1`` as the last dimension (``channel_following_target``).
     """
-    before, after = shape_of(node.inputs[0]), shape_of(node.outputs[0])
-    target = tuple(node.layer.target_shape)
-    return (
-        len(before) > 1
-        and before[-1] is not None
-        and before[-1] == after[-1]
-        and -1 not in target[:-1]
+    target = channel_following_target(
+        node.layer.target_shape, shape_of(node.inputs[0]), shape_of(node.outputs[0])
     )
+    return target is not None

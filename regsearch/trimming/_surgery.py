@@ -15,7 +15,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from regsearch.editing import Edits, LayerFactory, rebuild
+from regsearch.editing import Edits, LayerFactory, channel_following_target, rebuild
 from regsearch.trimming._kinds import LayerKind
 from regsearch.trimming._records import LayerPlan, LayerTrim, TrimmedSize
 
@@ -96,7 +96,9 @@ class _Rebuilt:
                 self.main = layer  # reuse it as it is: it is kept unchanged anyway
         elif kind == LayerKind.IDENTITY and isinstance(layer, L.Reshape):
             # it keeps the channels last (``classify``): as many as are left
-            self.main = _from_config(layer, target_shape=(*layer.target_shape[:-1], -1))
+            shapes = tuple(layer.input.shape), tuple(layer.output.shape)
+            target = channel_following_target(layer.target_shape, *shapes)
+            self.main = _from_config(layer, target_shape=target)
         else:
             self.main = _from_config(layer)
 
