@@ -61,7 +61,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import keras_tuner
 import numpy as np
-from bench_vs_architecture_search import hypervolume, macs, ratio
+from bench_vs_architecture_search import distillation_weight, hypervolume, macs, ratio
 from sklearn.exceptions import ConvergenceWarning
 from tasks import digits
 
@@ -233,6 +233,7 @@ def shrink(data: tuple, args: argparse.Namespace, seed: int, directory: str, bas
         rounds=args.rounds, epochs=epochs, finetune_epochs=finetune, batch_size=BATCH_SIZE,
         directory=directory, seed=seed, verbose=0, strength=tuple(args.strength),
         learning_rate=args.learning_rate, learning_rate_schedule=args.schedule,
+        distillation=args.distillation,
         **({"width": args.widths} if args.widths else {}),
     )  # fmt: skip
 
@@ -368,6 +369,10 @@ def main() -> None:
     parser.add_argument(
         "--schedule", choices=("cosine", "constant"), default="cosine",
         help="shrink's and l1's learning-rate schedule over each fine-tune",
+    )  # fmt: skip
+    parser.add_argument(
+        "--distillation", type=distillation_weight, default="auto",
+        help="shrink's distillation weight, or 'auto' (its default)",
     )  # fmt: skip
     parser.add_argument(
         "--widths", nargs="+", type=float, default=None,

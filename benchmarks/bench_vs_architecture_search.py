@@ -214,6 +214,7 @@ def run_shrink(
             base, x_train, y_train, validation_data=(x_val, y_val), max_trials=3 * args.trials,
             epochs=epochs, finetune_epochs=finetune, batch_size=task.batch_size,
             directory=directory, seed=seed, verbose=0, learning_rate_schedule=args.schedule,
+            distillation=args.distillation,
         )  # fmt: skip
         wall = time.perf_counter() - start
         with warnings.catch_warnings():
@@ -335,6 +336,11 @@ def run_seed(seed: int, args: argparse.Namespace) -> dict[str, dict[str, float]]
     return rows
 
 
+def distillation_weight(value: str) -> float | str:
+    """``--distillation``: a weight, or ``"auto"``."""
+    return value if value == "auto" else float(value)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", choices=sorted(TASKS), default="digits")
@@ -345,6 +351,10 @@ def main() -> None:
     parser.add_argument(
         "--schedule", choices=("cosine", "constant"), default="cosine",
         help="shrink's learning-rate schedule over each trial (its default: cosine)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--distillation", type=distillation_weight, default="auto",
+        help="shrink's distillation weight, or 'auto' (its default)",
     )  # fmt: skip
     parser.add_argument(
         "--finetune-epochs",

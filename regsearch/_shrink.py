@@ -12,12 +12,14 @@ from typing import Any
 import keras
 import keras_tuner
 
+from regsearch._distillation import soft_targets, unsupported
 from regsearch._validation import (
     check_bool,
     check_choice,
     check_float,
     check_int,
     check_model,
+    did_you_mean,
 )
 from regsearch.oracles import ParetoSearch
 from regsearch.search import (
@@ -187,6 +189,8 @@ def shrink(
     learning_rate: float = 1.0,
     learning_rate_schedule: str = "cosine",
     strength: tuple[float, float] = (0.03, 3.0),
+    distillation: float | str = "auto",
+    temperature: float = 2.0,
     compile: Mapping[str, Any] | None = None,
     batch_size: int | None = 32,
     directory: str | None = None,
@@ -244,6 +248,16 @@ def shrink(
         strength: (min, max) of the ``StructuredSparsity`` strength per layer,
             relative to the data loss (``SearchSpace(relative_strength=True)``):
             at 1, a layer's penalty equals the model's data loss when its trial starts.
+        distillation: Weight of ``model``'s own predictions in every trial's training
+            targets (knowledge distillation: a trial learns ``distillation *
+            model(x) + (1 - distillation) * y``; for cross-entropy and squared
+            error that is the usual mix of the two losses). ``"auto"``: 0.5 where the
+            loss allows it (sparse or categorical cross-entropy, binary
+            cross-entropy, mean squared error; one output; NumPy arrays), else 0.
+            ``0`` trains on ``y`` alone. The validation data keep the labels.
+        temperature: Softens ``model``'s predicted probabilities (``p ** (1 / T)``,
+            renormalized) before they are mixed in, so the trials also learn which
+            wrong classes ``model`` finds close; ``1`` keeps them.
         compile: ``model.compile`` arguments; by default the model's own.
         batch_size: Batch size for training and evaluation.
         directory: The tuner's directory (project ``shrink``, then ``shrink_2``, ...
@@ -281,17 +295,23 @@ def shrink(
     steps = _steps_per_epoch(x, batch_size) if learning_rate_schedule == "cosine" else None
     seed = check_int("seed", seed, minimum=0)
     kwargs = _compile_kwargs(model, compile)
+    weight = _distillation_weight(distillation, model, x, y, kwargs)
+    temperature = check_float("temperature", temperature, exclusive_minimum=True)
     base = _evaluate(model, kwargs, validation_data, batch_size)
     metric = _pick_metric(metric, base)
     _warn_if_noisy(metric, base[metric], validation_data[1], tolerance, relative)
+    targets = soft_targets(
+        model, x, y, validation_data, kwargs,
+        weight=weight, temperature=temperature, batch_size=batch_size,
+    ) if weight else None  # fmt: skip
     search = _RoundSearch(
         x=x,
-        y=y,
-        validation_data=validation_data,
+        y=targets.y if targets else y,
+        validation_data=targets.validation_data if targets else validation_data,
         metric=metric,
         epochs=epochs,
         finetune_epochs=finetune_epochs,
-        compile=kwargs,
+        compile=targets.compile if targets else kwargs,
         learning_rate=learning_rate,
         decay_steps=steps * (epochs + finetune_epochs) if steps else None,
         space=SearchSpace.for_size(
@@ -313,7 +333,27 @@ def shrink(
             break
         current = chosen
     assert tuner is not None  # at least one round ran
-    return (_copy(model, kwargs) if current is model else current), tuner
+    return _copy(current, kwargs), tuner  # compiled as the user's, whatever trials read
+
+
+def _distillation_weight(
+    distillation: float | str, model: keras.Model, x: Any, y: Any, compile: dict[str, Any]
+) -> float:
+    if isinstance(distillation, str) and distillation != "auto":
+        raise ValueError(
+            "Argument `distillation` must be a weight in [0, 1] or 'auto'; received "
+            f"{distillation!r}.{did_you_mean(distillation, ['auto'])}"
+        )
+    if distillation == "auto":
+        return 0.0 if unsupported(model, x, y, compile) else 0.5
+    weight = check_float("distillation", distillation, maximum=1.0)
+    reason = unsupported(model, x, y, compile) if weight else None
+    if reason:
+        raise ValueError(
+            f"Argument `distillation`={distillation!r} cannot be used here: {reason}. "
+            "Pass distillation=0 (or 'auto')."
+        )
+    return weight
 
 
 def _check_rounds(rounds: int, max_trials: int) -> int:

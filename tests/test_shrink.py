@@ -67,6 +67,12 @@ def test_shrink_returns_a_trimmed_model_within_tolerance_and_leaves_the_model(
     assert isinstance(schedule, keras.optimizers.schedules.CosineDecay)
     assert schedule.initial_learning_rate == pytest.approx(1e-2)
     assert schedule.decay_steps == 256 // 32 * 2
+    # the trials learn from half the labels, half the model's softened predictions
+    trial_loss = tuner.hypermodel.compile["loss"]
+    assert isinstance(trial_loss, keras.losses.CategoricalCrossentropy)
+    assert trial_loss.get_config()["from_logits"] is True
+    # ... and what comes back is compiled as the user's model: sparse labels work
+    assert isinstance(small.loss, keras.losses.SparseCategoricalCrossentropy)
     accuracy = small.evaluate(x_val, y_val, verbose=0, return_dict=True)["accuracy"]
     assert accuracy >= base - 0.05 - 1e-6
     assert small.count_params() <= model.count_params()
@@ -141,3 +147,13 @@ def test_shrink_rejects_what_it_cannot_shrink():
         regsearch.shrink(_residual(compiled=False), x, y, validation_data=(x, y))
     with pytest.raises(ValueError, match=r"`learning_rate_schedule`.*Did you mean 'cosine'"):
         regsearch.shrink(_residual(), x, y, validation_data=(x, y), learning_rate_schedule="cos")
+    with pytest.raises(ValueError, match=r"in \[0, 1\] or 'auto'; received 'Auto'\. Did you mean"):
+        regsearch.shrink(_residual(), x, y, validation_data=(x, y), distillation="Auto")
+    with pytest.raises(ValueError, match=r"`distillation` must be <= 1\.0; received 2"):
+        regsearch.shrink(_residual(), x, y, validation_data=(x, y), distillation=2)
+    with pytest.raises(ValueError, match=r"`temperature` must be > 0\.0; received 0"):
+        regsearch.shrink(_residual(), x, y, validation_data=(x, y), temperature=0)
+    hinge = _residual(compiled=False)
+    hinge.compile(loss="categorical_hinge")
+    with pytest.raises(ValueError, match=r"`distillation`=0\.5 cannot be used here: its loss"):
+        regsearch.shrink(hinge, x, y, validation_data=(x, y), distillation=0.5)

@@ -10,6 +10,7 @@ import numpy as np
 from keras import ops
 
 from regsearch.search._exact_zeros import compiled, sync_weights
+from regsearch.search._walk import weight_penalty_owners
 
 # The weights trimming reads: kernels, BatchNormalization scales, and the biases that
 # make a dead filter's constant output (0 keeps it removable).
@@ -63,20 +64,20 @@ class HoldZeros(keras.callbacks.Callback):
 
 
 def remove_weight_penalties(model: keras.Model) -> int:
-    """Drop the regularizer of every weight of ``model``, so training stops paying it.
+    """Drop every penalty on ``model``'s weights, so training stops paying it.
 
-    Activity regularizers (penalties on outputs) are kept. Keras traces the
-    regularizers into the train and test functions, so both are rebuilt: the
+    That is each weight's regularizer and each ``CrossLayer``'s (the coupled group
+    norms). Activity regularizers (penalties on outputs) are kept. Keras traces the
+    penalties into the train and test functions, so both are rebuilt: the
     validation loss of the epochs that follow is then the data loss too.
 
     Returns:
-        How many weights had a regularizer.
+        How many penalties were dropped.
     """
     removed = 0
-    for variable in model.weights:
-        if getattr(variable, "regularizer", None) is not None:
-            variable.regularizer = None
-            removed += 1
+    for owner in list(weight_penalty_owners(model)):
+        owner.regularizer = None
+        removed += 1
     if removed:
         model.make_train_function(force=True)
         model.make_test_function(force=True)

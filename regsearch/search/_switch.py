@@ -8,6 +8,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from regsearch.search._walk import weight_penalty_owners
+
 
 class _Switched:
     """A weight penalty times a switch that the compiled train and test steps read."""
@@ -32,17 +34,16 @@ class PenaltySwitch:
     variable's value into the step, so ``available()`` is ``False`` there.
 
     Args:
-        model: The model whose weight penalties (``variable.regularizer``) to wrap.
+        model: The model whose weight penalties (each weight's ``regularizer`` and
+            each ``CrossLayer``'s) to wrap.
     """
 
     def __init__(self, model: keras.Model) -> None:
         self.on = keras.Variable(1.0, trainable=False, name="penalty_switch")
-        self._switched: list[tuple[keras.Variable, Any]] = []
-        for variable in model.weights:
-            penalty = getattr(variable, "regularizer", None)
-            if penalty is not None:
-                variable.regularizer = _Switched(penalty, self.on)
-                self._switched.append((variable, penalty))
+        self._switched: list[tuple[Any, Any]] = []
+        for owner in list(weight_penalty_owners(model)):
+            self._switched.append((owner, owner.regularizer))
+            owner.regularizer = _Switched(owner.regularizer, self.on)
 
     @staticmethod
     def available() -> bool:
@@ -52,14 +53,14 @@ class PenaltySwitch:
     def restore(self) -> None:
         """Put the penalties back as they were, switched on."""
         self.on.assign(1.0)
-        for variable, penalty in self._switched:
-            variable.regularizer = penalty
+        for owner, penalty in self._switched:
+            owner.regularizer = penalty
 
     def turn_off(self) -> int:
         """Stop every penalty from counting; return how many weights had one."""
         self.on.assign(0.0)
-        for variable, _ in self._switched:
-            variable.regularizer = None
+        for owner, _ in self._switched:
+            owner.regularizer = None
         return len(self._switched)
 
 

@@ -8,8 +8,7 @@ from typing import Any
 import keras
 
 from regsearch._validation import check_float, check_int
-from regsearch.layers import CrossLayer
-from regsearch.search._walk import nested_layers
+from regsearch.search._walk import nested_layers, weight_penalty_owners
 
 
 class PenaltyWarmup(keras.callbacks.Callback):
@@ -129,15 +128,10 @@ def _rebuild_step_functions(model: keras.Model) -> None:
 
 def _detach_penalties(model: keras.Model) -> list[tuple[Any, str, Any]]:
     """Set every penalty of ``model`` to ``None``; return ``(owner, attribute, penalty)``."""
-    detached = []
-    for variable in model.weights:
-        if getattr(variable, "regularizer", None) is not None:
-            detached.append((variable, "regularizer", variable.regularizer))
+    detached = [(owner, "regularizer", owner.regularizer) for owner in weight_penalty_owners(model)]
     for layer in nested_layers(model):
         if getattr(layer, "activity_regularizer", None) is not None:
             detached.append((layer, "activity_regularizer", layer.activity_regularizer))
-        if isinstance(layer, CrossLayer) and layer.regularizer is not None:
-            detached.append((layer, "regularizer", layer.regularizer))
     for owner, attribute, _ in detached:
         setattr(owner, attribute, None)
     return detached
