@@ -273,7 +273,8 @@ def shrink(
 
     Raises:
         TypeError, ValueError: for a subclassed or unbuilt model, a model with nothing
-            to shrink, an uncompiled model without ``compile``, or bad arguments.
+            to shrink, an uncompiled model without ``compile``, a ``distillation``
+            weight where it cannot apply (the message says why), or bad arguments.
 
     Examples:
         >>> small, tuner = regsearch.shrink(  # doctest: +SKIP
