@@ -371,8 +371,8 @@ def main() -> None:
         help="shrink's and l1's learning-rate schedule over each fine-tune",
     )  # fmt: skip
     parser.add_argument(
-        "--distillation", type=distillation_weight, default="auto",
-        help="shrink's distillation weight, or 'auto' (its default)",
+        "--distillation", type=distillation_weight, default=0.0,
+        help="shrink's distillation weight, or 'auto' (its default: 0)",
     )  # fmt: skip
     parser.add_argument(
         "--widths", nargs="+", type=float, default=None,

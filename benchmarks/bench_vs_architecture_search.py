@@ -353,8 +353,8 @@ def main() -> None:
         help="shrink's learning-rate schedule over each trial (its default: cosine)",
     )  # fmt: skip
     parser.add_argument(
-        "--distillation", type=distillation_weight, default="auto",
-        help="shrink's distillation weight, or 'auto' (its default)",
+        "--distillation", type=distillation_weight, default=0.0,
+        help="shrink's distillation weight, or 'auto' (its default: 0)",
     )  # fmt: skip
     parser.add_argument(
         "--finetune-epochs",

@@ -189,7 +189,7 @@ def shrink(
     learning_rate: float = 1.0,
     learning_rate_schedule: str = "cosine",
     strength: tuple[float, float] = (0.03, 3.0),
-    distillation: float | str = "auto",
+    distillation: float | str = 0.0,
     temperature: float = 2.0,
     compile: Mapping[str, Any] | None = None,
     batch_size: int | None = 32,
@@ -251,10 +251,12 @@ def shrink(
         distillation: Weight of ``model``'s own predictions in every trial's training
             targets (knowledge distillation: a trial learns ``distillation *
             model(x) + (1 - distillation) * y``; for cross-entropy and squared
-            error that is the usual mix of the two losses). ``"auto"``: 0.5 where the
-            loss allows it (sparse or categorical cross-entropy, binary
-            cross-entropy, mean squared error; one output; NumPy arrays), else 0.
-            ``0`` trains on ``y`` alone. The validation data keep the labels.
+            error that is the usual mix of the two losses). It needs sparse or
+            categorical cross-entropy, binary cross-entropy or mean squared error,
+            one output and NumPy arrays; ``"auto"`` is 0.5 where they hold, else 0.
+            ``0`` (the default; measured, not better on every task: see
+            ``benchmarks/README.md``) trains on ``y`` alone. The validation data keep
+            the labels, and the models the tuner loads read them too.
         temperature: Softens ``model``'s predicted probabilities (``p ** (1 / T)``,
             renormalized) before they are mixed in, so the trials also learn which
             wrong classes ``model`` finds close; ``1`` keeps them.
@@ -306,6 +308,7 @@ def shrink(
         weight=weight, temperature=temperature, batch_size=batch_size,
     ) if weight else None  # fmt: skip
     search = _RoundSearch(
+        labels_compile=kwargs,
         x=x,
         y=targets.y if targets else y,
         validation_data=targets.validation_data if targets else validation_data,
@@ -380,6 +383,7 @@ class _RoundSearch:
 
     space: SearchSpace
     compile: dict[str, Any]
+    labels_compile: dict[str, Any]  # the user's: what models loaded afterwards read
     learning_rate: float
     decay_steps: int | None
     metric: str
@@ -396,7 +400,7 @@ class _RoundSearch:
         hypermodel = RegSearchHyperModel(
             model,
             self.space,
-            compile=_trial_optimizer(self.compile, self.learning_rate, self.decay_steps),
+            compile=self._compile(self.compile),
             initial_weights="model",
             finetune_epochs=self.finetune_epochs,
         )
@@ -424,7 +428,13 @@ class _RoundSearch:
             verbose=0,
             callbacks=callbacks,
         )
+        # The trials may have read distillation targets; whoever loads a trial from the
+        # tuner (best_model, trim_compiled) evaluates it on the user's labels.
+        hypermodel.compile = self._compile(self.labels_compile)
         return tuner
+
+    def _compile(self, compile: dict[str, Any]) -> dict[str, Any]:
+        return _trial_optimizer(compile, self.learning_rate, self.decay_steps)
 
 
 class _Choice:
