@@ -400,7 +400,7 @@ class _RoundSearch:
         hypermodel = RegSearchHyperModel(
             model,
             self.space,
-            compile=self._compile(self.compile),
+            compile=self._with_trial_rate(self.compile),
             initial_weights="model",
             finetune_epochs=self.finetune_epochs,
         )
@@ -430,10 +430,10 @@ class _RoundSearch:
         )
         # The trials may have read distillation targets; whoever loads a trial from the
         # tuner (best_model, trim_compiled) evaluates it on the user's labels.
-        hypermodel.compile = self._compile(self.labels_compile)
+        hypermodel.compile = self._with_trial_rate(self.labels_compile)
         return tuner
 
-    def _compile(self, compile: dict[str, Any]) -> dict[str, Any]:
+    def _with_trial_rate(self, compile: dict[str, Any]) -> dict[str, Any]:
         return _trial_optimizer(compile, self.learning_rate, self.decay_steps)
 
 
