@@ -161,14 +161,14 @@ def _dense_metric(metric: Any) -> Any:
     return dense(name=name, **options)
 
 
+_SPARSE_METRIC_NAMES: dict[type, str] = {
+    keras.metrics.SparseCategoricalAccuracy: "sparse_categorical_accuracy",
+    keras.metrics.SparseTopKCategoricalAccuracy: "sparse_top_k_categorical_accuracy",
+    keras.metrics.SparseCategoricalCrossentropy: "sparse_categorical_crossentropy",
+}
+
+
 def _canonical(metric: Any) -> str:
     if isinstance(metric, str):
         return metric.lower()
-    for name, cls in (
-        ("sparse_categorical_accuracy", keras.metrics.SparseCategoricalAccuracy),
-        ("sparse_top_k_categorical_accuracy", keras.metrics.SparseTopKCategoricalAccuracy),
-        ("sparse_categorical_crossentropy", keras.metrics.SparseCategoricalCrossentropy),
-    ):
-        if type(metric) is cls:
-            return name
-    return ""
+    return _SPARSE_METRIC_NAMES.get(type(metric), "")

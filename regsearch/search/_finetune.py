@@ -74,14 +74,13 @@ def remove_weight_penalties(model: keras.Model) -> int:
     Returns:
         How many penalties were dropped.
     """
-    removed = 0
-    for owner in list(weight_penalty_owners(model)):
+    owners = list(weight_penalty_owners(model))
+    for owner in owners:
         owner.regularizer = None
-        removed += 1
-    if removed:
+    if owners:
         model.make_train_function(force=True)
         model.make_test_function(force=True)
-    return removed
+    return len(owners)
 
 
 def scale_learning_rate(optimizer: keras.optimizers.Optimizer, scale: float) -> None:
