@@ -34,6 +34,7 @@ from regsearch.search._objective import Objective
 from regsearch.search._score import ScoreCallback, collapse_of
 from regsearch.search._space import SearchSpace
 from regsearch.search._switch import PenaltySwitch
+from regsearch.search._training_state import build_training_state
 from regsearch.search._warmup import PenaltyWarmup
 from regsearch.trimming import narrow, snap_to_zero, trimmed_size
 
@@ -450,6 +451,8 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             calibrate(model)
         if objective.measures_deployment:
             self._measure_base(model)
+        arguments = inspect.signature(model.fit).bind(*args, **kwargs).arguments
+        build_training_state(model, arguments.get("x"), arguments.get("y"))
         if self.finetune_epochs and finetune:
             history = self._fit_then_finetune(
                 model, objective, callbacks, warmup, args, kwargs, phase_end=phase_end
