@@ -233,7 +233,8 @@ def shrink(data: tuple, args: argparse.Namespace, seed: int, directory: str, bas
         rounds=args.rounds, epochs=epochs, finetune_epochs=finetune, batch_size=BATCH_SIZE,
         directory=directory, seed=seed, verbose=0, strength=tuple(args.strength),
         learning_rate=args.learning_rate, learning_rate_schedule=args.schedule,
-        distillation=args.distillation,
+        distillation=args.distillation, refine=args.refine,
+        refine_epochs=_refine_epochs(args),
         **({"width": args.widths} if args.widths else {}),
     )  # fmt: skip
 
@@ -244,7 +245,13 @@ def shrink(data: tuple, args: argparse.Namespace, seed: int, directory: str, bas
     # when the last found nothing smaller)
     points = trial_points(tuner, load, x_test, y_test)
     points.append((accuracy(small, x_test, y_test), float(macs(small))))
-    return {"points": points, "epochs": trials * (epochs + finetune)}
+    refined = args.refine * _refine_epochs(args)
+    return {"points": points, "epochs": trials * (epochs + finetune) + refined}
+
+
+def _refine_epochs(args: argparse.Namespace) -> int:
+    """Epochs of each of ``shrink``'s refinements: twice a trial's (its default)."""
+    return 2 * sum(_trial_epochs(args))
 
 
 def _shrink_trials(args: argparse.Namespace) -> int:
@@ -253,7 +260,8 @@ def _shrink_trials(args: argparse.Namespace) -> int:
     That is the from-scratch searches on the ResNet, the four ``alpha`` values on MobileNet.
     """
     searched = len(ALPHAS) if args.case == "mobilenet" else args.trials
-    return args.shrink_trials or searched * args.epochs // sum(_trial_epochs(args))
+    budget = searched * args.epochs - args.refine * _refine_epochs(args)  # refinements count
+    return args.shrink_trials or budget // sum(_trial_epochs(args))
 
 
 def l1(data: tuple, args: argparse.Namespace, seed: int, directory: str, base) -> dict:
@@ -373,6 +381,11 @@ def main() -> None:
     parser.add_argument(
         "--distillation", type=distillation_weight, default=0.0,
         help="shrink's distillation weight, or 'auto' (its default: 0)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--refine", type=int, default=0,
+        help="shrink's refine (near-miss trials fine-tuned longer, twice a trial's epochs; "
+        "their epochs are taken from its trials')",
     )  # fmt: skip
     parser.add_argument(
         "--widths", nargs="+", type=float, default=None,

@@ -201,18 +201,22 @@ def shrink_epochs(args: argparse.Namespace) -> tuple[int, int]:
 
 
 def run_shrink(
-    base: keras.Model, seed: int, args: argparse.Namespace, task: Task, data: tuple
+    base: keras.Model, seed: int, args: argparse.Namespace, task: Task, data: tuple, refine: int
 ) -> dict[str, Any]:
     """``regsearch.shrink`` from the trained base: 3x the trials of a search, each a third
     as long, so as many epochs in all."""
     x_train, y_train, x_val, y_val, x_test, y_test = data
     epochs, finetune = shrink_epochs(args)
+    refine_epochs = args.refine_epochs or 2 * (epochs + finetune)
+    # the refinements' epochs come out of the trials', so the total stays the same
+    trials = 3 * args.trials - math.ceil(refine * refine_epochs / (epochs + finetune))
     keras.utils.set_random_seed(seed)
     with tempfile.TemporaryDirectory() as directory:
         start = time.perf_counter()
         small, tuner = regsearch.shrink(
-            base, x_train, y_train, validation_data=(x_val, y_val), max_trials=3 * args.trials,
-            epochs=epochs, finetune_epochs=finetune, batch_size=task.batch_size,
+            base, x_train, y_train, validation_data=(x_val, y_val), max_trials=trials,
+            epochs=epochs, finetune_epochs=finetune, refine=refine,
+            refine_epochs=refine_epochs, batch_size=task.batch_size,
             directory=directory, seed=seed, verbose=0, learning_rate_schedule=args.schedule,
             distillation=args.distillation,
         )  # fmt: skip
@@ -226,6 +230,20 @@ def run_shrink(
     accuracy = small.evaluate(x_test, y_test, verbose=0, return_dict=True)["accuracy"]
     chosen = (float(accuracy), float(macs(small)))
     return {"points": [*points, chosen], "wall": wall, "chosen": chosen}
+
+
+def arms(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """``(name, run(base, seed, args, task, data))`` per method; ``shrink`` once per
+    ``--refine`` value (``shrink-refine4`` for ``refine=4``)."""
+    runs: list[tuple[str, Any]] = []
+    for method in args.methods:
+        if method != "shrink":
+            runs.append((method, lambda b, s, a, t, d, m=method: run_method(m, s, a, t, d)))
+            continue
+        for refine in args.refine:
+            name = "shrink" if refine == 0 else f"shrink-refine{refine}"
+            runs.append((name, lambda b, s, a, t, d, r=refine: run_shrink(b, s, a, t, d, r)))
+    return runs
 
 
 def run_method(
@@ -300,11 +318,8 @@ def run_seed(seed: int, args: argparse.Namespace) -> dict[str, dict[str, float]]
     base_macs = macs(base)
     print(f"seed {seed}: base model test accuracy {base_accuracy:.4f}, {base_macs:,} MACs")
     rows = {"base": {"accuracy": base_accuracy, "macs": float(base_macs)}}
-    for method in args.methods:
-        if method == "shrink":
-            result = run_shrink(base, seed, args, task, data)
-        else:
-            result = run_method(method, seed, args, task, data)
+    for method, run in arms(args):
+        result = run(base, seed, args, task, data)
         summary = summarize(result, base_accuracy, base_macs)
         rows[method] = summary
         print(
@@ -315,14 +330,14 @@ def run_seed(seed: int, args: argparse.Namespace) -> dict[str, dict[str, float]]
             + (
                 f"; returned: test accuracy {summary['chosen']:.4f}, "
                 f"{summary['chosen_macs']:,.0f} MACs"
-                if method == "shrink"
+                if method.startswith("shrink")
                 else ""
             ),
             flush=True,
         )
     if "architecture" not in rows:
         return rows
-    for method in [m for m in METHODS[1:] if m in rows]:
+    for method in [m for m in rows if m not in ("base", "architecture")]:
         rows[f"{method} ratio"] = {
             key: ratio(rows[method][key], rows["architecture"][key])
             for key in ("macs", "hypervolume", "wall")
@@ -356,6 +371,14 @@ def main() -> None:
         "--distillation", type=distillation_weight, default=0.0,
         help="shrink's distillation weight, or 'auto' (its default: 0)",
     )  # fmt: skip
+    parser.add_argument(
+        "--refine", type=int, nargs="+", default=[0],
+        help="shrink's refine (near-miss trials fine-tuned longer; their epochs are taken "
+        "from its trials'); several values run shrink once each, on the same base",
+    )  # fmt: skip
+    parser.add_argument(
+        "--refine-epochs", type=int, default=None, help="shrink's refine_epochs (its default)"
+    )
     parser.add_argument(
         "--finetune-epochs",
         type=int,
@@ -407,7 +430,7 @@ def main() -> None:
         method = key.removesuffix(" ratio")
         macs_ratio = statistics.median(r[key]["macs"] for r in results)
         wall_ratio = statistics.median(r[key]["wall"] for r in results)
-        target = MACS_TARGETS.get(method, 1.0)
+        target = MACS_TARGETS.get(method.split("-")[0], 1.0)
         print(
             f"{method}: target median MACs ratio <= {target} ({macs_ratio:.3f}: "
             f"{'met' if macs_ratio <= target else 'NOT met'}), median wall ratio <= 1.5 "

@@ -1,5 +1,7 @@
 """``regsearch.shrink`` end to end: a trained residual model in, a smaller one out."""
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -153,7 +155,50 @@ def test_shrink_rejects_what_it_cannot_shrink():
         regsearch.shrink(_residual(), x, y, validation_data=(x, y), distillation=2)
     with pytest.raises(ValueError, match=r"`temperature` must be > 0\.0; received 0"):
         regsearch.shrink(_residual(), x, y, validation_data=(x, y), temperature=0)
+    with pytest.raises(ValueError, match=r"`refine`.*-1"):
+        regsearch.shrink(_residual(), x, y, validation_data=(x, y), refine=-1)
+    with pytest.raises(ValueError, match=r"`refine_epochs`.*0"):
+        regsearch.shrink(_residual(), x, y, validation_data=(x, y), refine=1, refine_epochs=0)
     hinge = _residual(compiled=False)
     hinge.compile(loss="categorical_hinge")
     with pytest.raises(ValueError, match=r"`distillation`=0\.5 cannot be used here: its loss"):
         regsearch.shrink(hinge, x, y, validation_data=(x, y), distillation=0.5)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:regsearch.shrink. val_accuracy is measured")
+def test_shrink_refines_the_near_miss_trials_and_returns_a_refined_model(tmp_path, capsys):
+    keras.utils.set_random_seed(0)
+    x, y = _data(256, 0)
+    x_val, y_val = _data(128, 1)
+    model = _residual()
+    model.fit(x, y, epochs=2, batch_size=32, verbose=0)
+    base = model.evaluate(x_val, y_val, verbose=0, return_dict=True)["accuracy"]
+
+    small, tuner = regsearch.shrink(
+        model, x, y, validation_data=(x_val, y_val), tolerance=0.0, max_trials=4,
+        epochs=1, finetune_epochs=1, refine=2, refine_epochs=6, directory=str(tmp_path),
+        seed=0,
+    )  # fmt: skip
+
+    out = capsys.readouterr().out
+    refined = re.findall(r"trial (\d+) refined for 6 epochs: val_accuracy ([\d.]+)", out)
+    # the front's trials below the one the search would choose, closest to it first
+    table = regsearch.results(tuner).set_index("trial_id")
+    try:
+        selected = regsearch.select(tuner, 0.0, size="macs", reference=base)
+        below = table.loc[selected, "trimmed_macs"]
+    except LookupError:
+        below = np.inf
+    front = regsearch.pareto_front(tuner, ("val_accuracy", "trimmed_macs"))
+    front = front[front["trimmed_macs"] < below].sort_values("val_accuracy", ascending=False)
+    front = front.drop_duplicates("trimmed_macs")  # two trials of one size: one refined
+    assert [trial_id for trial_id, _ in refined] == list(front["trial_id"][:2])
+    assert refined, out
+    # a refined model came within the tolerance, and it is what comes back
+    chosen = re.search(r"shrink: trial (\d+) \(refined\): val_accuracy ([\d.]+)", out)
+    assert chosen is not None, out
+    accuracy = small.evaluate(x_val, y_val, verbose=0, return_dict=True)["accuracy"]
+    assert accuracy == pytest.approx(float(chosen.group(2)), abs=1e-4)
+    assert accuracy >= base - 1e-6
+    assert small.count_params() < model.count_params()

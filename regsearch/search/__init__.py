@@ -29,6 +29,7 @@ from regsearch.search._results import metric_column as metric_column
 from regsearch.search._results import trim_compiled as trim_compiled
 from regsearch.search._score import ScoreCallback as ScoreCallback
 from regsearch.search._space import SearchSpace, hp_regularizer
+from regsearch.search._training_state import build_training_state as build_training_state
 from regsearch.search._warmup import PenaltyWarmup
 
 __all__ = [
