@@ -34,6 +34,7 @@ from regsearch.search import (
     pareto_front,
     results,
     select,
+    within_tolerance,
 )
 from regsearch.trimming import channel_groups, trimmed_size
 
@@ -540,7 +541,13 @@ class _Choice:
                 f"{metric} {candidate.value:.4f}, MACs {candidate.macs:,}"
             )
         candidates = [selected, *refined] if selected else refined
-        within = [c for c in candidates if self._within(c.value, metric)]
+        within = [
+            c
+            for c in candidates
+            if within_tolerance(
+                c.value, self.reference, self.tolerance, relative=self.relative, metric=metric
+            )
+        ]
         if not within:
             kept = "the model as given" if index == 1 else f"round {index - 1}'s model"
             self._say(f"{prefix} no trial is within tolerance of yours. Returning {kept}.")
@@ -551,11 +558,13 @@ class _Choice:
             self._say(f"{prefix} nothing smaller within tolerance; stopping.")
             return None
         self._say(
-            f"{prefix} trial {chosen.trial_id}{' (refined)' if chosen.model else ''}: "
+            f"{prefix} trial {chosen.trial_id}{'' if chosen.model is None else ' (refined)'}: "
             f"{metric} {chosen.value:.4f} (yours {self.reference:.4f}), MACs "
             f"{chosen.macs:,} (from {before:,}: {before / max(chosen.macs, 1):.1f}x fewer)"
         )
-        return chosen.model or best_model(tuner, trial_id=chosen.trial_id)
+        if chosen.model is not None:
+            return chosen.model
+        return best_model(tuner, trial_id=chosen.trial_id)
 
     def _selected(self, tuner: keras_tuner.Tuner, metric: str) -> _Candidate | None:
         """The smallest trial within tolerance, as the search measured it."""
@@ -573,14 +582,6 @@ class _Choice:
         row = results(tuner).set_index("trial_id").loc[trial_id]
         value = row[metric_column(metric, [row.to_dict()])]
         return _Candidate(trial_id, float(value), int(row["trimmed_macs"]))
-
-    def _within(self, value: float, metric: str) -> bool:
-        """``select``'s test: at most ``tolerance`` worse than the reference."""
-        allowed = self.tolerance * abs(self.reference) if self.relative else self.tolerance
-        worse = (
-            value - self.reference if infer_direction(metric) == "min" else self.reference - value
-        )
-        return worse <= allowed + 1e-9 * max(1.0, abs(self.reference))
 
     def _say(self, line: str) -> None:
         if self.verbose:

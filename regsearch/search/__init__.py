@@ -27,6 +27,7 @@ from regsearch.search._results import best_trial as best_trial
 from regsearch.search._results import format_table as format_table
 from regsearch.search._results import metric_column as metric_column
 from regsearch.search._results import trim_compiled as trim_compiled
+from regsearch.search._results import within_tolerance as within_tolerance
 from regsearch.search._score import ScoreCallback as ScoreCallback
 from regsearch.search._space import SearchSpace, hp_regularizer
 from regsearch.search._training_state import build_training_state as build_training_state

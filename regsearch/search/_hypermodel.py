@@ -442,7 +442,8 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             )
         compiled = self._compile_for(model, objective)
         self._check_metric_is_logged(compiled, model, objective, validating)
-        calibrate = self._calibration(model, compiled, args, kwargs)
+        arguments = inspect.signature(model.fit).bind(*args, **kwargs).arguments
+        calibrate = self._calibration(model, compiled, arguments)
         warmup = None
         # A fit from initial_epoch > 0 continues a trained trial (Hyperband): no plateau.
         if self.warms_up and not kwargs.get("initial_epoch"):
@@ -451,7 +452,6 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             calibrate(model)
         if objective.measures_deployment:
             self._measure_base(model)
-        arguments = inspect.signature(model.fit).bind(*args, **kwargs).arguments
         build_training_state(model, arguments.get("x"), arguments.get("y"))
         if self.finetune_epochs and finetune:
             history = self._fit_then_finetune(
@@ -501,8 +501,7 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
         self,
         model: keras.Model,
         compiled: Mapping[str, Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
+        arguments: Mapping[str, Any],
     ) -> Callable[[keras.Model], object] | None:
         """What rescales the trial's penalties to their relative strength, if anything."""
         if not self.space.relative_strength:
@@ -513,7 +512,6 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
                 "SearchSpace(relative_strength=True) measures one data loss: it needs a "
                 "model with one output and one loss. Use relative_strength=False."
             )
-        arguments = inspect.signature(model.fit).bind(*args, **kwargs).arguments
         x, y = first_samples(arguments.get("x"), arguments.get("y"))
         if self.space.relative_strength == "gradient":
             return lambda trained: calibrate_gradient_strengths(trained, loss, x, y)

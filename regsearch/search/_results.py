@@ -531,13 +531,12 @@ def select(
     if not scored:
         raise ValueError(f"No finished trial has a finite {key!r} and {size_key!r}.")
     if reference is None:
-        best = min(value for value, _, _ in scored)
-    else:
-        best = sign * check_float("reference", reference, minimum=None)
-    limit = best + (tolerance * abs(best) if relative else tolerance)
-    limit += 1e-9 * max(1.0, abs(limit))  # 0.98 - 0.01 must admit a 0.97
+        reference = sign * min(value for value, _, _ in scored)
+    reference = check_float("reference", reference, minimum=None)
     within = [
-        (size_value, value, trial_id) for value, size_value, trial_id in scored if value <= limit
+        (size_value, value, trial_id)
+        for value, size_value, trial_id in scored
+        if within_tolerance(sign * value, reference, tolerance, relative=relative, metric=key)
     ]
     if not within:
         raise LookupError(
@@ -545,6 +544,20 @@ def select(
             f"the best is {sign * min(v for v, _, _ in scored)}."
         )
     return min(within)[2]
+
+
+def within_tolerance(
+    value: float, reference: float, tolerance: float, *, relative: bool, metric: str
+) -> bool:
+    """Whether ``value`` of ``metric`` is at most ``tolerance`` worse than ``reference``.
+
+    ``select``'s test: "worse" follows the metric's direction, and ``relative``
+    reads ``tolerance`` as a fraction of ``abs(reference)``.
+    """
+    sign = 1.0 if _direction(metric) == "min" else -1.0
+    limit = sign * reference + (tolerance * abs(reference) if relative else tolerance)
+    limit += 1e-9 * max(1.0, abs(limit))  # 0.98 - 0.01 must admit a 0.97
+    return sign * value <= limit
 
 
 def _check_round_to(round_to: object, trimmed: object) -> int | None:
