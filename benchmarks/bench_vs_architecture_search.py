@@ -218,7 +218,7 @@ def run_shrink(
             epochs=epochs, finetune_epochs=finetune, refine=refine,
             refine_epochs=refine_epochs, batch_size=task.batch_size,
             directory=directory, seed=seed, verbose=0, learning_rate_schedule=args.schedule,
-            distillation=args.distillation,
+            distillation=args.distillation, kernel_size=args.shrink_kernel_size,
         )  # fmt: skip
         wall = time.perf_counter() - start
         with warnings.catch_warnings():
@@ -378,6 +378,13 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument(
         "--refine-epochs", type=int, default=None, help="shrink's refine_epochs (its default)"
+    )
+    parser.add_argument(
+        "--shrink-kernel-size",
+        nargs="*",
+        type=int,
+        default=None,
+        help="shrink's kernel_size caps (its default: from 3 up to the model's largest)",
     )
     parser.add_argument(
         "--finetune-epochs",

@@ -68,6 +68,15 @@ def _kernel_sizes(model: keras.Model) -> list[int]:
     return [] if largest <= 3 else sorted({*range(3, largest, 2), largest})
 
 
+def _check_caps(kernel_size: object) -> list[int]:
+    if isinstance(kernel_size, (str, bytes)) or not isinstance(kernel_size, Sequence):
+        raise TypeError(
+            "Argument `kernel_size` must be a list of kernel sizes, e.g. (1, 3, 5), or "
+            f"None for the model's own; received {kernel_size!r}."
+        )
+    return sorted({check_int(f"kernel_size[{i}]", k, minimum=1) for i, k in enumerate(kernel_size)})
+
+
 def _uniform_widths(space: SearchSpace, model: keras.Model, count: int) -> list[dict[str, float]]:
     """Warm-start trials: every group at one width, from the widest cut to the narrowest
     but one (what a pruning user tries first), at most ``count`` of them."""
@@ -193,6 +202,7 @@ def shrink(
     refine: int = 2,
     refine_epochs: int | None = None,
     width: Sequence[float] = WIDTHS,
+    kernel_size: Sequence[int] | None = None,
     learning_rate: float = 1.0,
     learning_rate_schedule: str = "cosine",
     strength: tuple[float, float] = (0.03, 3.0),
@@ -258,6 +268,10 @@ def shrink(
         refine_epochs: Epochs of each refinement; by default ``2 * (epochs +
             finetune_epochs)``.
         width: Width factors searched per coupled channel group.
+        kernel_size: Largest kernel sizes searched per convolution (a cap never
+            enlarges a kernel). By default, the odd sizes from 3 up to the model's
+            largest kernel (no kernel-size search for a 3x3 model); pass e.g.
+            ``(1, 3, 5)`` to offer 1x1 as well, or ``()`` to keep every kernel.
         learning_rate: Trials train at this multiple of the optimizer's learning rate.
             A narrowed model has to recover what the cut took, so the default keeps
             the rate it was trained at (the figures for 1.0 against 0.3 are in
@@ -317,6 +331,7 @@ def shrink(
         minimum=1,
     )
     max_trials = check_int("max_trials", max_trials, minimum=1)
+    kernel_sizes = _kernel_sizes(model) if kernel_size is None else _check_caps(kernel_size)
     rounds = _check_rounds(rounds, max_trials)
     learning_rate = check_float("learning_rate", learning_rate, exclusive_minimum=True)
     learning_rate_schedule = check_choice(
@@ -348,7 +363,7 @@ def shrink(
         space=SearchSpace.for_size(
             strength=strength,
             width=list(width),
-            kernel_size=_kernel_sizes(model) or None,
+            kernel_size=kernel_sizes or None,
             relative_strength=True,
         ),
         batch_size=batch_size,

@@ -124,6 +124,27 @@ def test_shrink_in_rounds_searches_again_from_the_model_the_last_round_chose(tmp
     assert model.get_layer("stem").filters == 8  # the user's model is untouched
 
 
+@pytest.mark.filterwarnings("ignore:regsearch.shrink. val_accuracy is measured")
+def test_shrink_searches_the_kernel_sizes_it_is_given(tmp_path):
+    x, y = _data(64, 0)
+
+    def searched(**kwargs):
+        _, tuner = regsearch.shrink(
+            _residual(), x, y, validation_data=(x, y), max_trials=1, epochs=1,
+            finetune_epochs=0, refine=0, directory=str(tmp_path / str(kwargs)), verbose=0,
+            **kwargs,
+        )  # fmt: skip
+        space = tuner.oracle.get_space().space
+        return {hp.name: list(hp.values) for hp in space if hp.name.endswith("kernel_size")}
+
+    # a 3x3 model: no kernel-size search by default; 1x1 offered when asked for
+    assert searched() == {}
+    offered = searched(kernel_size=[3, 1])
+    assert set(offered) == {"stem_kernel_size", "inner_kernel_size", "last_kernel_size"}
+    assert all(values == [1, 3] for values in offered.values())
+    assert searched(kernel_size=()) == {}
+
+
 def test_shrink_rejects_what_it_cannot_shrink():
     x, y = _data(8, 0)
 
@@ -159,6 +180,10 @@ def test_shrink_rejects_what_it_cannot_shrink():
         regsearch.shrink(_residual(), x, y, validation_data=(x, y), refine=-1)
     with pytest.raises(ValueError, match=r"`refine_epochs`.*0"):
         regsearch.shrink(_residual(), x, y, validation_data=(x, y), refine=1, refine_epochs=0)
+    with pytest.raises(TypeError, match=r"`kernel_size` must be a list.*received 3"):
+        regsearch.shrink(_residual(), x, y, validation_data=(x, y), kernel_size=3)
+    with pytest.raises(ValueError, match=r"`kernel_size\[1\]` must be >= 1; received 0"):
+        regsearch.shrink(_residual(), x, y, validation_data=(x, y), kernel_size=(3, 0))
     hinge = _residual(compiled=False)
     hinge.compile(loss="categorical_hinge")
     with pytest.raises(ValueError, match=r"`distillation`=0\.5 cannot be used here: its loss"):

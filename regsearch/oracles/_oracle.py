@@ -255,7 +255,9 @@ class ParetoOracle(keras_tuner.Oracle):
 
     def _open_study(self) -> optuna.Study:
         path = os.path.join(os.path.dirname(oracle_file(self)), STUDY_FILE)
-        storage = optuna.storages.RDBStorage(f"sqlite:///{os.path.abspath(path)}")
+        # Optuna reads the URL as a str.format template: braces in a path are escaped.
+        url = "sqlite:///" + os.path.abspath(path).replace("{", "{{").replace("}", "}}")
+        storage = optuna.storages.RDBStorage(url)
         directions: list[Literal["minimize", "maximize"]] = [
             "maximize" if d == "max" else "minimize" for _, d in self.objective_parts
         ]

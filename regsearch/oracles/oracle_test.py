@@ -116,6 +116,13 @@ def test_every_sampler_drives_keras_tuners_oracle_api(tmp_path, sampler):
         assert twin.values == [1 - values.get("kernel_l1_strength", 0.0), values["units"]]
 
 
+def test_a_directory_with_braces_in_its_name_holds_the_study(tmp_path):
+    # Optuna formats its storage URL as a template: "{0}" must stay a path.
+    tuner = _search(tmp_path / "run {0} {seed}", trials=1)
+    assert (tmp_path / "run {0} {seed}" / "pareto" / "optuna_study.db").exists()
+    assert len(tuner.oracle.study.get_trials()) == 1
+
+
 @pytest.mark.slow
 def test_tools_work_strengths_follow_their_regularizer_and_best_is_the_best_score(tmp_path):
     tuner = _search(tmp_path, trials=4, sampler="random")
