@@ -24,8 +24,30 @@ from regsearch.search._gradients import gradient_norms
 SAMPLES = 512  # training samples the data loss is measured on
 
 
+def readable_twice(x: Any, y: Any) -> bool:
+    """Whether ``fit``'s ``x``/``y`` can be read ahead without consuming them: arrays, a
+    ``tf.data.Dataset``, a ``keras.utils.PyDataset`` (not a generator or an iterator)."""
+    return (
+        y is not None
+        or hasattr(x, "shape")
+        or hasattr(x, "element_spec")  # a tf.data.Dataset
+        or isinstance(x, keras.utils.PyDataset)
+    )
+
+
 def first_samples(x: Any, y: Any, count: int = SAMPLES) -> tuple[Any, Any]:
-    """The first ``count`` samples of ``fit``'s ``x``/``y`` (arrays, a dataset, a PyDataset)."""
+    """The first ``count`` samples of ``fit``'s ``x``/``y`` (arrays, a dataset, a PyDataset).
+
+    Raises:
+        TypeError: for a generator or another one-shot iterator: reading its first
+            batch here would take it from training.
+    """
+    if not readable_twice(x, y):
+        raise TypeError(
+            f"Cannot read the first samples of x={type(x).__name__!r} without consuming "
+            "them: pass arrays, a tf.data.Dataset or a keras.utils.PyDataset instead of "
+            "a generator or an iterator."
+        )
     if y is not None or hasattr(x, "shape"):
         return keras.tree.map_structure(lambda a: a[:count], (x, y))
     batch = x[0] if isinstance(x, keras.utils.PyDataset) else next(iter(x))

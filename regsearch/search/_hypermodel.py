@@ -12,7 +12,7 @@ from typing import Any, Literal
 import keras
 import keras_tuner
 from keras_tuner.engine.trial import Trial
-from keras_tuner.errors import FatalRuntimeError, FatalValueError
+from keras_tuner.errors import FatalRuntimeError, FatalTypeError, FatalValueError
 
 from regsearch._validation import check_bool, check_float, did_you_mean
 from regsearch.deploy import DeploymentCost, deployment_cost
@@ -23,6 +23,7 @@ from regsearch.search._calibrate import (
     calibrate_strengths,
     data_loss,
     first_samples,
+    readable_twice,
 )
 from regsearch.search._continuation import SavePenalizedWeights
 from regsearch.search._data_loss import DataLoss
@@ -511,6 +512,14 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             raise FatalValueError(
                 "SearchSpace(relative_strength=True) measures one data loss: it needs a "
                 "model with one output and one loss. Use relative_strength=False."
+            )
+        if not readable_twice(arguments.get("x"), arguments.get("y")):
+            raise FatalTypeError(
+                "SearchSpace(relative_strength=...) measures the data loss on the first "
+                "training samples before each trial trains, and reading them would take "
+                f"them from a {type(arguments.get('x')).__name__!r}: pass arrays, a "
+                "tf.data.Dataset or a keras.utils.PyDataset as `x` (keras-tuner also "
+                "reuses `x` in every trial), or use relative_strength=False."
             )
         x, y = first_samples(arguments.get("x"), arguments.get("y"))
         if self.space.relative_strength == "gradient":

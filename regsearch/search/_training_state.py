@@ -6,7 +6,7 @@ from typing import Any
 
 import keras
 
-from regsearch.search._calibrate import first_samples
+from regsearch.search._calibrate import first_samples, readable_twice
 
 
 def build_training_state(model: keras.Model, x: Any, y: Any) -> None:
@@ -22,7 +22,7 @@ def build_training_state(model: keras.Model, x: Any, y: Any) -> None:
     ``keras.utils.PyDataset``; anything else (a generator, which reading would
     consume) is left to Keras, as on the other backends, which build before tracing.
     """
-    if keras.backend.backend() != "tensorflow" or not _readable_twice(x, y):
+    if keras.backend.backend() != "tensorflow" or not readable_twice(x, y):
         return
     x_first, y_first = first_samples(x, y, count=1)
     y_pred = model(x_first, training=False)
@@ -30,12 +30,3 @@ def build_training_state(model: keras.Model, x: Any, y: Any) -> None:
     model.compute_metrics(x_first, y_first, y_pred, sample_weight=None)
     if model.optimizer is not None and not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
-
-
-def _readable_twice(x: Any, y: Any) -> bool:
-    return (
-        y is not None
-        or hasattr(x, "shape")
-        or hasattr(x, "element_spec")  # a tf.data.Dataset
-        or isinstance(x, keras.utils.PyDataset)
-    )

@@ -2,6 +2,7 @@ import keras
 import keras_tuner
 import numpy as np
 import pytest
+from keras_tuner.errors import FatalTypeError
 
 import regsearch
 from regsearch.search._calibrate import (
@@ -136,3 +137,26 @@ def test_gradient_relative_strengths_in_a_search_space_round_trip_and_train():
     hypermodel.fit(hp, model, x, y, epochs=1, validation_data=(x, y), verbose=0)
     after = model.get_layer("hidden").kernel.regularizer.strength
     assert after != pytest.approx(before)  # calibrated before training
+
+
+def test_a_generator_is_refused_before_a_batch_is_taken_from_it():
+    x = np.arange(20, dtype="float32").reshape(10, 2)
+
+    def batches():
+        for start in range(0, 10, 5):
+            yield x[start : start + 5], x[start : start + 5, :1]
+
+    generator = batches()
+    with pytest.raises(TypeError, match="'generator' without consuming them: pass arrays"):
+        first_samples(generator, None)
+    hypermodel = regsearch.RegSearchHyperModel(
+        keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, name="out")]),
+        regsearch.SearchSpace(kernel=["l1"], relative_strength=True),
+        compile={"optimizer": "adam", "loss": "mse"},
+        finetune_epochs=0,
+    )
+    hp = keras_tuner.HyperParameters()
+    model = hypermodel.build(hp)
+    with pytest.raises(FatalTypeError, match=r"relative_strength=\.\.\.\) measures.*'generator'"):
+        hypermodel.fit(hp, model, generator, validation_data=(x, x[:, :1]), epochs=1, verbose=0)
+    np.testing.assert_array_equal(next(generator)[0], x[:5])  # nothing was read
