@@ -32,6 +32,7 @@ from regsearch.search import (
     infer_direction,
     metric_column,
     pareto_front,
+    readable_twice,
     results,
     select,
     within_tolerance,
@@ -318,6 +319,12 @@ def shrink(
         ...     model, x, y, validation_data=(x_val, y_val), tolerance=0.01)
     """
     _check_model(model)
+    if not readable_twice(x, y):
+        raise TypeError(
+            f"regsearch.shrink reads `x` once per trial, and a {type(x).__name__!r} can be "
+            "read only once: pass arrays (with `y`), a tf.data.Dataset or a "
+            "keras.utils.PyDataset."
+        )
     tolerance = check_float("tolerance", tolerance)
     relative = check_bool("relative", relative)
     verbose = bool(

@@ -160,6 +160,8 @@ def test_shrink_rejects_what_it_cannot_shrink():
         regsearch.shrink(only_output, x, y, validation_data=(x, y))
     with pytest.raises(TypeError, match=r"must be a keras\.Model"):
         regsearch.shrink("model", x, y, validation_data=(x, y))
+    with pytest.raises(TypeError, match=r"a 'generator' can be read only once: pass arrays"):
+        regsearch.shrink(_residual(), (b for b in [(x, y)]), validation_data=(x, y))
     with pytest.raises(ValueError, match="logs no 'val_auc'"):
         regsearch.shrink(_residual(), x, y, validation_data=(x, y), metric="val_auc")
     with pytest.raises(TypeError, match="must be a tuple \\(x_val, y_val\\)"):

@@ -6,6 +6,7 @@ Also importable from here, but not in ``__all__``: the search's own parts
 other packages (plotting, the command, sklearn, oracles, distributed).
 """
 
+from regsearch.search._calibrate import readable_twice as readable_twice
 from regsearch.search._continuation import SavePenalizedWeights
 from regsearch.search._data_loss import DataLoss as DataLoss
 from regsearch.search._exact_zeros import ExactZeros
