@@ -229,3 +229,29 @@ def test_shrink_refines_the_near_miss_trials_and_returns_a_refined_model(tmp_pat
     assert accuracy == pytest.approx(float(chosen.group(2)), abs=1e-4)
     assert accuracy >= base - 1e-6
     assert small.count_params() < model.count_params()
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:regsearch.shrink. val_accuracy is measured")
+def test_shrink_takes_a_keras_applications_model_with_squeeze_and_excitation(tmp_path):
+    # MobileNetV3Small: Rescaling, hard-swish, squeeze-and-excitation (Multiply) blocks.
+    keras.utils.set_random_seed(0)
+    model = keras.applications.MobileNetV3Small(
+        weights=None, input_shape=(32, 32, 3), classes=4, include_top=True
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    x = np.random.default_rng(0).uniform(0, 255, size=(32, 32, 32, 3)).astype("float32")
+    y = np.arange(32) % 4
+    before = [w.copy() for w in model.get_weights()]
+
+    small, tuner = regsearch.shrink(
+        model, x, y, validation_data=(x, y), tolerance=1.0, max_trials=2, epochs=1,
+        finetune_epochs=0, refine=0, batch_size=16, directory=str(tmp_path), verbose=0,
+    )  # fmt: skip
+
+    sizes = regsearch.results(tuner)["trimmed_macs"]
+    base_macs = regsearch.trimming.trimmed_size(model, 0.0).macs_before
+    assert sizes.iloc[1] < 0.75 * base_macs  # the warm start's cut to 3/4 of every group
+    assert regsearch.trimming.trimmed_size(small, 0.0).macs_before == sizes.min()
+    assert small.predict(x[:2], verbose=0).shape == (2, 4)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
