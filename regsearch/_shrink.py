@@ -42,7 +42,8 @@ from regsearch.trimming import channel_groups, trimmed_size
 WIDTHS = (1.0, 0.75, 0.5, 0.25, 0.125)
 
 
-def _check_model(model: Any) -> None:
+def _check_model(model: Any, kernel_size: Sequence[int] | None) -> list[int]:
+    """Check that ``model`` can be shrunk; return the kernel-size caps to search."""
     check_model("model", model)
     try:
         groups = channel_groups(model)
@@ -52,20 +53,30 @@ def _check_model(model: Any) -> None:
             "Sequential or functional model (a subclassed model has no graph to edit). "
             f"{error}"
         ) from error
-    if all(group.blocked for group in groups) and not _kernel_sizes(model):
+    caps = _kernel_sizes(model) if kernel_size is None else _check_caps(kernel_size)
+    if all(group.blocked for group in groups) and not _cuts_a_kernel(model, caps):
         raise ValueError(
             f"regsearch.shrink cannot shrink model {model.name!r}: it has no Conv, "
             "SeparableConv or Dense layer whose channels or kernel can be cut (every "
             "such layer produces a model output or feeds a layer that fixes its width)."
         )
+    return caps
+
+
+def _largest_kernel(model: keras.Model) -> int:
+    return max(
+        (max(layer.kernel_size) for layer in model.layers if hasattr(layer, "kernel_size")),
+        default=1,
+    )
+
+
+def _cuts_a_kernel(model: keras.Model, caps: Sequence[int]) -> bool:
+    return bool(caps) and min(caps) < _largest_kernel(model)
 
 
 def _kernel_sizes(model: keras.Model) -> list[int]:
     """Odd kernel-size caps from 3 to the model's largest kernel (none for 3x3 models)."""
-    largest = max(
-        (max(layer.kernel_size) for layer in model.layers if hasattr(layer, "kernel_size")),
-        default=1,
-    )
+    largest = _largest_kernel(model)
     return [] if largest <= 3 else sorted({*range(3, largest, 2), largest})
 
 
@@ -318,7 +329,7 @@ def shrink(
         >>> small, tuner = regsearch.shrink(  # doctest: +SKIP
         ...     model, x, y, validation_data=(x_val, y_val), tolerance=0.01)
     """
-    _check_model(model)
+    kernel_sizes = _check_model(model, kernel_size)
     if not readable_twice(x, y):
         raise TypeError(
             f"regsearch.shrink reads `x` once per trial, and a {type(x).__name__!r} can be "
@@ -338,7 +349,6 @@ def shrink(
         minimum=1,
     )
     max_trials = check_int("max_trials", max_trials, minimum=1)
-    kernel_sizes = _kernel_sizes(model) if kernel_size is None else _check_caps(kernel_size)
     rounds = _check_rounds(rounds, max_trials)
     learning_rate = check_float("learning_rate", learning_rate, exclusive_minimum=True)
     learning_rate_schedule = check_choice(

@@ -143,6 +143,18 @@ def test_shrink_searches_the_kernel_sizes_it_is_given(tmp_path):
     assert set(offered) == {"stem_kernel_size", "inner_kernel_size", "last_kernel_size"}
     assert all(values == [1, 3] for values in offered.values())
     assert searched(kernel_size=()) == {}
+    # a convolution that writes the model's output keeps its width, but not its kernel
+    conv_only = keras.Sequential([keras.Input((8, 8, 1)), L.Conv2D(2, 3, name="conv")])
+    conv_only.compile(optimizer="adam", loss="mse")
+    targets = np.zeros((64, 6, 6, 2), "float32")
+    with pytest.raises(ValueError, match="has no Conv, SeparableConv or Dense layer"):
+        regsearch.shrink(conv_only, x, targets, validation_data=(x, targets))
+    _, tuner = regsearch.shrink(
+        conv_only, x, targets, validation_data=(x, targets), max_trials=1, epochs=1,
+        finetune_epochs=0, refine=0, kernel_size=(1, 3), directory=str(tmp_path / "conv"),
+        verbose=0,
+    )  # fmt: skip
+    assert tuner.oracle.get_space().get("conv_kernel_size") == 3  # its default: no cut
 
 
 def test_shrink_rejects_what_it_cannot_shrink():
