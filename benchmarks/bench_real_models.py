@@ -234,7 +234,7 @@ def shrink(data: tuple, args: argparse.Namespace, seed: int, directory: str, bas
         directory=directory, seed=seed, verbose=0, strength=tuple(args.strength),
         learning_rate=args.learning_rate, learning_rate_schedule=args.schedule,
         distillation=args.distillation, refine=args.refine,
-        refine_epochs=_refine_epochs(args),
+        refine_epochs=_refine_epochs(args), kernel_size=args.shrink_kernel_size,
         **({"width": args.widths} if args.widths else {}),
     )  # fmt: skip
 
@@ -391,6 +391,10 @@ def main() -> None:
         "--refine", type=int, default=0,
         help="shrink's refine (near-miss trials fine-tuned longer, twice a trial's epochs; "
         "their epochs are taken from its trials')",
+    )  # fmt: skip
+    parser.add_argument(
+        "--shrink-kernel-size", nargs="*", type=int, default=None,
+        help="shrink's kernel_size caps (its default: from 3 up to the model's largest)",
     )  # fmt: skip
     parser.add_argument(
         "--widths", nargs="+", type=float, default=None,
