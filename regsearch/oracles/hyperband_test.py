@@ -40,6 +40,11 @@ def _hypermodel(kernel=("none", "l1", "l2"), **kwargs):
     )
 
 
+def _active(penalty):
+    """Whether a weight penalty counts: set, and not behind a switch at 0 (a warmup's hold)."""
+    return penalty is not None and float(getattr(penalty, "on", 1.0)) == 1.0
+
+
 class _Starts(SavePenalizedWeights):
     """Records, per trial, the weights and epochs of the penalized fit (shared by copies)."""
 
@@ -55,7 +60,7 @@ class _Starts(SavePenalizedWeights):
         return trial.trial_id
 
     def on_train_begin(self, logs=None):
-        penalties = sum(getattr(v, "regularizer", None) is not None for v in self.model.weights)
+        penalties = sum(_active(getattr(v, "regularizer", None)) for v in self.model.weights)
         self.seen[self._trial_id()] = {
             "weights": self.model.get_weights(),
             "epochs": [],

@@ -20,6 +20,7 @@ import numpy as np
 from regsearch.layers import CrossLayer
 from regsearch.regularizers import Growing, Regularizer
 from regsearch.search._gradients import gradient_norms
+from regsearch.search._switch import unswitched
 
 SAMPLES = 512  # training samples the data loss is measured on
 
@@ -64,13 +65,15 @@ def data_loss(model: keras.Model, loss: Any, x: Any, y: Any) -> float:
 
 def _unwrapped(regularizer: Any) -> Regularizer | None:
     """The regsearch regularizer itself, or the one a ``Growing`` wraps; else ``None``."""
+    regularizer = unswitched(regularizer)
     inner = regularizer.regularizer if isinstance(regularizer, Growing) else regularizer
     return inner if isinstance(inner, Regularizer) else None
 
 
 def _full_cross_penalty(layer: CrossLayer) -> Any:
     """A ``CrossLayer``'s penalty at multiplier 1 when its regularizer is ``Growing``."""
-    growing = layer.regularizer if isinstance(layer.regularizer, Growing) else None
+    regularizer = unswitched(layer.regularizer)
+    growing = regularizer if isinstance(regularizer, Growing) else None
     return layer.penalty() if growing is None else layer.penalty() / growing.current()
 
 

@@ -8,6 +8,7 @@ import keras
 
 from regsearch.layers import CrossLayer
 from regsearch.regularizers import Growing
+from regsearch.search._switch import unswitched
 from regsearch.search._walk import nested_layers
 from regsearch.search._warmup import PenaltyWarmup
 
@@ -20,7 +21,7 @@ def growing_regularizers(model: keras.Model) -> list[Growing]:
         if isinstance(layer, CrossLayer):
             candidates.append(layer.regularizer)
     found: dict[int, Growing] = {}
-    for candidate in candidates:
+    for candidate in map(unswitched, candidates):
         if isinstance(candidate, Growing):
             found.setdefault(id(candidate), candidate)
     return list(found.values())

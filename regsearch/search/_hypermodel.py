@@ -596,10 +596,7 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             *self._own_callbacks(model, objective, penalized=True, reported=False, warmup=warmup),
             *phase_end,
         ]
-        # Penalties that change during the fit (warmup, growth) retrace the steps anyway.
-        switch = None
-        if PenaltySwitch.available() and warmup is None and not growing_regularizers(model):
-            switch = PenaltySwitch(model)
+        switch = PenaltySwitch(model) if PenaltySwitch.available() else None
         history = model.fit(**{**arguments, "callbacks": penalized})
         if collapse_of(model) is not None:
             if switch is not None:

@@ -1,4 +1,4 @@
-"""Turn weight penalties off inside compiled train steps, without tracing them again."""
+"""Turn penalties off and on inside compiled train steps, without tracing them again."""
 
 from __future__ import annotations
 
@@ -8,18 +8,50 @@ from typing import Any
 import keras
 from keras import ops
 
-from regsearch.search._walk import weight_penalty_owners
+from regsearch.regularizers import Growing, Regularizer
+from regsearch.search._walk import nested_layers, weight_penalty_owners
 
 
 class _Switched:
-    """A weight penalty times a switch that the compiled train and test steps read."""
+    """A penalty times a switch that the compiled train and test steps read.
 
-    def __init__(self, penalty: Callable[[Any], Any], on: keras.Variable) -> None:
+    With ``strength``, a variable holding the strength of the regsearch regularizer
+    inside ``penalty``: the step then reads the strength from it, so a strength
+    calibrated after the step was traced counts without tracing it again.
+    """
+
+    def __init__(
+        self, penalty: Callable[[Any], Any], on: keras.Variable, strength: bool = False
+    ) -> None:
         self.penalty = penalty
         self.on = on
+        self.strength = None
+        regularizer = _calibrated(penalty) if strength else None
+        if regularizer is not None:
+            self.strength = keras.Variable(
+                regularizer.strength, trainable=False, name="penalty_strength"
+            )
 
     def __call__(self, x: Any) -> Any:
-        return ops.cast(self.on, x.dtype) * self.penalty(x)
+        value = ops.cast(self.on, x.dtype) * self.penalty(x)
+        regularizer = _calibrated(self.penalty)
+        if self.strength is None or regularizer is None:
+            return value
+        # The strength traced into ``value`` as a constant is replaced by the variable's.
+        return value * (ops.cast(self.strength, x.dtype) / regularizer.strength)
+
+    def follow_strength(self) -> None:
+        """Set the strength variable to the regularizer's strength now."""
+        regularizer = _calibrated(self.penalty)
+        if self.strength is not None and regularizer is not None:
+            self.strength.assign(regularizer.strength)
+
+
+def _calibrated(penalty: Any) -> Regularizer | None:
+    """The regsearch regularizer whose strength calibration sets, if it is not 0."""
+    inner = unswitched(penalty)
+    inner = inner.regularizer if isinstance(inner, Growing) else inner
+    return inner if isinstance(inner, Regularizer) and inner.strength > 0 else None
 
 
 class PenaltySwitch:
@@ -47,7 +79,7 @@ class PenaltySwitch:
 
     @staticmethod
     def available() -> bool:
-        """Whether this backend's compiled steps read the switch at every call."""
+        """Whether this backend's compiled steps read a variable at every call."""
         return keras.backend.backend() == "tensorflow"
 
     def restore(self) -> None:
@@ -64,6 +96,52 @@ class PenaltySwitch:
         return len(self._switched)
 
 
+class PenaltyHold:
+    """Hold every penalty of a model at 0 inside its compiled steps, until ``release``.
+
+    What ``PenaltyWarmup`` does on TensorFlow: each weight penalty (``CrossLayer``
+    ones included) and each activity regularizer is wrapped, so that the train and
+    test steps traced while they are held read a switch at 0 and, for a regsearch
+    regularizer, its strength from a variable. ``release`` turns the switch on and
+    puts the penalties back as they were; ``follow_strengths`` then carries strengths
+    changed since (a calibration) into the steps. Neither traces the steps again.
+
+    Args:
+        model: The model whose penalties to hold. Its train and test steps must be
+            traced after this (``make_train_function(force=True)``).
+    """
+
+    def __init__(self, model: keras.Model) -> None:
+        self.on = keras.Variable(0.0, trainable=False, name="penalty_hold")
+        owners = [(owner, "regularizer") for owner in weight_penalty_owners(model)]
+        owners += [
+            (layer, "activity_regularizer")
+            for layer in nested_layers(model)
+            if getattr(layer, "activity_regularizer", None) is not None
+        ]
+        self._held: list[tuple[Any, str, _Switched]] = []
+        for owner, attribute in owners:
+            wrapper = _Switched(getattr(owner, attribute), self.on, strength=True)
+            self._held.append((owner, attribute, wrapper))
+            setattr(owner, attribute, wrapper)
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def release(self) -> None:
+        """Turn the penalties on, and put them back on the model as they were."""
+        self.on.assign(1.0)
+        for owner, attribute, wrapper in self._held:
+            setattr(owner, attribute, wrapper.penalty)
+
+    def follow_strengths(self) -> None:
+        """Carry each regsearch regularizer's strength now into the traced steps."""
+        for _, _, wrapper in self._held:
+            wrapper.follow_strength()
+
+
 def unswitched(penalty: Any) -> Any:
-    """The penalty inside a ``PenaltySwitch`` wrapper, or ``penalty`` itself."""
-    return penalty.penalty if isinstance(penalty, _Switched) else penalty
+    """The penalty inside any ``PenaltySwitch`` or ``PenaltyHold`` wrappers, or ``penalty``."""
+    while isinstance(penalty, _Switched):
+        penalty = penalty.penalty
+    return penalty

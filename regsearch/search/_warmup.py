@@ -8,6 +8,7 @@ from typing import Any
 import keras
 
 from regsearch._validation import check_float, check_int
+from regsearch.search._switch import PenaltyHold, PenaltySwitch
 from regsearch.search._walk import nested_layers, weight_penalty_owners
 
 
@@ -24,7 +25,9 @@ class PenaltyWarmup(keras.callbacks.Callback):
     training begins, and attaches them again, from the next epoch on, after the
     first epoch whose mean training loss is at most ``1 - min_drop`` times the
     loss of the first batch. The penalties are attached again when training ends,
-    whatever happened.
+    whatever happened. On TensorFlow the train and test steps are traced once, with
+    the penalties behind a switch that starts them (``on_start`` and a calibration
+    there included) without tracing again; other backends trace them again then.
 
     ``RegSearchHyperModel`` adds it by itself to trials that start from fresh
     weights (``penalty_warmup``), and calibrates relative strengths
@@ -75,6 +78,7 @@ class PenaltyWarmup(keras.callbacks.Callback):
         self.on_start = on_start
         self.started_at: int | None = None
         self._detached: list[tuple[Any, str, Any]] = []
+        self._hold: PenaltyHold | None = None
         self._first_loss: float | None = None
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
@@ -82,8 +86,13 @@ class PenaltyWarmup(keras.callbacks.Callback):
         if self.max_epochs == 0:
             self._start_penalties(0)
             return
-        self._detached = _detach_penalties(self.model)
-        if self._detached:
+        if PenaltySwitch.available():
+            self._hold = PenaltyHold(self.model) or None
+            held = self._hold is not None
+        else:
+            self._detached = _detach_penalties(self.model)
+            held = bool(self._detached)
+        if held:  # steps traced before (an earlier fit) hold the penalties as they were
             _rebuild_step_functions(self.model)
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
@@ -107,11 +116,17 @@ class PenaltyWarmup(keras.callbacks.Callback):
 
     def _start_penalties(self, epoch: int) -> None:
         self.started_at = epoch
+        hold = self._hold
         self._attach()
         if self.on_start is not None:
             self.on_start(self.model)
+        if hold is not None:
+            hold.follow_strengths()
 
     def _attach(self) -> None:
+        if self._hold is not None:
+            self._hold.release()
+            self._hold = None
         if not self._detached:
             return
         for owner, attribute, penalty in self._detached:

@@ -6,6 +6,7 @@ import pytest
 import regsearch
 from regsearch.regularizers import Growing, StructuredSparsity
 from regsearch.search import DataLoss, ExactZeros, GrowRegularizers, PenaltyWarmup
+from regsearch.search._switch import PenaltySwitch
 
 
 def _regression(n=128, seed=0):
@@ -104,6 +105,48 @@ def test_growing_schedules_and_exact_zeros_follow_the_penalties_wherever_the_war
     assert kernel[3, 0] == 0.0
 
 
+def _count_traces(model):
+    """Count how often ``model``'s train and test steps are traced (their Python runs)."""
+    traces = {"train": 0, "test": 0}
+    train_step, test_step = model.train_step, model.test_step
+
+    def counted_train_step(data):
+        traces["train"] += 1
+        return train_step(data)
+
+    def counted_test_step(data):
+        traces["test"] += 1
+        return test_step(data)
+
+    model.train_step, model.test_step = counted_train_step, counted_test_step
+    return traces
+
+
+@pytest.mark.skipif(
+    not PenaltySwitch.available(), reason="other backends trace the steps again on start"
+)
+def test_on_tensorflow_the_steps_are_traced_once_and_a_strength_set_on_start_counts():
+    keras.utils.set_random_seed(0)
+    x, y = _regression()
+    penalty = StructuredSparsity(0.01)
+    model = _model(0.0, kernel_regularizer=penalty, activity_regularizer="l1")  # SGD(0): fixed
+    traces = _count_traces(model)
+    warmup = PenaltyWarmup(max_epochs=1, on_start=lambda m: setattr(penalty, "strength", 0.03))
+    history = model.fit(
+        x, y, batch_size=32, epochs=2, verbose=0, callbacks=[warmup], validation_data=(x, y)
+    )
+    assert traces == {"train": 1, "test": 1}
+    layer = model.get_layer("dense")
+    assert layer.kernel.regularizer is penalty and isinstance(
+        layer.activity_regularizer, keras.regularizers.L1
+    )
+    activity = 0.01 * np.abs(keras.ops.convert_to_numpy(model(x))).sum() / len(x)
+    expected = float(penalty(layer.kernel)) + activity  # the strength set on start, 0.03
+    held, started = _penalty_per_epoch(history)
+    assert held == pytest.approx(0.0, abs=1e-6)
+    assert started == pytest.approx(expected, rel=1e-4)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
@@ -172,3 +215,27 @@ def test_trials_from_trained_weights_are_penalized_from_the_first_epoch(tmp_path
     assert not forced.warms_up
     with pytest.raises(TypeError, match="penalty_warmup"):
         regsearch.RegSearchHyperModel(model, space, compile=compile, penalty_warmup="yes")
+
+
+@pytest.mark.skipif(
+    not PenaltySwitch.available(), reason="other backends trace the steps again on start"
+)
+def test_a_fresh_trial_traces_its_steps_once_through_warmup_calibration_and_fine_tune(tmp_path):
+    keras.utils.set_random_seed(0)
+    x, y = _regression()
+    space = regsearch.SearchSpace(
+        "dense", kernel=["structured_sparsity"], strength=(0.1, 0.1001), relative_strength=True
+    )
+
+    class Counted(regsearch.RegSearchHyperModel):
+        def build(self, hp):
+            model = super().build(hp)
+            self.traces = _count_traces(model)
+            return model
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, name="dense")])
+    compile = {"optimizer": keras.optimizers.SGD(0.1), "loss": "mse"}
+    hypermodel = Counted(model, space, compile=compile, finetune_epochs=1)
+    logs = _trial_logs(hypermodel, x, y, tmp_path, epochs=3)
+    assert hypermodel.traces == {"train": 1, "test": 1}
+    assert logs[-1]["loss"] == pytest.approx(logs[-1]["data_loss"], rel=1e-5)  # fine-tuned
