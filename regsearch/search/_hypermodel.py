@@ -37,7 +37,7 @@ from regsearch.search._space import SearchSpace
 from regsearch.search._switch import PenaltySwitch
 from regsearch.search._training_state import build_training_state
 from regsearch.search._warmup import PenaltyWarmup
-from regsearch.trimming import narrow, snap_to_zero, trimmed_size
+from regsearch.trimming import Narrower, snap_to_zero, trimmed_size
 
 _COMPILE_KEYS = {
     "optimizer",
@@ -325,11 +325,12 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             weakref.WeakKeyDictionary()
         )
         self._base_costs: dict[str, DeploymentCost] = {}
+        self._base_narrower: Narrower | None = None
 
     def _base_model(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         if isinstance(self.model, keras.Model):
             if self.initial_weights == "model":
-                return self.model  # read only: ``narrow`` copies it
+                return self.model  # read only: its ``Narrower`` copies it
             return keras.models.clone_model(self.model)
         built = self.model(hp) if self._n_args == 1 else self.model()  # type: ignore[operator]
         if not isinstance(built, keras.Model):
@@ -340,6 +341,14 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
                 "(start it with `keras.Input`)."
             )
         return built
+
+    def _narrower(self, base: keras.Model) -> Narrower:
+        """What narrows ``base`` (one working copy of it for every trial)."""
+        if base is not self.model:  # a build function's model: new for every trial
+            return Narrower(base)
+        if self._base_narrower is None or self._base_narrower.model is not base:
+            self._base_narrower = Narrower(base)
+        return self._base_narrower
 
     def _compile_kwargs(self, base: keras.Model) -> dict[str, Any]:
         if self.compile is not None:
@@ -369,7 +378,9 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
         plan = self.space.plan(hp, base)
         start = base
         if self.initial_weights == "model":
-            start = narrow(base, width=plan.pop("width"), kernel_size=plan.pop("kernel_size"))
+            start = self._narrower(base)(
+                width=plan.pop("width"), kernel_size=plan.pop("kernel_size")
+            )
         model = apply(start, **plan, keep_weights=True)
         self._remember_size(model, base)
         kwargs = self._compile_kwargs(base)

@@ -71,6 +71,7 @@ as one position.
 from __future__ import annotations
 
 from regsearch.trimming._groups import ChannelGroup, channel_groups
+from regsearch.trimming._narrow import Narrower as Narrower
 from regsearch.trimming._narrow import channel_importance, narrow
 from regsearch.trimming._penalties import coupled_penalties
 from regsearch.trimming._records import LayerTrim, TrimmedSize

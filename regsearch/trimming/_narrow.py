@@ -175,21 +175,71 @@ def narrow(
         >>> tuple(small.get_layer("conv").kernel.shape)
         (3, 1, 4)
     """
-    plans = _group_widths(model, width)
-    caps = resolve_mapping(model, kernel_size, argument="kernel_size")
-    copy = _copy(model)
-    if not plans and not caps:
-        return copy
-    for group, keep in plans:
-        order = np.argsort(-channel_importance(copy, group), kind="stable")
-        _empty_channels(copy, group, np.sort(order[keep:]))
-    for name, size in caps.items():
-        size = check_int(f"kernel_size[{name!r}]", size, minimum=1)
-        layer = copy.get_layer(name)
-        if not has_kernel_size(layer):
-            raise ValueError(
-                f"Argument `kernel_size`: layer {name!r} is a {type(layer).__name__}, which "
-                "has no `kernel_size`; it applies to Conv, DepthwiseConv and SeparableConv."
-            )
-        _cap_kernel(layer, size)
-    return build(analyze(copy, 0.0))
+    return Narrower(model)(width=width, kernel_size=kernel_size)
+
+
+class Narrower:
+    """``narrow`` for many calls on one model, reusing one working copy of it.
+
+    ``narrow`` empties the dropped channels in a copy of the model before it rebuilds
+    the narrower one, and cloning a large model costs more than the rest of the
+    call. A ``Narrower`` clones ``model`` once and, on later calls, sets the copy's
+    weights to ``model``'s weights then (so it follows changes to them). Each call
+    returns a new model, as ``narrow`` does; ``model`` is never changed.
+
+    Args:
+        model: a built Sequential or functional model.
+
+    Examples:
+        >>> import keras
+        >>> from regsearch.trimming import Narrower
+        >>> model = keras.Sequential([
+        ...     keras.Input((8, 1)),
+        ...     keras.layers.Conv1D(8, 3, activation="relu", name="conv"),
+        ...     keras.layers.Flatten(),
+        ...     keras.layers.Dense(2, name="head"),
+        ... ])
+        >>> narrower = Narrower(model)
+        >>> [int(narrower(width={"conv": w}).get_layer("conv").kernel.shape[-1])
+        ...  for w in (0.5, 0.25)]
+        [4, 2]
+    """
+
+    def __init__(self, model: keras.Model) -> None:
+        self.model = model
+        self._work: keras.Model | None = None
+
+    def __call__(
+        self,
+        *,
+        width: Mapping[Any, float] | None = None,
+        kernel_size: Mapping[Any, int] | None = None,
+    ) -> keras.Model:
+        """``narrow(model, width=width, kernel_size=kernel_size)``."""
+        plans = _group_widths(self.model, width)
+        caps = resolve_mapping(self.model, kernel_size, argument="kernel_size")
+        if not plans and not caps:
+            return _copy(self.model)
+        work = self._working_copy()
+        for group, keep in plans:
+            order = np.argsort(-channel_importance(work, group), kind="stable")
+            _empty_channels(work, group, np.sort(order[keep:]))
+        for name, size in caps.items():
+            size = check_int(f"kernel_size[{name!r}]", size, minimum=1)
+            layer = work.get_layer(name)
+            if not has_kernel_size(layer):
+                raise ValueError(
+                    f"Argument `kernel_size`: layer {name!r} is a {type(layer).__name__}, "
+                    "which has no `kernel_size`; it applies to Conv, DepthwiseConv and "
+                    "SeparableConv."
+                )
+            _cap_kernel(layer, size)
+        return build(analyze(work, 0.0))
+
+    def _working_copy(self) -> keras.Model:
+        """The copy to empty channels in, with ``model``'s weights as they are now."""
+        if self._work is None:
+            self._work = _copy(self.model)
+        else:
+            self._work.set_weights(self.model.get_weights())
+        return self._work

@@ -4,7 +4,13 @@ import pytest
 
 import regsearch
 from regsearch.regularizers import GroupLasso
-from regsearch.trimming import channel_groups, channel_importance, coupled_penalties, narrow
+from regsearch.trimming import (
+    Narrower,
+    channel_groups,
+    channel_importance,
+    coupled_penalties,
+    narrow,
+)
 
 L = keras.layers
 
@@ -60,6 +66,36 @@ def test_narrow_keeps_the_most_important_channels_and_predicts_like_the_rest():
     )
     assert tuple(small.get_layer("depthwise").kernel.shape[:2]) == (1, 1)
     assert small.get_layer("concat_bn").gamma.shape == model.get_layer("concat_bn").gamma.shape
+
+
+def test_a_narrower_reused_gives_what_narrow_gives_and_follows_the_models_weights():
+    rng = np.random.default_rng(0)
+    model = _blocks()
+    x = rng.normal(size=(3, 8, 8, 2)).astype("float32")
+    narrower = Narrower(model)
+    calls = [
+        {"width": {"project": 0.5}},
+        {"width": {"right": 0.25}, "kernel_size": {"depthwise": 1}},
+        {},  # the model as given: a plain copy, not the working one
+        {"width": {"project": 0.5}},  # after the weights changed, below
+    ]
+    before = [w.copy() for w in model.get_weights()]
+    for index, arguments in enumerate(calls):
+        if index == 3:
+            model.set_weights([w * 2.0 for w in model.get_weights()])
+            before = [w.copy() for w in model.get_weights()]
+        reused, fresh = narrower(**arguments), narrow(model, **arguments)
+        assert [tuple(w.shape) for w in reused.weights] == [tuple(w.shape) for w in fresh.weights]
+        np.testing.assert_array_equal(reused.predict(x, verbose=0), fresh.predict(x, verbose=0))
+        for kept, now in zip(before, model.get_weights()):
+            np.testing.assert_array_equal(kept, now)  # the model itself is never changed
+    # What a call returned is the caller's: training it changes no later call.
+    returned = narrower(**calls[0])
+    returned.set_weights([np.zeros_like(w) for w in returned.get_weights()])
+    np.testing.assert_array_equal(
+        narrower(**calls[0]).predict(x, verbose=0),
+        narrow(model, **calls[0]).predict(x, verbose=0),
+    )
 
 
 def test_narrow_errors_name_the_layer_and_the_reason():
