@@ -20,10 +20,17 @@ def build_training_state(model: keras.Model, x: Any, y: Any) -> None:
 
     ``x`` may be arrays (with ``y``), a ``tf.data.Dataset`` or a
     ``keras.utils.PyDataset``; anything else (a generator, which reading would
-    consume) is left to Keras, as on the other backends, which build before tracing.
+    consume) is left to Keras, as on the other backends, which build before tracing,
+    and so is a model built under a distribution strategy (keras-tuner's
+    ``distribution_strategy=``): Keras builds that one before tracing too, in the
+    strategy's scope.
     """
     if keras.backend.backend() != "tensorflow" or not readable_twice(x, y):
         return
+    import tensorflow as tf  # the backend's own: whether the model has a strategy
+
+    if model.distribute_strategy is not tf.distribute.get_strategy():
+        return  # built under a distribution strategy, which Keras builds before tracing
     x_first, y_first = first_samples(x, y, count=1)
     y_pred = model(x_first, training=False)
     model.compute_loss(x_first, y_first, y_pred, training=False)

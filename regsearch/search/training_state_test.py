@@ -83,3 +83,23 @@ def test_a_generator_is_not_read():
     build_training_state(model, batches, None)
     assert next(batches)[0].shape == (16, 8, 1)  # still there for fit
     assert not model.optimizer.built
+
+
+@pytest.mark.parametrize("initial_weights", [None, "model"])
+def test_keras_tuners_distribution_strategy_trains_the_trials(tmp_path, initial_weights):
+    # keras-tuner builds each model in the strategy's scope but fits it outside it.
+    keras.utils.set_random_seed(0)
+    x, y = _data()
+    hypermodel = regsearch.RegSearchHyperModel(
+        _model(), regsearch.SearchSpace.for_size("conv", relative_strength=True),
+        initial_weights=initial_weights, finetune_epochs=1,
+    )  # fmt: skip
+    tuner = keras_tuner.RandomSearch(
+        hypermodel, objective=regsearch.Objective("val_accuracy"), max_trials=2,
+        directory=str(tmp_path), seed=0,
+        distribution_strategy=tf.distribute.MirroredStrategy(["cpu:0"]),
+    )  # fmt: skip
+    tuner.search(x, y, validation_data=(x, y), epochs=3, batch_size=16, verbose=0)
+    table = regsearch.results(tuner)
+    assert list(table["status"]) == ["COMPLETED", "COMPLETED"]
+    assert table["val_accuracy"].notna().all() and (table["trimmed_params"] > 0).all()
