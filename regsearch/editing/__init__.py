@@ -22,6 +22,7 @@ from regsearch.editing._rebuild import rebuild as rebuild
 from regsearch.editing._resize import ResizePlan as ResizePlan
 from regsearch.editing._resize import channel_following_target as channel_following_target
 from regsearch.editing._resize import has_kernel_size as has_kernel_size
+from regsearch.editing._resize import kernel_size_cap as kernel_size_cap
 from regsearch.editing._resize import resize_error as resize_error
 from regsearch.editing._resize import resize_plan as resize_plan
 

@@ -32,6 +32,24 @@ def has_kernel_size(layer: keras.layers.Layer) -> bool:
     return isinstance(layer.get_config().get("kernel_size"), (tuple, list))
 
 
+def kernel_size_cap(model: keras.Model, name: str, size: object) -> tuple[keras.layers.Layer, int]:
+    """The layer a ``kernel_size={name: size}`` entry caps, and the size checked.
+
+    Raises:
+        TypeError, ValueError: for a size that is not an int >= 1, or a layer without
+            a ``kernel_size``.
+    """
+    size = check_int(f"kernel_size[{name!r}]", size, minimum=1)
+    layer = model.get_layer(name)
+    if not has_kernel_size(layer):
+        raise ValueError(
+            f"Argument `kernel_size`: layer {name!r} is a {type(layer).__name__}, which "
+            "has no `kernel_size`; it applies to Conv, DepthwiseConv and SeparableConv "
+            "layers."
+        )
+    return layer, size
+
+
 def _width_plan(model: keras.Model, width: Mapping[Any, float] | None) -> ResizePlan:
     plan: ResizePlan = {}
     resolved = resolve_mapping(model, width, argument="width")
@@ -103,14 +121,7 @@ def _channel_reshapes(model: keras.Model) -> ResizePlan:
 def _kernel_size_plan(model: keras.Model, kernel_size: Mapping[Any, int] | None) -> ResizePlan:
     plan: ResizePlan = {}
     for name, size in resolve_mapping(model, kernel_size, argument="kernel_size").items():
-        size = check_int(f"kernel_size[{name!r}]", size, minimum=1)
-        layer = model.get_layer(name)
-        if not has_kernel_size(layer):
-            raise ValueError(
-                f"Argument `kernel_size`: layer {name!r} is a {type(layer).__name__}, which "
-                "has no `kernel_size`; it applies to Conv, DepthwiseConv and SeparableConv "
-                "layers."
-            )
+        layer, size = kernel_size_cap(model, name, size)
         current = layer.get_config()["kernel_size"]
         plan[name] = {"kernel_size": tuple(min(int(k), size) for k in current)}
     return plan

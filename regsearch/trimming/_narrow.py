@@ -15,8 +15,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from regsearch._validation import check_float, check_int
-from regsearch.editing import has_kernel_size, resolve_mapping
+from regsearch._validation import check_float
+from regsearch.editing import kernel_size_cap, resolve_mapping
 from regsearch.trimming._analysis import analyze
 from regsearch.trimming._groups import ChannelGroup, channel_groups
 from regsearch.trimming._surgery import build
@@ -225,15 +225,7 @@ class Narrower:
             order = np.argsort(-channel_importance(work, group), kind="stable")
             _empty_channels(work, group, np.sort(order[keep:]))
         for name, size in caps.items():
-            size = check_int(f"kernel_size[{name!r}]", size, minimum=1)
-            layer = work.get_layer(name)
-            if not has_kernel_size(layer):
-                raise ValueError(
-                    f"Argument `kernel_size`: layer {name!r} is a {type(layer).__name__}, "
-                    "which has no `kernel_size`; it applies to Conv, DepthwiseConv and "
-                    "SeparableConv."
-                )
-            _cap_kernel(layer, size)
+            _cap_kernel(*kernel_size_cap(work, name, size))
         return build(analyze(work, 0.0))
 
     def _working_copy(self) -> keras.Model:
