@@ -94,9 +94,9 @@ def test_keras_tuners_distribution_strategy_trains_the_trials(tmp_path, initial_
         _model(), regsearch.SearchSpace.for_size("conv", relative_strength=True),
         initial_weights=initial_weights, finetune_epochs=1,
     )  # fmt: skip
-    tuner = keras_tuner.RandomSearch(
-        hypermodel, objective=regsearch.Objective("val_accuracy"), max_trials=2,
-        directory=str(tmp_path), seed=0,
+    tuner = regsearch.ParetoSearch(
+        hypermodel, objective=regsearch.Objective("val_accuracy", size="params"),
+        max_trials=2, directory=str(tmp_path), seed=0,
         distribution_strategy=tf.distribute.MirroredStrategy(["cpu:0"]),
     )  # fmt: skip
     tuner.search(x, y, validation_data=(x, y), epochs=3, batch_size=16, verbose=0)
