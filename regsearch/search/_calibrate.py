@@ -20,7 +20,7 @@ import numpy as np
 from regsearch.layers import CrossLayer
 from regsearch.regularizers import Growing, Regularizer
 from regsearch.search._gradients import gradient_norms
-from regsearch.search._switch import unswitched
+from regsearch.search._switch import inner_penalty, unswitched
 
 SAMPLES = 512  # training samples the data loss is measured on
 
@@ -65,8 +65,7 @@ def data_loss(model: keras.Model, loss: Any, x: Any, y: Any) -> float:
 
 def _unwrapped(regularizer: Any) -> Regularizer | None:
     """The regsearch regularizer itself, or the one a ``Growing`` wraps; else ``None``."""
-    regularizer = unswitched(regularizer)
-    inner = regularizer.regularizer if isinstance(regularizer, Growing) else regularizer
+    inner = inner_penalty(regularizer)
     return inner if isinstance(inner, Regularizer) else None
 
 

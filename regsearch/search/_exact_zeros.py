@@ -13,7 +13,6 @@ from keras import ops
 from regsearch._validation import check_float
 from regsearch.regularizers import (
     GroupLasso,
-    Growing,
     KernelExtent,
     Polarization,
     ReweightedGroupSparsity,
@@ -24,18 +23,12 @@ from regsearch.regularizers import (
     group_size,
     output_channel_axes,
 )
-from regsearch.search._switch import unswitched
-
-
-def _inner(regularizer: Any) -> Any:
-    """The regularizer that counts: without a ``PenaltySwitch`` wrapper or ``Growing``."""
-    regularizer = unswitched(regularizer)
-    return regularizer.regularizer if isinstance(regularizer, Growing) else regularizer
+from regsearch.search._switch import inner_penalty
 
 
 def penalty_groups(regularizer: Any, shape: tuple[int, ...]) -> list[tuple[int, ...]]:
     """The axes summed over inside one group, for each group term of ``regularizer``."""
-    regularizer = _inner(regularizer)
+    regularizer = inner_penalty(regularizer)
     if isinstance(regularizer, StructuredSparsity):
         weights = regularizer.term_weights()
         return [axes for term, axes in group_axes(shape).items() if weights[term] > 0]
@@ -51,7 +44,7 @@ def penalty_masks(regularizer: Any, shape: tuple[int, ...]) -> list[np.ndarray]:
 
     Each mask is shaped ``(*spatial, 1, 1)``: ``KernelExtent``'s rings or edge slices.
     """
-    regularizer = _inner(regularizer)
+    regularizer = inner_penalty(regularizer)
     if isinstance(regularizer, KernelExtent) and len(shape) >= 3:
         found = extent_groups(shape, regularizer.groups, regularizer.power)
         return [mask.reshape((*mask.shape, 1, 1)) for mask, _ in found]

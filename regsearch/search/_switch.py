@@ -9,7 +9,7 @@ import keras
 from keras import ops
 
 from regsearch.regularizers import Growing, Regularizer
-from regsearch.search._walk import nested_layers, weight_penalty_owners
+from regsearch.search._walk import penalty_slots, weight_penalty_owners
 
 
 class _Switched:
@@ -34,8 +34,8 @@ class _Switched:
 
     def __call__(self, x: Any) -> Any:
         value = ops.cast(self.on, x.dtype) * self.penalty(x)
-        regularizer = _calibrated(self.penalty)
-        if self.strength is None or regularizer is None:
+        regularizer = None if self.strength is None else _calibrated(self.penalty)
+        if regularizer is None:
             return value
         # The strength traced into ``value`` as a constant is replaced by the variable's.
         return value * (ops.cast(self.strength, x.dtype) / regularizer.strength)
@@ -49,8 +49,7 @@ class _Switched:
 
 def _calibrated(penalty: Any) -> Regularizer | None:
     """The regsearch regularizer whose strength calibration sets, if it is not 0."""
-    inner = unswitched(penalty)
-    inner = inner.regularizer if isinstance(inner, Growing) else inner
+    inner = inner_penalty(penalty)
     return inner if isinstance(inner, Regularizer) and inner.strength > 0 else None
 
 
@@ -113,14 +112,8 @@ class PenaltyHold:
 
     def __init__(self, model: keras.Model) -> None:
         self.on = keras.Variable(0.0, trainable=False, name="penalty_hold")
-        owners = [(owner, "regularizer") for owner in weight_penalty_owners(model)]
-        owners += [
-            (layer, "activity_regularizer")
-            for layer in nested_layers(model)
-            if getattr(layer, "activity_regularizer", None) is not None
-        ]
         self._held: list[tuple[Any, str, _Switched]] = []
-        for owner, attribute in owners:
+        for owner, attribute in penalty_slots(model):
             wrapper = _Switched(getattr(owner, attribute), self.on, strength=True)
             self._held.append((owner, attribute, wrapper))
             setattr(owner, attribute, wrapper)
@@ -145,3 +138,9 @@ def unswitched(penalty: Any) -> Any:
     while isinstance(penalty, _Switched):
         penalty = penalty.penalty
     return penalty
+
+
+def inner_penalty(penalty: Any) -> Any:
+    """The penalty that counts: inside any switch wrappers and a ``Growing``."""
+    penalty = unswitched(penalty)
+    return penalty.regularizer if isinstance(penalty, Growing) else penalty

@@ -31,3 +31,16 @@ def weight_penalty_owners(model: keras.Model) -> Iterator[Any]:
     for layer in nested_layers(model):
         if isinstance(layer, CrossLayer) and layer.regularizer is not None:
             yield layer
+
+
+def penalty_slots(model: keras.Model) -> list[tuple[Any, str]]:
+    """``(owner, attribute)`` of every penalty of ``model``: its weight penalties
+    (``weight_penalty_owners``, in ``regularizer``) and its layers' activity
+    regularizers (in ``activity_regularizer``)."""
+    slots = [(owner, "regularizer") for owner in weight_penalty_owners(model)]
+    slots += [
+        (layer, "activity_regularizer")
+        for layer in nested_layers(model)
+        if getattr(layer, "activity_regularizer", None) is not None
+    ]
+    return slots

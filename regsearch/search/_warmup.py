@@ -9,7 +9,7 @@ import keras
 
 from regsearch._validation import check_float, check_int
 from regsearch.search._switch import PenaltyHold, PenaltySwitch
-from regsearch.search._walk import nested_layers, weight_penalty_owners
+from regsearch.search._walk import penalty_slots
 
 
 class PenaltyWarmup(keras.callbacks.Callback):
@@ -143,10 +143,7 @@ def _rebuild_step_functions(model: keras.Model) -> None:
 
 def _detach_penalties(model: keras.Model) -> list[tuple[Any, str, Any]]:
     """Set every penalty of ``model`` to ``None``; return ``(owner, attribute, penalty)``."""
-    detached = [(owner, "regularizer", owner.regularizer) for owner in weight_penalty_owners(model)]
-    for layer in nested_layers(model):
-        if getattr(layer, "activity_regularizer", None) is not None:
-            detached.append((layer, "activity_regularizer", layer.activity_regularizer))
+    detached = [(owner, name, getattr(owner, name)) for owner, name in penalty_slots(model)]
     for owner, attribute, _ in detached:
         setattr(owner, attribute, None)
     return detached
