@@ -1,3 +1,8 @@
+import json
+import os
+import subprocess
+import sys
+
 import keras
 import keras_tuner
 import numpy as np
@@ -85,21 +90,45 @@ def test_a_generator_is_not_read():
     assert not model.optimizer.built
 
 
-@pytest.mark.parametrize("initial_weights", [None, "model"])
-def test_keras_tuners_distribution_strategy_trains_the_trials(tmp_path, initial_weights):
+def _search_under_a_strategy(directory: str) -> None:
+    """Prints each trial's status, validation accuracy and trimmed size, as JSON."""
     # keras-tuner builds each model in the strategy's scope but fits it outside it.
-    keras.utils.set_random_seed(0)
     x, y = _data()
-    hypermodel = regsearch.RegSearchHyperModel(
-        _model(), regsearch.SearchSpace.for_size("conv", relative_strength=True),
-        initial_weights=initial_weights, finetune_epochs=1,
+    rows = {}
+    for initial_weights in (None, "model"):
+        keras.utils.set_random_seed(0)
+        hypermodel = regsearch.RegSearchHyperModel(
+            _model(), regsearch.SearchSpace.for_size("conv", relative_strength=True),
+            initial_weights=initial_weights, finetune_epochs=1,
+        )  # fmt: skip
+        tuner = regsearch.ParetoSearch(
+            hypermodel, objective=regsearch.Objective("val_accuracy", size="params"),
+            max_trials=2, directory=directory, project_name=str(initial_weights), seed=0,
+            distribution_strategy=tf.distribute.MirroredStrategy(["cpu:0"]),
+        )  # fmt: skip
+        tuner.search(x, y, validation_data=(x, y), epochs=3, batch_size=16, verbose=0)
+        table = regsearch.results(tuner)
+        rows[str(initial_weights)] = table[["status", "val_accuracy", "trimmed_params"]].to_dict(
+            "list"
+        )
+    print(json.dumps(rows))
+
+
+def test_keras_tuners_distribution_strategy_trains_the_trials(tmp_path):
+    # In a fresh process: a strategy sets up TensorFlow's devices and threads for the
+    # whole process, and one worker of the suite crashed in it after hundreds of tests.
+    code = (
+        "from regsearch.search.training_state_test import _search_under_a_strategy; "
+        f"_search_under_a_strategy({str(tmp_path)!r})"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+        env={**os.environ, "KERAS_BACKEND": "tensorflow"},
     )  # fmt: skip
-    tuner = regsearch.ParetoSearch(
-        hypermodel, objective=regsearch.Objective("val_accuracy", size="params"),
-        max_trials=2, directory=str(tmp_path), seed=0,
-        distribution_strategy=tf.distribute.MirroredStrategy(["cpu:0"]),
-    )  # fmt: skip
-    tuner.search(x, y, validation_data=(x, y), epochs=3, batch_size=16, verbose=0)
-    table = regsearch.results(tuner)
-    assert list(table["status"]) == ["COMPLETED", "COMPLETED"]
-    assert table["val_accuracy"].notna().all() and (table["trimmed_params"] > 0).all()
+    assert done.returncode == 0, done.stderr[-4000:]
+    rows = json.loads(done.stdout.strip().splitlines()[-1])
+    for initial_weights in ("None", "model"):
+        table = rows[initial_weights]
+        assert table["status"] == ["COMPLETED", "COMPLETED"], initial_weights
+        assert all(np.isfinite(table["val_accuracy"])), initial_weights
+        assert all(size > 0 for size in table["trimmed_params"]), initial_weights
