@@ -169,7 +169,8 @@ def _evaluate(
 
 def _warn_if_noisy(metric: str, value: float, y_val: Any, tolerance: float, relative: bool) -> None:
     """Warn when an accuracy's sampling error on ``y_val`` exceeds ``tolerance``."""
-    count = len(y_val) if hasattr(y_val, "__len__") else 0
+    leaves = keras.tree.flatten(y_val)  # one array per output for a model of several
+    count = len(leaves[0]) if leaves and hasattr(leaves[0], "__len__") else 0
     if not metric.endswith("accuracy") or not 0.0 <= value <= 1.0 or count == 0:
         return
     error = math.sqrt(value * (1.0 - value) / count)
@@ -187,13 +188,19 @@ def _warn_if_noisy(metric: str, value: float, y_val: Any, tolerance: float, rela
 
 
 def _pick_metric(metric: str | None, base: dict[str, float]) -> str:
-    if metric is None:
-        others = [name for name in base if name != "val_loss"]
+    if metric is None:  # the first compiled metric (not a loss of one output of several)
+        others = [name for name in base if not name.endswith("loss")]
         return others[0] if others else "val_loss"
     if metric not in base:
         raise ValueError(
             f"Argument `metric`: the model logs no {metric!r} on the validation data; it "
             f"logs {sorted(base)}. Pass one of them, or compile the model with the metric."
+        )
+    if infer_direction(metric) is None:
+        known = sorted(name for name in base if infer_direction(name) is not None)
+        raise ValueError(
+            f"Argument `metric`: cannot tell whether a higher or a lower {metric!r} is "
+            f"better. Pass a metric whose direction is known, one of {known}."
         )
     return metric
 

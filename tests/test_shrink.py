@@ -157,6 +157,56 @@ def test_shrink_searches_the_kernel_sizes_it_is_given(tmp_path):
     assert tuner.oracle.get_space().get("conv_kernel_size") == 3  # its default: no cut
 
 
+def _two_outputs():
+    inputs = keras.Input((8, 8, 1))
+    x = L.Conv2D(8, 3, padding="same", activation="relu", name="conv")(inputs)
+    x = L.GlobalAveragePooling2D()(x)
+    model = keras.Model(
+        inputs, {"cls": L.Dense(2, name="cls")(x), "reg": L.Dense(1, name="reg")(x)}
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss={"cls": keras.losses.SparseCategoricalCrossentropy(from_logits=True), "reg": "mse"},
+        metrics={"cls": ["accuracy"], "reg": ["mae"]},
+    )
+    return model
+
+
+@pytest.mark.slow
+def test_shrink_takes_a_model_of_several_outputs_and_compares_by_the_first_metric(tmp_path, capsys):
+    keras.utils.set_random_seed(0)
+    x, y = _data(64, 0)
+    targets = {"cls": y, "reg": x.mean(axis=(1, 2, 3))}
+    model = _two_outputs()
+    model.fit(x, targets, epochs=2, verbose=0)
+    with pytest.warns(UserWarning, match="val_cls_accuracy is measured on 64 validation samples"):
+        small, tuner = regsearch.shrink(
+            model, x, targets, validation_data=(x, targets), max_trials=2, epochs=1,
+            finetune_epochs=1, refine=0, directory=str(tmp_path), seed=0,
+        )  # fmt: skip
+    # Keras logs output "cls"'s accuracy as val_cls_accuracy: higher is better
+    assert tuner.oracle.objective.metric == "val_cls_accuracy"
+    assert tuner.oracle.objective.metric_direction == "max"
+    assert "trial  2 of 2: val_cls_accuracy" in capsys.readouterr().out
+    assert set(small.output_names) == {"cls", "reg"}
+    logs = small.evaluate(x, targets, verbose=0, return_dict=True)
+    assert {"cls_accuracy", "reg_mae"} <= set(logs)
+
+
+@keras.saving.register_keras_serializable(package="regsearch_tests")
+def _weirdness(y_true, y_pred):
+    return keras.ops.mean(y_pred)
+
+
+def test_shrink_rejects_a_metric_whose_better_direction_it_cannot_tell():
+    x, y = _data(8, 0)
+    model = _residual(compiled=False)
+
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy", _weirdness])
+    with pytest.raises(ValueError, match=r"higher or a lower 'val__weirdness'.*'val_accuracy'"):
+        regsearch.shrink(model, x, y, validation_data=(x, y), metric="val__weirdness")
+
+
 def test_shrink_rejects_what_it_cannot_shrink():
     x, y = _data(8, 0)
 

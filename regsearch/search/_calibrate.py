@@ -11,7 +11,7 @@ first training samples.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import keras
@@ -55,12 +55,53 @@ def first_samples(x: Any, y: Any, count: int = SAMPLES) -> tuple[Any, Any]:
     return batch[0], batch[1]
 
 
-def data_loss(model: keras.Model, loss: Any, x: Any, y: Any) -> float:
-    """The mean of ``loss`` over ``model``'s predictions for ``x`` (no penalties)."""
-    fn: Callable[..., Any] = keras.losses.get(loss) if isinstance(loss, (str, dict)) else loss
-    predictions = model(x, training=False)
-    values = fn(keras.ops.convert_to_tensor(y, dtype=predictions.dtype), predictions)
-    return float(np.mean(keras.ops.convert_to_numpy(values)))
+def _loss_fn(loss: Any) -> Callable[..., Any]:
+    return keras.losses.get(loss) if isinstance(loss, (str, dict)) else loss
+
+
+def _by_output(model: keras.Model, value: Any) -> list[Any]:
+    """``value`` (one for every output, a list, or a dict by output name) per output."""
+    names = list(model.output_names)
+    if isinstance(value, Mapping):
+        return [value.get(name) for name in names]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value] * len(names)
+
+
+def loss_function(model: keras.Model, loss: Any, loss_weights: Any = None) -> Callable[..., Any]:
+    """``(y, predictions) -> the mean data loss`` for ``model``'s compiled ``loss``.
+
+    ``loss`` and ``loss_weights`` as ``compile`` takes them: for a model of several
+    outputs, one loss for all of them, a list, or a dict by output name. The result is
+    the weighted sum of each output's mean loss, as Keras computes it (without the
+    penalties); outputs without a loss count for nothing.
+    """
+    if len(model.outputs) == 1 and not isinstance(loss, (Mapping, list, tuple)):
+        fn = _loss_fn(loss)
+        return lambda y, predicted: keras.ops.mean(
+            fn(keras.ops.cast(keras.tree.flatten(y)[0], predicted.dtype), predicted)
+        )
+    losses = _by_output(model, loss)
+    weights = _by_output(model, loss_weights)
+
+    def total(y: Any, predicted: Any) -> Any:
+        truths, outputs = _by_output(model, y), _by_output(model, predicted)
+        value: Any = 0.0
+        for fn, weight, truth, out in zip(losses, weights, truths, outputs):
+            if fn is None or truth is None:
+                continue
+            mean = keras.ops.mean(_loss_fn(fn)(keras.ops.cast(truth, out.dtype), out))
+            value = value + (1.0 if weight is None else weight) * mean
+        return value
+
+    return total
+
+
+def data_loss(model: keras.Model, loss: Any, x: Any, y: Any, loss_weights: Any = None) -> float:
+    """The data loss (``loss`` without penalties) of ``model``'s predictions for ``x``."""
+    value = loss_function(model, loss, loss_weights)(y, model(x, training=False))
+    return float(keras.ops.convert_to_numpy(value))
 
 
 def _unwrapped(regularizer: Any) -> Regularizer | None:
@@ -118,7 +159,9 @@ def calibrate_strengths(model: keras.Model, reference: float) -> dict[str, float
     return scaled
 
 
-def calibrate_gradient_strengths(model: keras.Model, loss: Any, x: Any, y: Any) -> dict[str, float]:
+def calibrate_gradient_strengths(
+    model: keras.Model, loss: Any, x: Any, y: Any, loss_weights: Any = None
+) -> dict[str, float]:
     """Rescale every regsearch penalty so its gradient is ``strength x`` the data's, in place.
 
     For each penalty, the norm of its gradient with respect to the weights it reads
@@ -131,12 +174,11 @@ def calibrate_gradient_strengths(model: keras.Model, loss: Any, x: Any, y: Any) 
     Returns:
         ``{variable path or CrossLayer name: new strength}``.
     """
-    fn: Callable[..., Any] = keras.losses.get(loss) if isinstance(loss, (str, dict)) else loss
-    target = keras.ops.convert_to_tensor(y)
+    fn = loss_function(model, loss, loss_weights)
+    target = keras.tree.map_structure(keras.ops.convert_to_tensor, y)
 
     def data() -> Any:
-        predictions = model(x, training=False)
-        return keras.ops.mean(fn(keras.ops.cast(target, predictions.dtype), predictions))
+        return fn(target, model(x, training=False))
 
     penalties = list(_penalized(model))
     variables = list({id(v): v for _, _, _, read in penalties for v in read}.values())

@@ -518,12 +518,7 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
         """What rescales the trial's penalties to their relative strength, if anything."""
         if not self.space.relative_strength:
             return None
-        loss = compiled.get("loss")
-        if len(model.outputs) != 1 or isinstance(loss, (Mapping, list, tuple)):
-            raise FatalValueError(
-                "SearchSpace(relative_strength=True) measures one data loss: it needs a "
-                "model with one output and one loss. Use relative_strength=False."
-            )
+        loss, weights = compiled.get("loss"), compiled.get("loss_weights")
         if not readable_twice(arguments.get("x"), arguments.get("y")):
             raise FatalTypeError(
                 "SearchSpace(relative_strength=...) measures the data loss on the first "
@@ -534,8 +529,8 @@ class RegSearchHyperModel(keras_tuner.HyperModel):
             )
         x, y = first_samples(arguments.get("x"), arguments.get("y"))
         if self.space.relative_strength == "gradient":
-            return lambda trained: calibrate_gradient_strengths(trained, loss, x, y)
-        return lambda trained: calibrate_strengths(trained, data_loss(trained, loss, x, y))
+            return lambda trained: calibrate_gradient_strengths(trained, loss, x, y, weights)
+        return lambda trained: calibrate_strengths(trained, data_loss(trained, loss, x, y, weights))
 
     def _compile_for(self, model: keras.Model, objective: Objective) -> dict[str, Any]:
         """The model's compile arguments, recompiled with the metrics ``objective`` reads."""

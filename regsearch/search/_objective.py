@@ -61,6 +61,9 @@ def infer_direction(metric: str) -> str | None:
     if base in {"data_loss", "loss"} or base.endswith(("_loss", "_error")):
         return "min"
     direction = infer_metric_direction(metric)
+    if direction is None and "_" in base:
+        # A metric of one output of several: Keras logs it as "<output>_<metric>".
+        return infer_direction(base.split("_", 1)[1])
     return None if direction is None else str(direction)
 
 

@@ -40,6 +40,39 @@ def test_each_penalty_becomes_its_strength_times_the_data_loss():
         assert penalty == pytest.approx(strength * loss, rel=1e-5)
 
 
+def _two_outputs(as_dict):
+    inputs = keras.Input((6,))
+    hidden = keras.layers.Dense(8, name="hidden")(inputs)
+    first, second = keras.layers.Dense(1, name="a")(hidden), keras.layers.Dense(3, name="b")(hidden)
+    return keras.Model(inputs, {"a": first, "b": second} if as_dict else [first, second])
+
+
+@pytest.mark.parametrize(
+    ("as_dict", "loss", "loss_weights"),
+    [
+        (True, {"a": "mse", "b": "sparse_categorical_crossentropy"}, {"a": 0.3, "b": 2.0}),
+        (True, {"b": "sparse_categorical_crossentropy"}, None),  # output "a" has no loss
+        (False, ["mse", "sparse_categorical_crossentropy"], [0.5, 1.5]),
+        (False, "mse", None),  # one loss for every output
+    ],
+)
+def test_the_data_loss_of_a_model_of_several_outputs_is_the_loss_keras_trains_on(
+    as_dict, loss, loss_weights
+):
+    keras.utils.set_random_seed(0)
+    model = _two_outputs(as_dict)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 6)).astype("float32")
+    classes = rng.integers(0, 3, size=(64,))
+    if loss == "mse":
+        y = [x[:, :1], x[:, :3]]
+    else:
+        y = {"a": x[:, :1], "b": classes} if as_dict else [x[:, :1], classes]
+    model.compile(loss=loss, loss_weights=loss_weights)
+    expected = model.evaluate(x, y, batch_size=64, verbose=0, return_dict=True)["loss"]
+    assert data_loss(model, loss, x, y, loss_weights) == pytest.approx(expected, rel=1e-5)
+
+
 def test_first_samples_of_arrays_and_datasets():
     x = np.arange(20, dtype="float32").reshape(10, 2)
     y = np.arange(10, dtype="float32")

@@ -105,6 +105,19 @@ def test_val_loss_is_scored_on_the_data_loss_when_logged():
 
 
 @pytest.mark.parametrize(
+    ("metric", "direction"),
+    [
+        ("val_cls_accuracy", "max"),  # Keras's name for output "cls"'s accuracy
+        ("val_box_head_mae", "min"),
+        ("val_cls_loss", "min"),
+        ("reg_mean_squared_error", "min"),
+    ],
+)
+def test_the_metric_of_one_output_of_several_keeps_its_direction(metric, direction):
+    assert regsearch.Objective(metric).metric_direction == direction
+
+
+@pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
         ({"size": "param"}, ValueError, "Did you mean .params."),
