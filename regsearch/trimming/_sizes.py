@@ -19,6 +19,7 @@ import numpy as np
 from regsearch.trimming._channels import Removable, channel_count, channel_layer
 from regsearch.trimming._coupling import Group
 from regsearch.trimming._explain import Explain
+from regsearch.trimming._fixed_costs import fixed_macs
 from regsearch.trimming._folds import Folds
 from regsearch.trimming._graph import GraphNode
 from regsearch.trimming._kernels import dead_outputs
@@ -81,7 +82,7 @@ def conv_size(
 
 
 def plain_entry(
-    layer: keras.layers.Layer, note: str = "", kind: LayerKind = LayerKind.OPAQUE
+    layer: keras.layers.Layer, note: str = "", kind: LayerKind = LayerKind.OPAQUE, macs: int = 0
 ) -> LayerTrim:
     built = isinstance(layer, keras.layers.Layer) and layer.built  # not an operation
     params = int(layer.count_params()) if built else 0
@@ -94,8 +95,8 @@ def plain_entry(
         filters_after=None,
         params_before=params,
         params_after=params,
-        macs_before=0,
-        macs_after=0,
+        macs_before=macs,
+        macs_after=macs,
         note=note,
         plan=LayerPlan(kind),
     )
@@ -340,7 +341,8 @@ def layer_entry(
             np.isfinite(facts.values[id(t)]).any() for t in node.inputs if id(t) in facts.values
         ):
             reason = ""  # no constant channel reaches it: nothing was kept because of it
-        return plain_entry(layer, reason, kind)
+        macs = fixed_macs(layer, [shape_of(t) for t in node.inputs])
+        return plain_entry(layer, reason, kind, macs)
     snapped = facts.kernels[id(layer)]
     in_t, out_t = node.inputs[0], node.outputs[0]
     kept = _Channels()
