@@ -67,12 +67,22 @@ def loss_kind(loss: Any) -> Kind | None:
     return _FUNCTIONS.get(loss)
 
 
-def unsupported(model: keras.Model, x: Any, y: Any, compile: Mapping[str, Any]) -> str | None:
+def unsupported(
+    model: keras.Model,
+    x: Any,
+    y: Any,
+    compile: Mapping[str, Any],
+    validation_data: Any = None,
+) -> str | None:
     """Why ``model``'s predictions cannot serve as targets here, or ``None`` when they can."""
     if len(model.outputs) != 1:
         return f"the model has {len(model.outputs)} outputs (distillation needs one)"
     if not isinstance(y, np.ndarray) or not _arrays(x):
         return "x and y must be NumPy arrays (distillation predicts on x once, up front)"
+    if validation_data is not None and not (
+        isinstance(validation_data, (tuple, list)) and len(validation_data) == 2
+    ):
+        return "validation_data must be (x_val, y_val) arrays (distillation encodes y_val)"
     loss = compile.get("loss")
     if loss_kind(loss) is None:
         return f"its loss is {loss!r}; distillation needs {_SUPPORTED}"

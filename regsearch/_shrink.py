@@ -144,7 +144,12 @@ def _trial_optimizer(
 
 
 def _steps_per_epoch(x: Any, batch_size: int | None) -> int | None:
-    """Batches in one epoch over ``x`` (arrays, or a dict or list of them)."""
+    """Batches in one epoch over ``x`` (arrays, a dict or list of them, a dataset)."""
+    if isinstance(x, keras.utils.PyDataset):
+        return x.num_batches
+    if hasattr(x, "element_spec"):  # a tf.data.Dataset: -1 or -2 when unknown or infinite
+        count = int(x.cardinality())
+        return count if count > 0 else None
     leaves = keras.tree.flatten(x)
     shape = getattr(leaves[0], "shape", None) if leaves else None
     if not shape:
@@ -156,20 +161,36 @@ def _evaluate(
     model: keras.Model, compile: dict[str, Any], validation_data: Any, batch_size: int | None
 ) -> dict[str, float]:
     """The given model's own validation metrics, on a copy (the user's is never touched)."""
-    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-        raise TypeError(
-            "Argument `validation_data` must be a tuple (x_val, y_val); received "
-            f"{type(validation_data).__name__}."
-        )
     copy = _copy(model, compile)
-    x_val, y_val = validation_data[0], validation_data[1]
-    logs = copy.evaluate(x_val, y_val, batch_size=batch_size, verbose=0, return_dict=True)
+    x_val, y_val = _validation_pair(validation_data)
+    if y_val is None:  # a dataset of (x, y) batches
+        logs = copy.evaluate(x_val, verbose=0, return_dict=True)
+    else:
+        logs = copy.evaluate(x_val, y_val, batch_size=batch_size, verbose=0, return_dict=True)
     return {f"val_{name}": float(value) for name, value in logs.items()}
 
 
+def _validation_pair(validation_data: Any) -> tuple[Any, Any]:
+    """``(x_val, y_val)``, or ``(dataset, None)`` for a dataset of ``(x, y)`` batches."""
+    if hasattr(validation_data, "element_spec") or isinstance(
+        validation_data, keras.utils.PyDataset
+    ):
+        return validation_data, None
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+        raise TypeError(
+            "Argument `validation_data` must be a tuple (x_val, y_val), a tf.data.Dataset "
+            "or a keras.utils.PyDataset of (x, y) batches, as `fit` takes it; received "
+            f"{type(validation_data).__name__}."
+        )
+    return validation_data[0], validation_data[1]
+
+
 def _warn_if_noisy(metric: str, value: float, y_val: Any, tolerance: float, relative: bool) -> None:
-    """Warn when an accuracy's sampling error on ``y_val`` exceeds ``tolerance``."""
-    leaves = keras.tree.flatten(y_val)  # one array per output for a model of several
+    """Warn when an accuracy's sampling error on ``y_val`` exceeds ``tolerance``.
+
+    ``y_val`` is ``None`` for a validation dataset, whose samples are not counted.
+    """
+    leaves = [] if y_val is None else keras.tree.flatten(y_val)  # one per output
     count = len(leaves[0]) if leaves and hasattr(leaves[0], "__len__") else 0
     if not metric.endswith("accuracy") or not 0.0 <= value <= 1.0 or count == 0:
         return
@@ -210,7 +231,7 @@ def shrink(
     x: Any,
     y: Any = None,
     *,
-    validation_data: tuple[Any, Any],
+    validation_data: Any,
     tolerance: float = 0.01,
     relative: bool = False,
     metric: str | None = None,
@@ -268,7 +289,9 @@ def shrink(
         model: A trained, built Sequential or functional model. It is not changed.
         x: Training inputs (arrays), as for ``model.fit``.
         y: Training targets.
-        validation_data: ``(x_val, y_val)``: what "as accurate" is measured on.
+        validation_data: What "as accurate" is measured on: ``(x_val, y_val)``, or a
+            ``tf.data.Dataset`` or ``keras.utils.PyDataset`` of ``(x, y)`` batches (as
+            ``fit`` takes it; its samples are not counted for the warning below).
         tolerance: How much worse than ``model``'s the metric may be (absolute, in
             the metric's units: 0.01 is one accuracy point).
         relative: Read ``tolerance`` as a fraction of ``model``'s metric.
@@ -364,11 +387,11 @@ def shrink(
     steps = _steps_per_epoch(x, batch_size) if learning_rate_schedule == "cosine" else None
     seed = check_int("seed", seed, minimum=0)
     kwargs = _compile_kwargs(model, compile)
-    weight = _distillation_weight(distillation, model, x, y, kwargs)
+    weight = _distillation_weight(distillation, model, (x, y, validation_data), kwargs)
     temperature = check_float("temperature", temperature, exclusive_minimum=True)
     base = _evaluate(model, kwargs, validation_data, batch_size)
     metric = _pick_metric(metric, base)
-    _warn_if_noisy(metric, base[metric], validation_data[1], tolerance, relative)
+    _warn_if_noisy(metric, base[metric], _validation_pair(validation_data)[1], tolerance, relative)
     targets = soft_targets(
         model, x, y, validation_data, kwargs,
         weight=weight, temperature=temperature, batch_size=batch_size,
@@ -408,17 +431,21 @@ def shrink(
 
 
 def _distillation_weight(
-    distillation: float | str, model: keras.Model, x: Any, y: Any, compile: dict[str, Any]
+    distillation: float | str,
+    model: keras.Model,
+    data: tuple[Any, Any, Any],
+    compile: dict[str, Any],
 ) -> float:
+    """The weight of the model's predictions in the targets; ``data``: x, y, validation."""
     if isinstance(distillation, str) and distillation != "auto":
         raise ValueError(
             "Argument `distillation` must be a weight in [0, 1] or 'auto'; received "
             f"{distillation!r}.{did_you_mean(distillation, ['auto'])}"
         )
     if distillation == "auto":
-        return 0.0 if unsupported(model, x, y, compile) else 0.5
+        return 0.0 if unsupported(model, *data[:2], compile, data[2]) else 0.5
     weight = check_float("distillation", distillation, maximum=1.0)
-    reason = unsupported(model, x, y, compile) if weight else None
+    reason = unsupported(model, *data[:2], compile, data[2]) if weight else None
     if reason:
         raise ValueError(
             f"Argument `distillation`={distillation!r} cannot be used here: {reason}. "
@@ -456,7 +483,7 @@ class _RoundSearch:
     metric: str
     x: Any
     y: Any
-    validation_data: tuple[Any, Any]
+    validation_data: Any
     epochs: int
     finetune_epochs: int
     batch_size: int | None
@@ -522,7 +549,7 @@ class _Refinement:
     count: int
     epochs: int
     steps: int | None  # per epoch, for the cosine decay; None: a constant rate
-    validation_data: tuple[Any, Any]  # the user's labels
+    validation_data: Any  # the user's labels
 
     def run(self, tuner: keras_tuner.Tuner, metric: str, below: float) -> list[_Candidate]:
         """The ``count`` front trials smaller than ``below`` MACs with the best metric

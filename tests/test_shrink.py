@@ -157,6 +157,42 @@ def test_shrink_searches_the_kernel_sizes_it_is_given(tmp_path):
     assert tuner.oracle.get_space().get("conv_kernel_size") == 3  # its default: no cut
 
 
+class _Batches(keras.utils.PyDataset):
+    def __init__(self, x, y, batch_size):
+        super().__init__()
+        self.x, self.y, self.batch_size = x, y, batch_size
+
+    def __len__(self):
+        return -(-len(self.x) // self.batch_size)
+
+    def __getitem__(self, index):
+        part = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        return self.x[part], self.y[part]
+
+
+@pytest.mark.slow
+def test_shrink_takes_datasets_for_training_and_validation_as_fit_does(tmp_path):
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    x, y = _data(128, 0)
+    train = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(128, seed=0).batch(16)
+    model = _residual()
+    model.fit(train, epochs=2, verbose=0)
+    small, tuner = regsearch.shrink(
+        model, train, validation_data=_Batches(x, y, 32), tolerance=1.0, max_trials=3,
+        epochs=1, finetune_epochs=1, refine=1, distillation="auto", directory=str(tmp_path),
+        verbose=0,
+    )  # fmt: skip
+    assert list(regsearch.results(tuner)["status"]) == ["COMPLETED"] * 3
+    # the cosine decay spans the trial's epochs of the dataset's 8 batches
+    rate = keras.optimizers.serialize(tuner.hypermodel.compile["optimizer"])["config"]
+    assert rate["learning_rate"]["config"]["decay_steps"] == 8 * 2
+    assert small.count_params() <= model.count_params()
+    with pytest.raises(ValueError, match=r"validation_data must be \(x_val, y_val\) arrays"):
+        regsearch.shrink(model, x, y, validation_data=_Batches(x, y, 32), distillation=0.5)
+
+
 def _two_outputs():
     inputs = keras.Input((8, 8, 1))
     x = L.Conv2D(8, 3, padding="same", activation="relu", name="conv")(inputs)
@@ -226,7 +262,7 @@ def test_shrink_rejects_what_it_cannot_shrink():
         regsearch.shrink(_residual(), (b for b in [(x, y)]), validation_data=(x, y))
     with pytest.raises(ValueError, match="logs no 'val_auc'"):
         regsearch.shrink(_residual(), x, y, validation_data=(x, y), metric="val_auc")
-    with pytest.raises(TypeError, match="must be a tuple \\(x_val, y_val\\)"):
+    with pytest.raises(TypeError, match=r"must be a tuple \(x_val, y_val\), a tf\.data\.Dataset"):
         regsearch.shrink(_residual(), x, y, validation_data=x)
     with pytest.raises(ValueError, match=r"`rounds` must be at most max_trials // 2 = 2"):
         regsearch.shrink(_residual(), x, y, validation_data=(x, y), max_trials=4, rounds=3)
