@@ -19,6 +19,7 @@ import numpy as np
 
 from regsearch.layers import CrossLayer
 from regsearch.regularizers import Growing, Regularizer
+from regsearch.search._data_loss import same_rank
 from regsearch.search._gradients import gradient_norms
 from regsearch.search._switch import inner_penalty, unswitched
 
@@ -80,7 +81,7 @@ def loss_function(model: keras.Model, loss: Any, loss_weights: Any = None) -> Ca
     if len(model.outputs) == 1 and not isinstance(loss, (Mapping, list, tuple)):
         fn = _loss_fn(loss)
         return lambda y, predicted: keras.ops.mean(
-            fn(keras.ops.cast(keras.tree.flatten(y)[0], predicted.dtype), predicted)
+            fn(*same_rank(keras.ops.cast(keras.tree.flatten(y)[0], predicted.dtype), predicted))
         )
     losses = _by_output(model, loss)
     weights = _by_output(model, loss_weights)
@@ -91,7 +92,7 @@ def loss_function(model: keras.Model, loss: Any, loss_weights: Any = None) -> Ca
         for fn, weight, truth, out in zip(losses, weights, truths, outputs):
             if fn is None or truth is None:
                 continue
-            mean = keras.ops.mean(_loss_fn(fn)(keras.ops.cast(truth, out.dtype), out))
+            mean = keras.ops.mean(_loss_fn(fn)(*same_rank(keras.ops.cast(truth, out.dtype), out)))
             value = value + (1.0 if weight is None else weight) * mean
         return value
 

@@ -7,6 +7,25 @@ from typing import Any
 import keras
 
 
+def same_rank(y_true: Any, y_pred: Any) -> tuple[Any, Any]:
+    """``y_true`` and ``y_pred`` at one rank, as Keras's losses align them.
+
+    Labels of shape ``(n,)`` against predictions of shape ``(n, 1)`` (a sigmoid
+    output with ``binary_crossentropy``) gain an axis; a trailing axis of 1 on the
+    longer one is dropped otherwise. Other shapes pass as they are.
+    """
+    rank_true, rank_pred = len(y_true.shape), len(y_pred.shape)
+    if rank_true == rank_pred + 1 and y_true.shape[-1] == 1:
+        if rank_pred == 1:
+            return y_true, keras.ops.expand_dims(y_pred, -1)
+        return keras.ops.squeeze(y_true, -1), y_pred
+    if rank_pred == rank_true + 1 and y_pred.shape[-1] == 1:
+        if rank_true == 1:
+            return keras.ops.expand_dims(y_true, -1), y_pred
+        return y_true, keras.ops.squeeze(y_pred, -1)
+    return y_true, y_pred
+
+
 @keras.saving.register_keras_serializable(package="regsearch")
 class DataLoss(keras.metrics.Mean):
     """Mean of a loss function over the data, without regularization penalties.
@@ -37,7 +56,7 @@ class DataLoss(keras.metrics.Mean):
         fn = self.loss.call if isinstance(self.loss, keras.losses.Loss) else self.loss
         y_pred = keras.ops.convert_to_tensor(y_pred, dtype=self.dtype)
         y_true = keras.ops.convert_to_tensor(y_true, dtype=y_pred.dtype)
-        values = fn(y_true, y_pred)
+        values = fn(*same_rank(y_true, y_pred))
         super().update_state(values, sample_weight=sample_weight)
 
     def get_config(self) -> dict[str, Any]:

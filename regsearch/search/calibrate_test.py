@@ -73,6 +73,16 @@ def test_the_data_loss_of_a_model_of_several_outputs_is_the_loss_keras_trains_on
     assert data_loss(model, loss, x, y, loss_weights) == pytest.approx(expected, rel=1e-5)
 
 
+def test_the_data_loss_of_a_sigmoid_output_against_labels_of_one_axis_is_keras_loss():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(loss="binary_crossentropy")
+    x = np.random.default_rng(0).normal(size=(64, 6)).astype("float32")
+    y = (x[:, 0] > 0).astype("int32")  # shape (64,) against predictions of (64, 1)
+    expected = model.evaluate(x, y, batch_size=64, verbose=0, return_dict=True)["loss"]
+    assert data_loss(model, "binary_crossentropy", x, y) == pytest.approx(expected, rel=1e-5)
+
+
 def test_first_samples_of_arrays_and_datasets():
     x = np.arange(20, dtype="float32").reshape(10, 2)
     y = np.arange(10, dtype="float32")

@@ -40,3 +40,14 @@ def test_keras_round_trip(tmp_path):
     assert loaded.evaluate(x, y, verbose=0, return_dict=True)["data_loss"] == pytest.approx(
         expected, rel=1e-6
     )
+
+
+@pytest.mark.parametrize("labels_shape", [(6,), (6, 1)])
+def test_labels_of_a_single_sigmoid_output_are_aligned_as_keras_aligns_them(labels_shape):
+    rng = np.random.default_rng(0)
+    y_true = (rng.random(labels_shape) > 0.5).astype("float32")
+    y_pred = rng.uniform(0.1, 0.9, size=(6, 1)).astype("float32")
+    metric = DataLoss("binary_crossentropy")
+    metric.update_state(y_true, y_pred)
+    expected = keras.losses.BinaryCrossentropy()(y_true, y_pred)
+    assert float(metric.result()) == pytest.approx(float(expected), rel=1e-6)
