@@ -21,6 +21,7 @@ from regsearch._validation import (
     check_model,
     did_you_mean,
 )
+from regsearch.editing import inline_models, nested_models
 from regsearch.oracles import ParetoSearch
 from regsearch.search import (
     Objective,
@@ -40,6 +41,20 @@ from regsearch.search import (
 from regsearch.trimming import channel_groups, trimmed_size
 
 WIDTHS = (1.0, 0.75, 0.5, 0.25, 0.125)
+
+
+def _inlined(model: Any, verbose: object) -> Any:
+    """``model`` with its nested models inlined (compiled as it was), or as it is."""
+    nested = nested_models(model) if isinstance(model, keras.Model) else []
+    if not nested:
+        return model
+    flat = inline_models(model)
+    if model.compiled and model.get_compile_config():
+        flat.compile_from_config(model.get_compile_config())
+    if verbose:
+        names = ", ".join(repr(m.name) for m in nested)
+        print(f"regsearch.shrink: the layers of {names} are searched as the model's own")
+    return flat
 
 
 def _check_model(model: Any, kernel_size: Sequence[int] | None) -> list[int]:
@@ -256,6 +271,10 @@ def shrink(
 ) -> tuple[keras.Model, keras_tuner.Tuner]:
     """The smallest trimmed model whose validation metric is within ``tolerance`` of yours.
 
+    A model that calls other models as layers (a backbone, as in transfer learning) is
+    searched as one graph of all their layers (``editing.inline_models``), so the
+    backbone's channels can be cut too; the model that comes back is that flat graph.
+
     Derives the search space from ``model`` (``SearchSpace.for_size`` over every
     layer with a kernel: a ``StructuredSparsity`` strength per layer, a width per
     coupled channel group from ``width``, and for kernels longer than 3, caps from 3
@@ -359,6 +378,7 @@ def shrink(
         >>> small, tuner = regsearch.shrink(  # doctest: +SKIP
         ...     model, x, y, validation_data=(x_val, y_val), tolerance=0.01)
     """
+    model = _inlined(model, verbose)
     kernel_sizes = _check_model(model, kernel_size)
     if not readable_twice(x, y):
         raise TypeError(

@@ -193,6 +193,31 @@ def test_shrink_takes_datasets_for_training_and_validation_as_fit_does(tmp_path)
         regsearch.shrink(model, x, y, validation_data=_Batches(x, y, 32), distillation=0.5)
 
 
+@pytest.mark.slow
+def test_shrink_searches_the_layers_of_a_nested_backbone_as_the_model_s_own(tmp_path, capsys):
+    # the transfer-learning pattern: a backbone model called as one layer
+    keras.utils.set_random_seed(0)
+    x, y = _data(64, 0)
+    backbone = _residual(compiled=False)
+    backbone = keras.Model(backbone.input, backbone.get_layer("add").output, name="backbone")
+    inputs = keras.Input((8, 8, 1))
+    features = L.GlobalAveragePooling2D()(backbone(inputs, training=False))
+    model = keras.Model(inputs, L.Dense(2, name="classifier")(features))
+    model.compile(
+        "adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"]
+    )
+    model.fit(x, y, epochs=2, verbose=0)
+    small, tuner = regsearch.shrink(
+        model, x, y, validation_data=(x, y), tolerance=1.0, max_trials=2, epochs=1,
+        finetune_epochs=1, refine=0, directory=str(tmp_path), seed=0,
+    )  # fmt: skip
+    assert "the layers of 'backbone' are searched as the model's own" in capsys.readouterr().out
+    # the second trial cuts the backbone's residual stream, which the model as given hid
+    assert tuner.oracle.trials["1"].hyperparameters.values["stem_width"] < 1.0
+    assert small.get_layer("stem").filters < 8
+    assert [m.name for m in model.layers if isinstance(m, keras.Model)] == ["backbone"]
+
+
 def _two_outputs():
     inputs = keras.Input((8, 8, 1))
     x = L.Conv2D(8, 3, padding="same", activation="relu", name="conv")(inputs)

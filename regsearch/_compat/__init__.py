@@ -32,6 +32,7 @@ PRIVATE_NAMES = frozenset(
         "_keras_history",
         "_layers",
         "_nodes_by_depth",
+        "_run_through_graph",
         # keras-tuner
         "keras_tuner.src.distribute.oracle_chief",
         "keras_tuner.src.distribute.oracle_client",

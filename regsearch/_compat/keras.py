@@ -101,3 +101,13 @@ def scalar_operand_call(node: Any) -> Callable[[Any], Any] | None:
         return operation(*args, **kwargs)
 
     return call
+
+
+def run_through_graph(functional: keras.Model, inputs: Any, call: Callable[..., Any]) -> Any:
+    """``functional``'s outputs for symbolic ``inputs``, each layer applied by ``call``.
+
+    ``call(layer, *args, **kwargs)`` receives each layer call's own arguments (e.g.
+    ``training=False``); ``clone_model(call_function=...)`` reaches the same walk but
+    always builds a model of it, and a nested model's walk must end in tensors.
+    """
+    return functional._run_through_graph(inputs, operation_fn=lambda layer: layer, call_fn=call)

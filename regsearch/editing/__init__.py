@@ -1,7 +1,8 @@
-"""Model editing: glob targeting, ``apply``, resizes, and the one graph rebuild.
+"""Model editing: glob targeting, ``apply``, inlining, resizes, and the one graph rebuild.
 
 ``apply`` is the public entry point (also ``regsearch.apply``); ``match_layers`` and
-``match_weights`` show which layers and weights a glob pattern reaches. The other
+``match_weights`` show which layers and weights a glob pattern reaches;
+``inline_models`` replaces nested models by their layers. The other
 names, importable from here but not in ``__all__``, are the package's surface for the
 rest of regsearch: ``trimming`` rebuilds through ``rebuild``, ``search`` targets layers
 with ``match_layers`` and resizes through ``resize_plan``; ``channel_following_target``
@@ -9,6 +10,7 @@ is the one rule for a ``Reshape`` that channels pass through.
 """
 
 from regsearch.editing._apply import apply
+from regsearch.editing._inline import inline_models, nested_models
 from regsearch.editing._patterns import Patterns, match_layers, match_weights
 from regsearch.editing._patterns import output_layers as output_layers
 from regsearch.editing._patterns import resolve_mapping as resolve_mapping
@@ -26,4 +28,4 @@ from regsearch.editing._resize import kernel_size_cap as kernel_size_cap
 from regsearch.editing._resize import resize_error as resize_error
 from regsearch.editing._resize import resize_plan as resize_plan
 
-__all__ = ["Patterns", "apply", "match_layers", "match_weights"]
+__all__ = ["Patterns", "apply", "inline_models", "match_layers", "match_weights", "nested_models"]
