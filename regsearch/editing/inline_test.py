@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 
+import regsearch
 from regsearch.editing import inline_models, nested_models
 
 L = keras.layers
@@ -59,3 +60,26 @@ def test_two_layers_of_one_name_across_nested_models_are_refused_with_the_fix():
     x = L.Conv2D(2, 1, name="stem")(x)  # the backbone has a "stem" too
     with pytest.raises(ValueError, match="Rename the layers so that every name is unique"):
         inline_models(keras.Model(inputs, x))
+
+
+def test_trim_says_how_to_reach_inside_a_nested_model_and_trims_it_once_inlined():
+    keras.utils.set_random_seed(0)
+    model = _model()
+    stem = model.get_layer("backbone").get_layer("stem")
+    kernel, bias = stem.get_weights()
+    kernel[..., 1], bias[1] = 0.0, 0.0  # a dead filter inside the backbone
+    stem.set_weights([kernel, bias])
+    bn = model.get_layer("backbone").get_layer("stem_bn")
+    bn.set_weights([np.ones(4), np.zeros(4), np.zeros(4), np.ones(4)])
+    inner = model.get_layer("backbone").get_layer("inner").get_layer("inner_conv")
+    inner_kernel, inner_bias = inner.get_weights()
+    inner_kernel[..., 1], inner_bias[1] = 0.0, 0.0
+    inner.set_weights([inner_kernel, inner_bias])
+    _, report = regsearch.trim(model)
+    assert "regsearch.editing.inline_models(model)" in report.skipped["backbone"]
+    trimmed, _ = regsearch.trim(inline_models(model))
+    assert trimmed.get_layer("stem").filters == 3
+    x = np.random.default_rng(1).normal(size=(3, 8, 8, 1)).astype("float32")
+    np.testing.assert_allclose(
+        trimmed.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5
+    )

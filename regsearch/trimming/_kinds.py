@@ -263,6 +263,11 @@ def classify(node: GraphNode, graph: ModelGraph) -> tuple[LayerKind, str]:
         return LayerKind.BARRIER, _kept(f"the operation {layer.name!r} is not traced")
     if graph.is_shared(layer):
         return LayerKind.OPAQUE, "kept: called more than once (shared layer)"
+    if isinstance(layer, keras.Model):
+        return LayerKind.OPAQUE, (
+            f"kept: the nested model {layer.name!r} is one layer here; "
+            "regsearch.editing.inline_models(model) makes its layers the model's own"
+        )
     if cls in KERNEL_TYPES:
         reason = why_kernel_not_understood(layer, graph)
         if reason:
