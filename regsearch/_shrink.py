@@ -49,6 +49,8 @@ def _inlined(model: Any, verbose: object) -> Any:
     if not nested:
         return model
     flat = inline_models(model)
+    if flat is model:  # no graph to inline into (a subclassed model): _check_model says so
+        return model
     if model.compiled and model.get_compile_config():
         flat.compile_from_config(model.get_compile_config())
     if verbose:

@@ -268,6 +268,25 @@ def test_shrink_rejects_a_metric_whose_better_direction_it_cannot_tell():
         regsearch.shrink(model, x, y, validation_data=(x, y), metric="val__weirdness")
 
 
+def test_shrink_leaves_a_subclassed_model_holding_a_nested_model_as_it_was():
+    x, y = _data(8, 0)
+
+    class Wrapper(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.backbone = keras.Sequential([keras.Input((8, 8, 1)), L.Conv2D(2, 3)])
+
+        def call(self, inputs):
+            return self.backbone(inputs)
+
+    model = Wrapper()
+    model.compile(optimizer="adam", loss="mse")
+    optimizer = model.optimizer
+    with pytest.raises(ValueError, match="subclassed model has no graph"):
+        regsearch.shrink(model, x, y, validation_data=(x, y))
+    assert model.optimizer is optimizer  # not recompiled
+
+
 def test_shrink_rejects_what_it_cannot_shrink():
     x, y = _data(8, 0)
 
