@@ -44,17 +44,14 @@ WIDTHS = (1.0, 0.75, 0.5, 0.25, 0.125)
 
 
 def _inlined(model: Any, verbose: object) -> Any:
-    """``model`` with its nested models inlined (compiled as it was), or as it is."""
-    nested = nested_models(model) if isinstance(model, keras.Model) else []
-    if not nested:
-        return model
-    flat = inline_models(model)
-    if flat is model:  # no graph to inline into (a subclassed model): _check_model says so
-        return model
-    if model.compiled and model.get_compile_config():
-        flat.compile_from_config(model.get_compile_config())
-    if verbose:
-        names = ", ".join(repr(m.name) for m in nested)
+    """``model`` with its nested models inlined (uncompiled), or ``model`` as it is.
+
+    ``model`` itself comes back when it nests no model, or has no graph to inline
+    into (a subclassed model, which ``_check_model`` then refuses).
+    """
+    flat = inline_models(model) if isinstance(model, keras.Model) else model
+    if flat is not model and verbose:
+        names = ", ".join(repr(m.name) for m in nested_models(model))
         print(f"regsearch.shrink: the layers of {names} are searched as the model's own")
     return flat
 
@@ -380,7 +377,7 @@ def shrink(
         >>> small, tuner = regsearch.shrink(  # doctest: +SKIP
         ...     model, x, y, validation_data=(x_val, y_val), tolerance=0.01)
     """
-    model = _inlined(model, verbose)
+    given, model = model, _inlined(model, verbose)
     kernel_sizes = _check_model(model, kernel_size)
     if not readable_twice(x, y):
         raise TypeError(
@@ -408,8 +405,8 @@ def shrink(
     )
     steps = _steps_per_epoch(x, batch_size) if learning_rate_schedule == "cosine" else None
     seed = check_int("seed", seed, minimum=0)
-    kwargs = _compile_kwargs(model, compile)
-    weight = _distillation_weight(distillation, model, (x, y, validation_data), kwargs)
+    kwargs = _compile_kwargs(given, compile)
+    weight = _distillation_weight(distillation, model, x, y, kwargs, validation_data)
     temperature = check_float("temperature", temperature, exclusive_minimum=True)
     base = _evaluate(model, kwargs, validation_data, batch_size)
     metric = _pick_metric(metric, base)
@@ -455,19 +452,20 @@ def shrink(
 def _distillation_weight(
     distillation: float | str,
     model: keras.Model,
-    data: tuple[Any, Any, Any],
+    x: Any,
+    y: Any,
     compile: dict[str, Any],
+    validation_data: Any,
 ) -> float:
-    """The weight of the model's predictions in the targets; ``data``: x, y, validation."""
     if isinstance(distillation, str) and distillation != "auto":
         raise ValueError(
             "Argument `distillation` must be a weight in [0, 1] or 'auto'; received "
             f"{distillation!r}.{did_you_mean(distillation, ['auto'])}"
         )
     if distillation == "auto":
-        return 0.0 if unsupported(model, *data[:2], compile, data[2]) else 0.5
+        return 0.0 if unsupported(model, x, y, compile, validation_data) else 0.5
     weight = check_float("distillation", distillation, maximum=1.0)
-    reason = unsupported(model, *data[:2], compile, data[2]) if weight else None
+    reason = unsupported(model, x, y, compile, validation_data) if weight else None
     if reason:
         raise ValueError(
             f"Argument `distillation`={distillation!r} cannot be used here: {reason}. "

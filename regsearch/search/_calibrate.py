@@ -62,12 +62,11 @@ def _loss_fn(loss: Any) -> Callable[..., Any]:
 
 def _by_output(model: keras.Model, value: Any) -> list[Any]:
     """``value`` (one for every output, a list, or a dict by output name) per output."""
-    names = list(model.output_names)
     if isinstance(value, Mapping):
-        return [value.get(name) for name in names]
+        return [value.get(name) for name in model.output_names]
     if isinstance(value, (list, tuple)):
         return list(value)
-    return [value] * len(names)
+    return [value] * len(model.outputs)
 
 
 def loss_function(model: keras.Model, loss: Any, loss_weights: Any = None) -> Callable[..., Any]:
@@ -78,11 +77,6 @@ def loss_function(model: keras.Model, loss: Any, loss_weights: Any = None) -> Ca
     the weighted sum of each output's mean loss, as Keras computes it (without the
     penalties); outputs without a loss count for nothing.
     """
-    if len(model.outputs) == 1 and not isinstance(loss, (Mapping, list, tuple)):
-        fn = _loss_fn(loss)
-        return lambda y, predicted: keras.ops.mean(
-            fn(*same_rank(keras.ops.cast(keras.tree.flatten(y)[0], predicted.dtype), predicted))
-        )
     losses = _by_output(model, loss)
     weights = _by_output(model, loss_weights)
 
