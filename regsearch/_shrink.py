@@ -282,7 +282,9 @@ def shrink(
     largest channels), trains ``epochs`` with the penalties and ``finetune_epochs``
     without, and is scored by its validation metric and trimmed MACs. The first trial
     is the model as given, with no width cut and the weakest penalty; the next ones
-    cut every group to one width (e.g. 3/4, 1/2, then 1/4), as a pruning user would. Among the
+    cut every group to one width (e.g. 3/4, 1/2, then 1/4), as a pruning user would; the
+    sampler's trials then try each combination of widths and kernel caps once while an
+    untried one is left (``ParetoSearch(distinct_choices=True)``). Among the
     finished trials, the smallest whose metric is within ``tolerance`` of ``model``'s
     own (measured on ``validation_data`` first) is trimmed and returned. When none
     is, ``model`` itself comes back (a copy) and a line says so. When the metric is
@@ -526,6 +528,7 @@ class _RoundSearch:
             max_trials=trials,
             seed=seed,
             start_from_defaults=first,
+            distinct_choices=True,  # no trial spent on an architecture already measured
             # a third of the round's trials, the model as given included
             initial_trials=_uniform_widths(self.space, model, (trials + 2) // 3 - int(first)),
             directory=self.directory,

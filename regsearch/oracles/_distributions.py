@@ -116,3 +116,12 @@ def suggest_values(trial: optuna.Trial, space: keras_tuner.HyperParameters) -> d
         if hps.is_active(hp):
             hps.values[hp.name] = suggest(trial, hp)
     return dict(hps.values)
+
+
+def discrete_values(
+    values: dict[str, Any], space: keras_tuner.HyperParameters
+) -> tuple[tuple[str, Any], ...]:
+    """The ``(name, value)`` pairs of ``values`` that are not ``Float`` hyperparameters of
+    ``space``, sorted: what makes two trials the same combination of discrete choices."""
+    floats = {hp.name for hp in space.space if isinstance(hp, _hp.Float)}
+    return tuple(sorted((name, v) for name, v in values.items() if name not in floats))

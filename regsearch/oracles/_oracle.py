@@ -15,7 +15,7 @@ import optuna
 
 from regsearch._compat.keras_tuner import oracle_file, retry_queue
 from regsearch._validation import check_bool
-from regsearch.oracles._distributions import suggest_values
+from regsearch.oracles._distributions import discrete_values, suggest_values
 from regsearch.oracles._parts import (
     logged_sizes,
     logged_value,
@@ -38,9 +38,14 @@ STUDY_NAME = "regsearch"
 # User attributes of each Optuna trial: its keras-tuner trial, and how keras-tuner ended it.
 TRIAL_ATTR = "keras_tuner_trial_id"
 STATUS_ATTR = "keras_tuner_status"
+# An Optuna trial set aside because its discrete values repeated a tried combination.
+REPEAT_ATTR = "repeats_trial"
+# Proposals per trial with ``distinct_choices``, as keras-tuner's own collisions limit.
+MAX_PROPOSALS = 20
 _RUNNING = keras_tuner.engine.trial.TrialStatus.RUNNING
 _COMPLETED = keras_tuner.engine.trial.TrialStatus.COMPLETED
 _ENDED = (_COMPLETED, keras_tuner.engine.trial.TrialStatus.FAILED)
+_WAITING = optuna.trial.TrialState.WAITING  # enqueued, not yet asked
 
 
 @contextlib.contextmanager
@@ -169,6 +174,16 @@ class ParetoOracle(keras_tuner.Oracle):
         start_from_defaults: Run the first trial at every hyperparameter's default
             (for a ``SearchSpace``: the weakest penalty, no width cut, the largest
             kernel), so the front always holds the model as it was given.
+        distinct_choices: Run each combination of the discrete hyperparameters
+            (every one but the ``Float`` ones, such as strengths) once while the
+            sampler can find an untried one: a proposal that repeats a trial's
+            combination is set aside (an Optuna trial marked failed, with the user
+            attribute ``"repeats_trial"``) and the sampler asked again, up to 20
+            times, as keras-tuner's own oracles avoid repeats. After that the
+            repeat runs. ``initial_trials`` and the defaults always run as given.
+            For spaces whose discrete part is the architecture (widths, kernel
+            sizes): the sampler would otherwise spend trials on an architecture it
+            has already measured.
         initial_trials: Hyperparameter values to run next, in order, before the
             sampler proposes anything (a warm start, as Optuna's ``enqueue_trial``):
             one dict ``{name: value}`` per trial; a name it leaves out takes its
@@ -210,6 +225,7 @@ class ParetoOracle(keras_tuner.Oracle):
         max_retries_per_trial: int = 0,
         max_consecutive_failed_trials: int = 3,
         start_from_defaults: bool = False,
+        distinct_choices: bool = False,
         initial_trials: Sequence[Mapping[str, Any]] = (),
         warm_start_from: keras_tuner.Tuner | str | os.PathLike[str] | None = None,
     ) -> None:
@@ -232,6 +248,7 @@ class ParetoOracle(keras_tuner.Oracle):
         )
         self.sampler = _check_sampler(sampler)
         self.start_from_defaults = check_bool("start_from_defaults", start_from_defaults)
+        self.distinct_choices = check_bool("distinct_choices", distinct_choices)
         self.initial_trials = _check_initial_trials(initial_trials)
         self._earlier = EarlierSearch.read(warm_start_from)
         self.warm_start_from = None if self._earlier is None else self._earlier.project_dir
@@ -291,15 +308,35 @@ class ParetoOracle(keras_tuner.Oracle):
             if not study.trials:
                 self._add_earlier_trials(study)
                 self._enqueue_initial_trials(study)
-            twin = study.ask()
+            twin, values = self._propose(study, trial_id)
             twin.set_user_attr(TRIAL_ATTR, trial_id)
-            try:
-                values = suggest_values(twin, self.hyperparameters)
-            except TypeError:
-                study.tell(twin, state=optuna.trial.TrialState.FAIL)
-                raise
         self._twins[trial_id] = twin
         return {"status": _RUNNING, "values": values}
+
+    def _propose(self, study: optuna.Study, trial_id: str) -> tuple[optuna.Trial, dict[str, Any]]:
+        """The study's next trial and its values; with ``distinct_choices``, the first
+        of ``MAX_PROPOSALS`` proposals whose discrete values no other trial has."""
+        tried = {
+            discrete_values(trial.hyperparameters.values, self.hyperparameters)
+            for other, trial in self.trials.items()
+            if other != trial_id
+        }
+        for _ in range(MAX_PROPOSALS - 1 if self.distinct_choices else 0):
+            queued = bool(study.get_trials(deepcopy=False, states=(_WAITING,)))
+            twin, values = self._ask(study)
+            if queued or discrete_values(values, self.hyperparameters) not in tried:
+                return twin, values
+            twin.set_user_attr(REPEAT_ATTR, True)
+            study.tell(twin, state=optuna.trial.TrialState.FAIL)
+        return self._ask(study)
+
+    def _ask(self, study: optuna.Study) -> tuple[optuna.Trial, dict[str, Any]]:
+        twin = study.ask()
+        try:
+            return twin, suggest_values(twin, self.hyperparameters)
+        except TypeError:
+            study.tell(twin, state=optuna.trial.TrialState.FAIL)
+            raise
 
     def _enqueue_initial_trials(self, study: optuna.Study) -> None:
         """Queue the defaults (``start_from_defaults``) and ``initial_trials``, in order."""
@@ -448,6 +485,7 @@ class ParetoOracle(keras_tuner.Oracle):
             "tune_new_entries": self.tune_new_entries,
             "max_retries_per_trial": self.max_retries_per_trial,
             "max_consecutive_failed_trials": self.max_consecutive_failed_trials,
+            "distinct_choices": self.distinct_choices,
             "warm_start_from": self.warm_start_from,
         }
 

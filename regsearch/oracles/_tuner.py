@@ -41,6 +41,9 @@ class ParetoSearch(ReportsFailures, LightBuild, keras_tuner.Tuner):
         max_consecutive_failed_trials: As for keras-tuner's tuners.
         start_from_defaults: Run the first trial at the hyperparameters' defaults
             (see ``ParetoOracle``).
+        distinct_choices: Run each combination of the discrete hyperparameters
+            (widths, kernel sizes, regularizer choices; not the strengths) once
+            while the sampler can find an untried one (see ``ParetoOracle``).
         initial_trials: Hyperparameter values to run first, one dict per trial
             (see ``ParetoOracle``).
         warm_start_from: An earlier search of the same space (its tuner or its
@@ -82,6 +85,7 @@ class ParetoSearch(ReportsFailures, LightBuild, keras_tuner.Tuner):
         max_retries_per_trial: int = 0,
         max_consecutive_failed_trials: int = 3,
         start_from_defaults: bool = False,
+        distinct_choices: bool = False,
         initial_trials: Sequence[Mapping[str, Any]] = (),
         warm_start_from: keras_tuner.Tuner | str | os.PathLike[str] | None = None,
         **kwargs: Any,
@@ -98,6 +102,7 @@ class ParetoSearch(ReportsFailures, LightBuild, keras_tuner.Tuner):
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
             start_from_defaults=start_from_defaults,
+            distinct_choices=distinct_choices,
             initial_trials=initial_trials,
             warm_start_from=warm_start_from,
         )

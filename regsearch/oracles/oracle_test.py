@@ -13,7 +13,7 @@ import optuna
 import pytest
 
 import regsearch
-from regsearch.oracles._oracle import STATUS_ATTR, TRIAL_ATTR
+from regsearch.oracles._oracle import REPEAT_ATTR, STATUS_ATTR, TRIAL_ATTR
 
 
 def _data():
@@ -344,3 +344,49 @@ def test_initial_trials_errors_name_the_argument_and_suggest_the_name(tmp_path):
     oracle = _oracle_with_initial_trials(tmp_path / "b", [{"kernel": "l2"}])
     with pytest.raises(ValueError, match="gives 'kernel' the value 'l2'; it is a Choice of"):
         oracle.create_trial("tuner0")
+
+
+def _discrete(values):
+    return (values["kernel"], values["units"])
+
+
+def test_distinct_choices_tries_every_combination_before_repeating_one(tmp_path):
+    # 2 kernels x 4 unit counts: 8 combinations; the strength (a Float) does not count.
+    repeats = _oracle_with_initial_trials(tmp_path / "a", [])
+    repeats.max_trials = 10
+    plain = [_discrete(repeats.create_trial(f"t{i}").hyperparameters.values) for i in range(6)]
+    assert len(set(plain)) < len(plain)  # the seeded random sampler repeats one
+    oracle = _oracle_with_initial_trials(tmp_path / "b", [], distinct_choices=True)
+    oracle.max_trials = 10
+    seen = [_discrete(oracle.create_trial(f"t{i}").hyperparameters.values) for i in range(10)]
+    assert len(set(seen[:8])) == 8  # every combination once
+    assert len(seen) == 10  # then repeats run: the search goes on
+    set_aside = [t for t in oracle.study.get_trials() if t.user_attrs.get(REPEAT_ATTR)]
+    assert set_aside and all(t.state == optuna.trial.TrialState.FAIL for t in set_aside)
+    assert all(TRIAL_ATTR not in t.user_attrs for t in set_aside)
+
+
+def test_distinct_choices_runs_initial_trials_that_share_their_choices(tmp_path):
+    same_choices = [
+        {"kernel": "l1", "kernel_l1_strength": 1e-4, "units": 4},
+        {"kernel": "l1", "kernel_l1_strength": 1e-2, "units": 4},
+    ]
+    oracle = _oracle_with_initial_trials(tmp_path, same_choices, distinct_choices=True)
+    values = [oracle.create_trial(f"t{i}").hyperparameters.values for i in range(3)]
+    assert [v["kernel_l1_strength"] for v in values[:2]] == pytest.approx([1e-4, 1e-2])
+    assert _discrete(values[2]) != ("l1", 4)  # the sampler's own proposal is new
+    with pytest.raises(TypeError, match="`distinct_choices` must be a bool"):
+        regsearch.ParetoOracle(distinct_choices="yes")
+
+
+def test_a_search_with_distinct_choices_trains_distinct_architectures(tmp_path):
+    tuner = _search(tmp_path, trials=3, distinct_choices=True)
+    space = tuner.oracle.get_space()
+    combos = [
+        tuple(v for k, v in sorted(t.hyperparameters.values.items()) if not k.endswith("strength"))
+        for t in tuner.oracle.trials.values()
+    ]
+    assert len(combos) == 3 and len(set(combos)) == 3
+    assert all(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
+    clone = regsearch.ParetoOracle.from_config(tuner.oracle.get_config())
+    assert clone.distinct_choices is True and len(space.space) > 1
