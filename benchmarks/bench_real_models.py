@@ -16,7 +16,8 @@ on the held-out test split (never seen by any search):
   recommended, its first trial is the model as given and the next two cut every
   group to 1/2 and 1/4;
 - ``shrink``: ``regsearch.shrink`` from the trained base, every trial a fine-tune of
-  a third of the epochs (half with the penalties, half without), and three times as
+  a third of the epochs (a quarter of them with the penalties, as ``shrink``'s
+  defaults, the rest without), and three times as
   many trials (``--shrink-trials``), so that it trains as many epochs in all as the
   from-scratch searches; ``--rounds`` splits them into rounds;
 - ``l1``: L1-norm filter pruning as a pruning user does it (Li et al., ICLR 2017; the
@@ -61,7 +62,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import keras_tuner
 import numpy as np
-from bench_vs_architecture_search import distillation_weight, hypervolume, macs, ratio
+from bench_vs_architecture_search import (
+    distillation_weight,
+    hypervolume,
+    macs,
+    ratio,
+    split_trial,
+)
 from sklearn.exceptions import ConvergenceWarning
 from tasks import digits
 
@@ -219,9 +226,11 @@ def scratch(data: tuple, args: argparse.Namespace, seed: int, directory: str) ->
 
 
 def _trial_epochs(args: argparse.Namespace) -> tuple[int, int]:
-    """A shrink trial's penalized and fine-tune epochs: a third of ``--epochs`` in all."""
-    total = max(2, args.epochs // 3)
-    return total - total // 2, total // 2
+    """A shrink trial's penalized and fine-tune epochs: a third of ``--epochs`` in all,
+    unless ``--shrink-epochs`` gives them."""
+    if args.shrink_epochs:
+        return args.shrink_epochs[0], args.shrink_epochs[1]
+    return split_trial(max(2, args.epochs // 3))
 
 
 def shrink(data: tuple, args: argparse.Namespace, seed: int, directory: str, base) -> dict:
@@ -395,6 +404,10 @@ def main() -> None:
     parser.add_argument(
         "--shrink-kernel-size", nargs="*", type=int, default=None,
         help="shrink's kernel_size caps (its default: from 3 up to the model's largest)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--shrink-epochs", nargs=2, type=int, default=None, metavar=("PENALIZED", "FINETUNE"),
+        help="a shrink trial's epochs (default: a third of --epochs, a quarter of it penalized)",
     )  # fmt: skip
     parser.add_argument(
         "--widths", nargs="+", type=float, default=None,

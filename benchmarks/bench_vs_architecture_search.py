@@ -194,10 +194,16 @@ def test_points(tuner: keras_tuner.Tuner, load: Any, x_test, y_test) -> list[tup
     return points
 
 
+def split_trial(total: int) -> tuple[int, int]:
+    """A ``shrink`` trial of ``total`` epochs: its penalized and fine-tune epochs, a quarter
+    penalized (at least one), as ``shrink``'s defaults (1 + 5)."""
+    penalized = max(1, total // 4)
+    return penalized, max(1, total - penalized)
+
+
 def shrink_epochs(args: argparse.Namespace) -> tuple[int, int]:
     """A ``shrink`` trial's penalized and fine-tune epochs: a third of a search trial's."""
-    total = max(2, (args.epochs + args.finetune_epochs) // 3)
-    return total - total // 2, total // 2
+    return split_trial(max(2, (args.epochs + args.finetune_epochs) // 3))
 
 
 def run_shrink(

@@ -251,8 +251,8 @@ def shrink(
     metric: str | None = None,
     max_trials: int = 12,
     rounds: int = 1,
-    epochs: int = 3,
-    finetune_epochs: int = 3,
+    epochs: int = 1,
+    finetune_epochs: int = 5,
     refine: int = 2,
     refine_epochs: int | None = None,
     width: Sequence[float] = WIDTHS,
@@ -320,7 +320,8 @@ def shrink(
         max_trials: Trials of the search, over all rounds.
         rounds: Searches in a row, each from the model the one before chose (at
             most ``max_trials // 2``, so that every round tries a cut).
-        epochs: Penalized epochs per trial.
+        epochs: Penalized epochs per trial. Few: from trained weights, what a cut
+            model needs is the fine-tune that recovers its accuracy.
         finetune_epochs: Epochs per trial without the penalties.
         refine: How many near-miss trials to fine-tune longer before each choice
             (``0``: none). Their epochs come on top of the trials' (with the
