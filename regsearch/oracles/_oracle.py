@@ -316,12 +316,14 @@ class ParetoOracle(keras_tuner.Oracle):
     def _propose(self, study: optuna.Study, trial_id: str) -> tuple[optuna.Trial, dict[str, Any]]:
         """The study's next trial and its values; with ``distinct_choices``, the first
         of ``MAX_PROPOSALS`` proposals whose discrete values no other trial has."""
+        if not self.distinct_choices:
+            return self._ask(study)
         tried = {
             discrete_values(trial.hyperparameters.values, self.hyperparameters)
             for other, trial in self.trials.items()
             if other != trial_id
         }
-        for _ in range(MAX_PROPOSALS - 1 if self.distinct_choices else 0):
+        for _ in range(MAX_PROPOSALS - 1):
             queued = bool(study.get_trials(deepcopy=False, states=(_WAITING,)))
             twin, values = self._ask(study)
             if queued or discrete_values(values, self.hyperparameters) not in tried:

@@ -358,9 +358,10 @@ def test_distinct_choices_tries_every_combination_before_repeating_one(tmp_path)
     assert len(set(plain)) < len(plain)  # the seeded random sampler repeats one
     oracle = _oracle_with_initial_trials(tmp_path / "b", [], distinct_choices=True)
     oracle.max_trials = 10
-    seen = [_discrete(oracle.create_trial(f"t{i}").hyperparameters.values) for i in range(10)]
+    trials = [oracle.create_trial(f"t{i}") for i in range(10)]
+    seen = [_discrete(trial.hyperparameters.values) for trial in trials]
     assert len(set(seen[:8])) == 8  # every combination once
-    assert len(seen) == 10  # then repeats run: the search goes on
+    assert {trial.status for trial in trials[8:]} == {"RUNNING"}  # then repeats run
     set_aside = [t for t in oracle.study.get_trials() if t.user_attrs.get(REPEAT_ATTR)]
     assert set_aside and all(t.state == optuna.trial.TrialState.FAIL for t in set_aside)
     assert all(TRIAL_ATTR not in t.user_attrs for t in set_aside)
@@ -381,7 +382,6 @@ def test_distinct_choices_runs_initial_trials_that_share_their_choices(tmp_path)
 
 def test_a_search_with_distinct_choices_trains_distinct_architectures(tmp_path):
     tuner = _search(tmp_path, trials=3, distinct_choices=True)
-    space = tuner.oracle.get_space()
     combos = [
         tuple(v for k, v in sorted(t.hyperparameters.values.items()) if not k.endswith("strength"))
         for t in tuner.oracle.trials.values()
@@ -389,4 +389,4 @@ def test_a_search_with_distinct_choices_trains_distinct_architectures(tmp_path):
     assert len(combos) == 3 and len(set(combos)) == 3
     assert all(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
     clone = regsearch.ParetoOracle.from_config(tuner.oracle.get_config())
-    assert clone.distinct_choices is True and len(space.space) > 1
+    assert clone.distinct_choices is True
