@@ -15,7 +15,8 @@ on the held-out test split (never seen by any search):
   ``--epochs`` epochs (the last ``--epochs // 3`` without the penalties); as
   recommended, its first trial is the model as given and the next two cut every
   group to 1/2 and 1/4;
-- ``shrink``: ``regsearch.shrink`` from the trained base, every trial a fine-tune of
+- ``shrink``: ``regsearch.shrink`` (``refine=2``, its default, unless ``--refine``)
+  from the trained base, every trial a fine-tune of
   a third of the epochs (a quarter of them with the penalties, as ``shrink``'s
   defaults, the rest without), and three times as
   many trials (``--shrink-trials``), so that it trains as many epochs in all as the
@@ -40,7 +41,7 @@ medians. Targets (issue 19): ``scratch`` and ``shrink`` median MACs <= 0.5x the
 architecture search's; ``shrink`` <= 0.7x ``l1``'s; ``shrink``'s front at least as
 large as ``scratch``'s with a third of the epochs per trial.
 
-    python benchmarks/bench_real_models.py [--trials 12] [--epochs 12] [--seeds 3]
+    python benchmarks/bench_real_models.py [--trials 12] [--epochs 12] [--seeds 3] [--fronts]
     python benchmarks/bench_real_models.py --case mobilenet --seeds 1 --epochs 15
 """
 
@@ -63,6 +64,7 @@ import keras
 import keras_tuner
 import numpy as np
 from bench_vs_architecture_search import (
+    SHRINK_REFINE,
     distillation_weight,
     hypervolume,
     macs,
@@ -297,6 +299,16 @@ def l1(data: tuple, args: argparse.Namespace, seed: int, directory: str, base) -
     return {"points": points, "epochs": len(L1_RATIOS) * total, "trial_epochs": total}
 
 
+def front_text(points: list[tuple[float, float]]) -> str:
+    """The non-dominated (accuracy, MACs) points, smallest first."""
+    front, best = [], -1.0
+    for accuracy_, macs_ in sorted(points, key=lambda p: (p[1], -p[0])):
+        if accuracy_ > best:
+            front.append(f"{accuracy_:.4f}@{macs_:,.0f}")
+            best = accuracy_
+    return " ".join(front)
+
+
 def summarize(result: dict, base_accuracy: float, base_macs: int) -> dict[str, float]:
     within = [m for a, m in result["points"] if a >= base_accuracy - POINT - 1e-9]
     return {
@@ -334,6 +346,8 @@ def run_seed(seed: int, args: argparse.Namespace) -> dict[str, dict[str, float]]
             f"epochs {summary['epochs']:.0f} ({summary['trial_epochs']:.0f} per trial)",
             flush=True,
         )
+        if args.fronts:
+            print("    front (test accuracy, MACs): " + front_text(result["points"]), flush=True)
     for method, other in COMPARED:
         if method in rows and other in rows:
             key = f"{method} / {other}"
@@ -373,6 +387,10 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=None,
                         help="default: every method of the case")  # fmt: skip
     parser.add_argument(
+        "--fronts", action="store_true",
+        help="print each method's non-dominated (test accuracy, MACs) points",
+    )  # fmt: skip
+    parser.add_argument(
         "--strength", nargs=2, type=float, default=[0.03, 3.0],
         help="regsearch's relative strength range (shrink's default: 0.03 3.0)",
     )  # fmt: skip
@@ -397,9 +415,9 @@ def main() -> None:
         help="shrink's distillation weight, or 'auto' (its default: 0)",
     )  # fmt: skip
     parser.add_argument(
-        "--refine", type=int, default=0,
-        help="shrink's refine (near-miss trials fine-tuned longer, twice a trial's epochs; "
-        "their epochs are taken from its trials')",
+        "--refine", type=int, default=SHRINK_REFINE,
+        help="shrink's refine (its default: 2; near-miss trials fine-tuned longer, twice a "
+        "trial's epochs; their epochs are taken from its trials')",
     )  # fmt: skip
     parser.add_argument(
         "--shrink-kernel-size", nargs="*", type=int, default=None,

@@ -88,6 +88,7 @@ def objective() -> regsearch.Objective:
 SPACES = ("regularizers", "widths", "resize", "both")
 MACS_TARGETS = {"regularizers": 1.0, "both": 0.5, "shrink": 0.5}  # issue 18; the others: 1.0
 METHODS = ("architecture", *SPACES, "shrink")
+SHRINK_REFINE = 2  # shrink's default refine
 RECOMMENDED = ("both", "shrink")  # whose best trial must be within 1 point of the base
 
 
@@ -240,14 +241,15 @@ def run_shrink(
 
 def arms(args: argparse.Namespace) -> list[tuple[str, Any]]:
     """``(name, run(base, seed, args, task, data))`` per method; ``shrink`` once per
-    ``--refine`` value (``shrink-refine4`` for ``refine=4``)."""
+    ``--refine`` value (``shrink`` for its default ``refine=2``, ``shrink-refine4`` for
+    ``refine=4``)."""
     runs: list[tuple[str, Any]] = []
     for method in args.methods:
         if method != "shrink":
             runs.append((method, lambda b, s, a, t, d, m=method: run_method(m, s, a, t, d)))
             continue
         for refine in args.refine:
-            name = "shrink" if refine == 0 else f"shrink-refine{refine}"
+            name = "shrink" if refine == SHRINK_REFINE else f"shrink-refine{refine}"
             runs.append((name, lambda b, s, a, t, d, r=refine: run_shrink(b, s, a, t, d, r)))
     return runs
 
@@ -378,9 +380,10 @@ def main() -> None:
         help="shrink's distillation weight, or 'auto' (its default: 0)",
     )  # fmt: skip
     parser.add_argument(
-        "--refine", type=int, nargs="+", default=[0],
-        help="shrink's refine (near-miss trials fine-tuned longer; their epochs are taken "
-        "from its trials'); several values run shrink once each, on the same base",
+        "--refine", type=int, nargs="+", default=[SHRINK_REFINE],
+        help="shrink's refine (its default: 2; near-miss trials fine-tuned longer; their "
+        "epochs are taken from its trials'); several values run shrink once each, on the "
+        "same base",
     )  # fmt: skip
     parser.add_argument(
         "--refine-epochs", type=int, default=None, help="shrink's refine_epochs (its default)"
