@@ -13,7 +13,8 @@ after the other (``--tuners``):
 
 - ``pareto``: ``ParetoSearch`` (Optuna's multi-objective sampler on validation
   accuracy and trimmed MACs; with the demo space its first trial is the model as
-  given, ``start_from_defaults=True``, as in the demo),
+  given, ``start_from_defaults=True``, as in the demo; ``--distinct-choices`` trains
+  each combination of widths and kernel sizes once while an untried one is left),
 - ``bayesian``: ``BayesianOptimization`` on the weighted score,
 - ``random``: ``RandomSearch`` on the weighted score,
 - ``hyperband``: ``ParetoHyperband`` (multi-fidelity: keras-tuner's Hyperband
@@ -136,7 +137,12 @@ def _tuner(name: str, args: argparse.Namespace, seed: int, directory: str) -> ke
     if name == "pareto":
         if args.space == "old":
             return regsearch.ParetoSearch(hypermodel, sampler="tpe", **common)
-        return regsearch.ParetoSearch(hypermodel, start_from_defaults=True, **common)
+        return regsearch.ParetoSearch(
+            hypermodel,
+            start_from_defaults=True,
+            distinct_choices=args.distinct_choices,
+            **common,
+        )
     if name == "hyperband":  # its budget is its brackets: max_epochs = --epochs, --factor
         del common["max_trials"]
         return regsearch.ParetoHyperband(
@@ -368,6 +374,12 @@ def main() -> int:
     parser.add_argument("--tuners", default=",".join(TUNERS), help="comma-separated arms")
     parser.add_argument("--space", default="demo", choices=SPACES)
     parser.add_argument("--factor", type=int, default=3, help="the hyperband arm's factor")
+    parser.add_argument(
+        "--distinct-choices",
+        action="store_true",
+        help="the pareto arm trains each combination of widths and kernel sizes once while "
+        "an untried one is left (ParetoSearch's distinct_choices; the demo space only)",
+    )
     parser.add_argument(
         "--hyperband-finetune",
         default="last_round",
