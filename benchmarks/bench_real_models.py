@@ -15,7 +15,7 @@ on the held-out test split (never seen by any search):
   ``--epochs`` epochs (the last ``--epochs // 3`` without the penalties); as
   recommended, its first trial is the model as given and the next two cut every
   group to 1/2 and 1/4;
-- ``shrink``: ``regsearch.shrink`` (``refine=2``, its default, unless ``--refine``)
+- ``shrink``: ``regsearch.shrink`` (its default ``refine``, unless ``--refine``)
   from the trained base, every trial a fine-tune of
   a third of the epochs (a quarter of them with the penalties, as ``shrink``'s
   defaults, the rest without), and three times as
@@ -416,8 +416,8 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument(
         "--refine", type=int, default=SHRINK_REFINE,
-        help="shrink's refine (its default: 2; near-miss trials fine-tuned longer, twice a "
-        "trial's epochs; their epochs are taken from its trials')",
+        help=f"shrink's refine (its default: {SHRINK_REFINE}; near-miss trials fine-tuned "
+        "longer, twice a trial's epochs; their epochs are taken from its trials')",
     )  # fmt: skip
     parser.add_argument(
         "--shrink-kernel-size", nargs="*", type=int, default=None,

@@ -57,6 +57,7 @@ Methods alternate within each seed, so a change in machine load hits both.
 from __future__ import annotations
 
 import argparse
+import inspect
 import math
 import os
 import statistics
@@ -88,7 +89,7 @@ def objective() -> regsearch.Objective:
 SPACES = ("regularizers", "widths", "resize", "both")
 MACS_TARGETS = {"regularizers": 1.0, "both": 0.5, "shrink": 0.5}  # issue 18; the others: 1.0
 METHODS = ("architecture", *SPACES, "shrink")
-SHRINK_REFINE = 2  # shrink's default refine
+SHRINK_REFINE = inspect.signature(regsearch.shrink).parameters["refine"].default
 RECOMMENDED = ("both", "shrink")  # whose best trial must be within 1 point of the base
 
 
@@ -241,7 +242,7 @@ def run_shrink(
 
 def arms(args: argparse.Namespace) -> list[tuple[str, Any]]:
     """``(name, run(base, seed, args, task, data))`` per method; ``shrink`` once per
-    ``--refine`` value (``shrink`` for its default ``refine=2``, ``shrink-refine4`` for
+    ``--refine`` value (``shrink`` for its default ``refine``, ``shrink-refine4`` for
     ``refine=4``)."""
     runs: list[tuple[str, Any]] = []
     for method in args.methods:
@@ -381,9 +382,9 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument(
         "--refine", type=int, nargs="+", default=[SHRINK_REFINE],
-        help="shrink's refine (its default: 2; near-miss trials fine-tuned longer; their "
-        "epochs are taken from its trials'); several values run shrink once each, on the "
-        "same base",
+        help=f"shrink's refine (its default: {SHRINK_REFINE}; near-miss trials fine-tuned "
+        "longer; their epochs are taken from its trials'); several values run shrink once "
+        "each, on the same base",
     )  # fmt: skip
     parser.add_argument(
         "--refine-epochs", type=int, default=None, help="shrink's refine_epochs (its default)"
