@@ -6,6 +6,7 @@ from keras import ops
 import regsearch
 from regsearch.layers import CrossLayer
 from regsearch.regularizers import GroupLasso
+from tests._autodiff import gradient
 
 
 @keras.saving.register_keras_serializable(package="regsearch_test")
@@ -224,3 +225,35 @@ def test_flatten_gives_the_coupled_group_norm_of_kernels_of_any_shape(tmp_path):
         regsearch.apply(
             model, cross_layer=[regsearch.CrossLayer(["stem", "last"], "l2", axis=-2, flatten=True)]
         )
+
+
+def test_coupled_group_norm_gradient_reaches_every_kernel_of_the_group():
+    inputs = keras.Input((6, 6, 2))
+    stem = keras.layers.Conv2D(4, 3, padding="same", name="stem")(inputs)
+    last = keras.layers.Conv2D(4, 1, name="last")(keras.layers.ReLU()(stem))
+    model = keras.Model(inputs, keras.layers.Add()([stem, last]))
+    spec = CrossLayer(["stem", "last"], GroupLasso(0.1), flatten=True)
+    new = regsearch.apply(model, cross_layer=[spec])
+    cross = next(layer for layer in new.layers if isinstance(layer, CrossLayer))
+    variables = [new.get_layer(n).kernel for n in ("stem", "last")]
+    shapes = [tuple(v.shape) for v in variables]
+    rng = np.random.default_rng(0)
+    kernels = [rng.normal(size=shape).astype("float32") for shape in shapes]
+    for kernel in kernels:
+        kernel[..., 0] = 0.0  # channel 0 is empty in every member: a finite gradient
+    flat = np.concatenate([k.ravel() for k in kernels])
+    split = kernels[0].size
+
+    def penalty(values):
+        parts = (values[:split], values[split:])
+        mapping = [(v, ops.reshape(p, s)) for v, p, s in zip(variables, parts, shapes)]
+        with keras.StatelessScope(state_mapping=mapping):
+            return cross.penalty()
+
+    stacked = np.concatenate([k.reshape(-1, 4) for k in kernels])
+    expected = gradient(GroupLasso(0.1), stacked)  # one group per channel, over both kernels
+    got = gradient(penalty, flat)
+    np.testing.assert_allclose(got[:split].reshape(-1, 4), expected[: split // 4], rtol=1e-5)
+    np.testing.assert_allclose(got[split:].reshape(-1, 4), expected[split // 4 :], rtol=1e-5)
+    assert np.all(np.isfinite(got)) and np.all(got.reshape(-1, 4)[:, 0] == 0.0)
+    assert np.all(got.reshape(-1, 4)[:, 1:] != 0.0)
